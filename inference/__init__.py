@@ -1,0 +1,7 @@
+"""Kiln's diffusion side: requests, events, model loading and the engine.
+
+This package never imports Qt and stays light at import time: ``inference.api`` and
+``inference.errors`` need only numpy, so the GUI can build requests before torch is loaded.
+Modules that need torch/diffusers (``engine``, ``models``, ``tiny_model``…) import them at
+their own top and are imported lazily by the GUI worker and the CLI.
+"""

@@ -1,0 +1,187 @@
+"""The request one job needs and the events a job emits. numpy only: no torch, no Qt.
+
+A ``GenerationRequest`` is frozen and owns private, read-only copies of its arrays, so it can
+cross from the GUI thread to the worker without anyone mutating it underneath. Every event
+carries the ``job_id`` of the request it belongs to, so a listener drops events of stale jobs.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from inference.errors import InvalidRequest
+
+DEFAULT_SCHEDULER = "default"
+MAX_SIDE_PX = 4096
+
+
+class Mode(enum.Enum):
+    TXT2IMG = "txt2img"
+    IMG2IMG = "img2img"
+    INPAINT = "inpaint"
+
+
+def _frozen_copy(array: np.ndarray | None) -> np.ndarray | None:
+    if array is None:
+        return None
+    copy = np.array(array, copy=True, order="C")
+    copy.flags.writeable = False
+    return copy
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """Everything one generation job needs.
+
+    Arrays:
+      image: H×W×3 uint8 RGB, required for img2img and inpaint.
+      mask:  H×W uint8, 0 = keep, 255 = regenerate (values in between are partial), required
+             for inpaint; same H×W as ``image``.
+    Sizes:
+      width_px, height_px: output size. For txt2img they must be multiples of 8; for the image
+      modes they are the image's size (any size: the engine works at the nearest multiple of 8
+      below and scales back).
+    Other fields:
+      model_ref: the model to run (hub id, diffusers folder or .safetensors file).
+      steps: denoising steps asked for (the pipeline may run a different real count, e.g.
+             img2img runs about steps × strength; progress events carry the real total).
+      guidance: classifier-free guidance scale (1 or less turns guidance off).
+      strength: 0–1, how much of the input image is re-noised (image modes only).
+      seed: 0 ≤ seed < 2**32; the same seed and parameters give the same pixels.
+      scheduler: a name from ``inference.schedulers.SCHEDULERS`` or "default" (the model's own).
+      preview_every: a preview image every N steps (1 = every step, 0 = none); progress events
+             arrive every step regardless.
+      mask_feather_px: how far the inpainted result blends outward past the mask edge.
+    Raises ``InvalidRequest`` with a message a person can act on when a field is out of range.
+    """
+
+    job_id: int
+    mode: Mode
+    prompt: str
+    model_ref: str = ""
+    negative_prompt: str = ""
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)
+    mask: np.ndarray | None = field(default=None, repr=False, compare=False)
+    width_px: int = 512
+    height_px: int = 512
+    steps: int = 20
+    guidance: float = 7.5
+    strength: float = 0.75
+    seed: int = 0
+    scheduler: str = DEFAULT_SCHEDULER
+    preview_every: int = 1
+    mask_feather_px: int = 8
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", Mode(self.mode))
+        object.__setattr__(self, "image", _frozen_copy(self.image))
+        object.__setattr__(self, "mask", _frozen_copy(self.mask))
+        if self.image is not None:
+            object.__setattr__(self, "height_px", int(self.image.shape[0]))
+            object.__setattr__(self, "width_px", int(self.image.shape[1]))
+        self._validate()
+
+    def _validate(self) -> None:
+        # 1. Inputs the mode needs
+        if self.mode in (Mode.IMG2IMG, Mode.INPAINT) and self.image is None:
+            raise InvalidRequest(f"{self.mode.value} needs an input image.")
+        if self.mode is Mode.INPAINT and self.mask is None:
+            raise InvalidRequest("inpaint needs a mask: paint over the area to regenerate.")
+        # 2. Array shapes and types
+        if self.image is not None:
+            if self.image.dtype != np.uint8 or self.image.ndim != 3 or self.image.shape[2] != 3:
+                raise InvalidRequest(
+                    f"the image must be H×W×3 uint8 RGB, got shape {self.image.shape} {self.image.dtype}."
+                )
+            if min(self.image.shape[:2]) < 8:
+                raise InvalidRequest(f"the image is too small: {self.width_px}×{self.height_px}, at least 8×8 needed.")
+        if self.mask is not None:
+            if self.mask.dtype != np.uint8 or self.mask.ndim != 2:
+                raise InvalidRequest(f"the mask must be H×W uint8, got shape {self.mask.shape} {self.mask.dtype}.")
+            if self.image is not None and self.mask.shape != self.image.shape[:2]:
+                mh, mw = self.mask.shape
+                raise InvalidRequest(
+                    f"the mask is {mw}×{mh} but the image is {self.width_px}×{self.height_px}: they must match."
+                )
+            if self.mode is Mode.INPAINT and not self.mask.any():
+                raise InvalidRequest("the mask is empty: paint over the area to regenerate.")
+        # 3. Sizes and ranges
+        if self.mode is Mode.TXT2IMG and (self.width_px % 8 or self.height_px % 8):
+            raise InvalidRequest(
+                f"width and height must be multiples of 8, got {self.width_px}×{self.height_px}."
+            )
+        if not (8 <= self.width_px <= MAX_SIDE_PX and 8 <= self.height_px <= MAX_SIDE_PX):
+            raise InvalidRequest(
+                f"width and height must be between 8 and {MAX_SIDE_PX} px, got {self.width_px}×{self.height_px}."
+            )
+        if not 1 <= self.steps <= 500:
+            raise InvalidRequest(f"steps must be between 1 and 500, got {self.steps}.")
+        if not 0.0 <= self.guidance <= 30.0:
+            raise InvalidRequest(f"guidance must be between 0 and 30, got {self.guidance}.")
+        if not 0.0 < self.strength <= 1.0:
+            raise InvalidRequest(f"strength must be above 0 and at most 1, got {self.strength}.")
+        if not 0 <= self.seed < 2**32:
+            raise InvalidRequest(f"seed must be between 0 and {2**32 - 1}, got {self.seed}.")
+        if self.preview_every < 0:
+            raise InvalidRequest(f"preview_every must be 0 (no previews) or more, got {self.preview_every}.")
+        if self.mask_feather_px < 0:
+            raise InvalidRequest(f"mask feather must be 0 px or more, got {self.mask_feather_px}.")
+
+
+# Events: every one carries the job id of its request.
+
+
+@dataclass(frozen=True)
+class JobStarted:
+    job_id: int
+    total_steps: int
+    width_px: int
+    height_px: int
+
+
+@dataclass(frozen=True)
+class StepPreview:
+    """Progress after denoising step ``step`` (1-based) of ``total``.
+
+    rgb: h×w×3 uint8 at latent resolution (image size / 8), a cheap approximation of the image
+    this step would end in; ``None`` on steps skipped by the request's ``preview_every``.
+    elapsed_s: seconds since the job started denoising.
+    """
+
+    job_id: int
+    step: int
+    total: int
+    rgb: np.ndarray | None = field(repr=False, compare=False)
+    elapsed_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class JobFinished:
+    """image: H×W×3 uint8 at the request's size; ``seed`` is the seed that made it."""
+
+    job_id: int
+    image: np.ndarray = field(repr=False, compare=False)
+    seed: int = 0
+    elapsed_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class JobCancelled:
+    """The job stopped before its final decode; ``step`` is the last step that completed."""
+
+    job_id: int
+    step: int
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    """message: one or two sentences for the user."""
+
+    job_id: int
+    message: str
+
+
+Event = JobStarted | StepPreview | JobFinished | JobCancelled | JobFailed

@@ -1,0 +1,26 @@
+"""Errors a person can act on.
+
+Every ``KilnError`` message is one or two plain sentences that say what went wrong and what to
+do about it; the CLI prints it as one line and the GUI shows it in the window. Anything that is
+not a ``KilnError`` is a bug and is reported with its type so it can be filed.
+"""
+
+
+class KilnError(Exception):
+    """Base class: the message is meant for the user, verbatim."""
+
+
+class InvalidRequest(KilnError):
+    """A request's parameters cannot be run (sizes, ranges, missing inputs)."""
+
+
+class ModelError(KilnError):
+    """A model reference cannot be resolved or loaded."""
+
+
+class UnsafeCheckpoint(ModelError):
+    """A checkpoint is a pickle (it can run code when opened) and was refused unopened."""
+
+
+class ImageFileError(KilnError):
+    """An image or mask file cannot be read."""

@@ -1,0 +1,174 @@
+"""The headless commands behind ``main.py generate`` and ``main.py make-test-model``.
+
+User errors print one line, ``kiln: error: …``, and exit 1; Ctrl+C cancels within a step and
+exits 130. Nothing here imports Qt, so these commands run on machines without a display.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import threading
+import time
+from pathlib import Path
+
+from inference.api import GenerationRequest, JobCancelled, JobFailed, JobFinished, JobStarted, Mode, StepPreview
+from inference.errors import ImageFileError, InvalidRequest, KilnError
+
+EXIT_OK, EXIT_ERROR, EXIT_CANCELLED = 0, 1, 130
+
+
+def quiet_libraries() -> None:
+    """Silence library chatter (loading bars, backend notices) so the CLI shows Kiln's output."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def fail(message: str) -> int:
+    print(f"kiln: error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def build_generate_request(args) -> GenerationRequest:
+    """The request ``generate``'s arguments describe. Raises KilnError for bad inputs."""
+    from inference.image_io import load_mask, load_rgb
+
+    image = load_rgb(args.image) if args.image else None
+    mask = None
+    if args.mask:
+        if image is None:
+            raise InvalidRequest("--mask needs --image: the mask says which part of that image to regenerate.")
+        mask = load_mask(args.mask)
+    mode = Mode.INPAINT if mask is not None else Mode.IMG2IMG if image is not None else Mode.TXT2IMG
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
+    return GenerationRequest(
+        job_id=1,
+        mode=mode,
+        prompt=args.prompt,
+        model_ref=args.model,
+        negative_prompt=args.negative or "",
+        image=image,
+        mask=mask,
+        width_px=args.width,
+        height_px=args.height,
+        steps=args.steps,
+        guidance=args.guidance,
+        strength=args.strength,
+        seed=seed,
+        scheduler=args.scheduler,
+        preview_every=1 if args.save_steps else 0,
+    )
+
+
+def check_output_path(out: Path, inputs: list[str | None]) -> None:
+    """Refuse to write over an input (the user's original) or into a missing folder."""
+    for given in inputs:
+        if given and Path(given).exists() and out.exists() and out.resolve() == Path(given).resolve():
+            raise InvalidRequest(f"--out '{out}' is one of the input files: Kiln never writes over an original.")
+    if out.suffix.lower() != ".png":
+        raise InvalidRequest(f"--out must be a .png file (it keeps the generation parameters), got '{out.name}'.")
+    if not out.parent.is_dir():
+        raise ImageFileError(f"cannot save '{out}': the folder '{out.parent}' does not exist.")
+
+
+def generate_command(args) -> int:
+    """``main.py generate``: one image from the command line, with a progress bar."""
+    quiet_libraries()
+    from inference.engine import Engine, run_job
+    from inference.image_io import save_png
+    from inference.metadata import format_parameters
+
+    out = Path(args.out)
+    try:
+        check_output_path(out, [args.image, args.mask])
+        request = build_generate_request(args)
+        if args.save_steps:
+            Path(args.save_steps).mkdir(parents=True, exist_ok=True)
+    except KilnError as exc:
+        return fail(str(exc))
+    except OSError as exc:
+        return fail(f"cannot create '{args.save_steps}': {exc.strerror or exc}.")
+
+    print(f"kiln: {request.mode.value}, seed {request.seed}, loading model '{args.model}'…", file=sys.stderr)
+    progress = _Progress(request, args.save_steps)
+    cancel = threading.Event()
+    outcome: list = []
+    worker = threading.Thread(target=lambda: outcome.append(run_job(Engine(), request, progress.on_event, cancel)))
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+    except KeyboardInterrupt:
+        cancel.set()
+        print("\nkiln: cancelling…", file=sys.stderr)
+        worker.join()
+    progress.close()
+    final = outcome[0] if outcome else None
+    if isinstance(final, JobFailed):
+        return fail(final.message)
+    if isinstance(final, JobCancelled) or not isinstance(final, JobFinished):
+        print(f"kiln: cancelled after step {getattr(final, 'step', 0)}; nothing was written.", file=sys.stderr)
+        return EXIT_CANCELLED
+    try:
+        save_png(out, final.image, format_parameters(request, Path(args.model).name or args.model))
+    except KilnError as exc:
+        return fail(str(exc))
+    print(f"kiln: wrote {out} ({final.image.shape[1]}×{final.image.shape[0]}, seed {final.seed}, {final.elapsed_s:.1f} s)")
+    return EXIT_OK
+
+
+class _Progress:
+    """A tqdm bar over the real step count; optionally saves each step's preview."""
+
+    def __init__(self, request: GenerationRequest, steps_dir: str | None):
+        self._request = request
+        self._dir = Path(steps_dir) if steps_dir else None
+        self._bar = None
+
+    def on_event(self, event) -> None:
+        from tqdm import tqdm
+
+        if isinstance(event, JobStarted):
+            self._bar = tqdm(total=event.total_steps, unit="step", desc="kiln", file=sys.stderr, leave=True)
+        elif isinstance(event, StepPreview):
+            if self._bar is not None:
+                self._bar.update(event.step - self._bar.n)
+            if self._dir is not None and event.rgb is not None:
+                self._save_step(event)
+
+    def _save_step(self, event: StepPreview) -> None:
+        from PIL import Image
+
+        size = (self._request.width_px, self._request.height_px)
+        preview = Image.fromarray(event.rgb).resize(size, Image.BILINEAR)
+        preview.save(self._dir / f"step_{event.step:03d}.png")
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def make_test_model_command(args) -> int:
+    """``main.py make-test-model OUT``: a tiny random-weight model, no download needed."""
+    quiet_libraries()
+    from inference.tiny_model import make_test_model
+
+    started = time.perf_counter()
+    try:
+        path = make_test_model(Path(args.out), inpainting=args.inpainting, single_file=args.single_file)
+    except OSError as exc:
+        return fail(f"cannot write '{args.out}': {exc.strerror or exc}.")
+    kind = "inpainting model" if args.inpainting else "model"
+    form = "single-file checkpoint" if args.single_file else "diffusers folder"
+    print(f"kiln: wrote tiny test {kind} ({form}) to {path} in {time.perf_counter() - started:.1f} s")
+    return EXIT_OK
+

@@ -82,21 +82,26 @@ def check_output_path(out: Path, inputs: list[str | None]) -> None:
 
 def generate_command(args) -> int:
     """``main.py generate``: one image from the command line, with a progress bar."""
-    quiet_libraries()
-    from inference.engine import Engine, run_job
     from inference.image_io import save_png
     from inference.metadata import format_parameters
+    from inference.model_ref import resolve_model_ref
 
+    # 1. Check everything a person can get wrong before the heavy libraries load
     out = Path(args.out)
     try:
         check_output_path(out, [args.image, args.mask])
         request = build_generate_request(args)
+        model_name = resolve_model_ref(args.model).display_name
         if args.save_steps:
             Path(args.save_steps).mkdir(parents=True, exist_ok=True)
     except KilnError as exc:
         return fail(str(exc))
     except OSError as exc:
         return fail(f"cannot create '{args.save_steps}': {exc.strerror or exc}.")
+
+    # 2. Run on a worker thread, so Ctrl+C here can cancel within a step
+    quiet_libraries()
+    from inference.engine import Engine, run_job
 
     print(f"kiln: {request.mode.value}, seed {request.seed}, loading model '{args.model}'…", file=sys.stderr)
     progress = _Progress(request, args.save_steps)
@@ -112,6 +117,8 @@ def generate_command(args) -> int:
         print("\nkiln: cancelling…", file=sys.stderr)
         worker.join()
     progress.close()
+
+    # 3. Save only a finished image
     final = outcome[0] if outcome else None
     if isinstance(final, JobFailed):
         return fail(final.message)
@@ -119,7 +126,7 @@ def generate_command(args) -> int:
         print(f"kiln: cancelled after step {getattr(final, 'step', 0)}; nothing was written.", file=sys.stderr)
         return EXIT_CANCELLED
     try:
-        save_png(out, final.image, format_parameters(request, Path(args.model).name or args.model))
+        save_png(out, final.image, format_parameters(request, model_name))
     except KilnError as exc:
         return fail(str(exc))
     print(f"kiln: wrote {out} ({final.image.shape[1]}×{final.image.shape[0]}, seed {final.seed}, {final.elapsed_s:.1f} s)")

@@ -10,13 +10,13 @@ def feather_mask(mask: np.ndarray, feather_px: int) -> np.ndarray:
     """H×W uint8 mask → H×W uint8 blend weights that fade out ``feather_px`` past the edge.
 
     Inside the mask the weight stays as painted (255 stays 255), so the generated pixels are
-    used unchanged there; outward it falls to exactly 0 within about ``feather_px`` pixels.
+    used unchanged there; outward it falls to exactly 0 within about 1.1 × ``feather_px``.
     """
     if feather_px <= 0:
         return mask.copy()
     # Grow first so the fade happens outside the painted area, then soften the edge.
     grown = Image.fromarray(mask).filter(ImageFilter.MaxFilter(2 * (feather_px // 2) + 1))
-    soft = np.asarray(grown.filter(ImageFilter.GaussianBlur(feather_px / 2)))
+    soft = np.asarray(grown.filter(ImageFilter.GaussianBlur(feather_px / 4)))
     return np.maximum(soft, mask)
 
 

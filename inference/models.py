@@ -10,7 +10,6 @@ Weights are only ever read from safetensors: pickle files can run code when open
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,10 +22,9 @@ from diffusers import (
 
 from inference.api import Mode
 from inference.devices import DevicePlan, choose_device, vae_needs_fp32
-from inference.errors import ModelError, UnsafeCheckpoint
+from inference.errors import ModelError
+from inference.model_ref import resolve_model_ref
 
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
-_PICKLE_WEIGHTS = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
 _AUTO_PIPELINES = {
     Mode.TXT2IMG: AutoPipelineForText2Image,
     Mode.IMG2IMG: AutoPipelineForImage2Image,
@@ -77,46 +75,28 @@ def load_model(ref: str, plan: DevicePlan | None = None) -> LoadedModel:
     """
     # 1. Resolve the reference and load on the CPU
     plan = plan or choose_device()
-    ref = (ref or "").strip()
-    if not ref:
-        raise ModelError(
-            "no model selected: pass --model with a hub id, a diffusers folder or a .safetensors file "
-            "(or build a tiny test model with 'main.py make-test-model OUT')."
-        )
-    path = Path(ref).expanduser()
-    if path.is_file():
+    resolved = resolve_model_ref(ref)
+    if resolved.kind == "file":
         from inference.single_file import load_single_file
 
-        pipe, info = load_single_file(path, plan.dtype)
+        pipe, info = load_single_file(Path(resolved.value), plan.dtype)
         family, inpainting = info.family, info.inpainting
-    elif path.is_dir():
-        pipe = _load_folder(path, plan)
-        family, inpainting = detect_family(pipe), pipe.unet.config.in_channels == 9
-    elif _REPO_ID.match(ref) and not ref.lower().endswith((".safetensors", *_PICKLE_WEIGHTS)):
-        pipe = _load_hub(ref, plan)
-        family, inpainting = detect_family(pipe), pipe.unet.config.in_channels == 9
     else:
-        raise ModelError(f"model '{ref}' not found: no such file or folder, and it is not a hub id like 'owner/name'.")
+        load = _load_folder if resolved.kind == "folder" else _load_hub
+        pipe = load(resolved.value, plan)
+        family, inpainting = detect_family(pipe), pipe.unet.config.in_channels == 9
 
     # 2. Place on the device; keep SDXL's VAE out of fp16 overflow
     if vae_needs_fp32(family, plan.dtype):
         pipe.vae.register_to_config(force_upcast=True)
     pipe.to(plan.device)
     pipe.set_progress_bar_config(disable=True)
-    return LoadedModel(ref=ref, base=pipe, family=family, inpainting=inpainting, plan=plan)
+    return LoadedModel(ref=ref.strip(), base=pipe, family=family, inpainting=inpainting, plan=plan)
 
 
-def _load_folder(path: Path, plan: DevicePlan) -> DiffusionPipeline:
-    if not (path / "model_index.json").is_file():
-        raise ModelError(f"'{path}' is a folder but not a diffusers model: it has no model_index.json.")
-    weights = [p for p in path.rglob("*") if p.is_file()]
-    if not any(p.suffix == ".safetensors" for p in weights) and any(p.suffix in _PICKLE_WEIGHTS for p in weights):
-        raise UnsafeCheckpoint(
-            f"'{path}' holds only pickle weights (.bin/.ckpt), which can run code when opened, so Kiln "
-            "will not open them. Download the model's .safetensors version instead."
-        )
+def _load_folder(path: str, plan: DevicePlan) -> DiffusionPipeline:
     try:
-        return DiffusionPipeline.from_pretrained(str(path), dtype=plan.dtype, use_safetensors=True)
+        return DiffusionPipeline.from_pretrained(path, dtype=plan.dtype, use_safetensors=True)
     except (OSError, ValueError, KeyError) as exc:
         raise ModelError(f"could not load the diffusers folder '{path}': {_first_line(exc)}") from exc
 

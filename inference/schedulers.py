@@ -1,8 +1,10 @@
-"""Scheduler names a person picks, mapped to diffusers scheduler classes and options."""
+"""Scheduler names a person picks, mapped to diffusers scheduler classes and options.
+
+The names import nothing heavy (the GUI lists them before torch loads); diffusers is imported
+when a scheduler is made.
+"""
 
 from __future__ import annotations
-
-import diffusers
 
 from inference.api import DEFAULT_SCHEDULER
 from inference.errors import InvalidRequest
@@ -32,6 +34,8 @@ def make_scheduler(name: str, base):
     "default" keeps the model's scheduler class. Raises ``InvalidRequest`` for unknown names.
     A fresh object per job: schedulers hold per-run state (step index, model-output history).
     """
+    import diffusers
+
     if name == DEFAULT_SCHEDULER:
         return type(base).from_config(base.config)
     try:

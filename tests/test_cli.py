@@ -1,0 +1,123 @@
+"""The command line as a user runs it: real processes, one-line errors, files written."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from inference.metadata import parse_parameters
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def kiln(*args, timeout=300):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), *map(str, args)],
+        capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT,
+    )
+
+
+@pytest.fixture(scope="module")
+def photo_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "photo.png"
+    yy, xx = np.mgrid[0:64, 0:64]
+    Image.fromarray(np.stack([xx * 4, yy * 4, xx + yy], -1).astype(np.uint8)).save(path)
+    return path
+
+
+def test_generate_txt2img_writes_png_with_parameters_and_steps(tiny_model_dir, tmp_path):
+    out, steps_dir = tmp_path / "out.png", tmp_path / "steps"
+    done = kiln("generate", "--model", tiny_model_dir, "--prompt", "a lighthouse", "--negative", "blurry",
+                "--width", 64, "--height", 48, "--steps", 3, "--seed", 5, "--scheduler", "euler_a",
+                "--out", out, "--save-steps", steps_dir)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    image = Image.open(out)
+    assert image.size == (64, 48)
+    params = parse_parameters(image.text["parameters"])
+    assert params == {"prompt": "a lighthouse", "negative_prompt": "blurry", "steps": 3, "guidance": 7.5,
+                      "seed": 5, "scheduler": "euler_a", "width_px": 64, "height_px": 48, "model": tiny_model_dir.name}
+    saved = sorted(p.name for p in steps_dir.iterdir())
+    assert saved == [f"step_{i:03d}.png" for i in range(1, len(saved) + 1)] and len(saved) >= 3
+    assert Image.open(steps_dir / saved[0]).size == (64, 48)
+
+
+def test_generate_inpaint_keeps_pixels_outside_the_mask(tiny_model_dir, photo_file, tmp_path):
+    mask = np.zeros((64, 64), np.uint8)
+    mask[20:40, 20:40] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    out = tmp_path / "fixed.png"
+    done = kiln("generate", "--model", tiny_model_dir, "--prompt", "x", "--image", photo_file,
+                "--mask", tmp_path / "mask.png", "--steps", 2, "--seed", 1, "--out", out)
+    assert done.returncode == 0, done.stderr
+    result, original = np.array(Image.open(out)), np.array(Image.open(photo_file))
+    assert result.shape == original.shape
+    assert np.array_equal(result[:8], original[:8]) and np.array_equal(result[:, -8:], original[:, -8:])
+    assert not np.array_equal(result[25:35, 25:35], original[25:35, 25:35])
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("missing-image", "does not exist"),
+        ("mask-size", "the mask is 32×32 but the image is 64×64"),
+        ("unknown-model", "not found"),
+        ("pickle", "can run"),
+        ("bad-size", "multiples of 8, got 100×64"),
+        ("overwrite", "never writes over an original"),
+        ("mask-without-image", "--mask needs --image"),
+        ("broken-image", "not an image Kiln can read"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_nonzero(case, expected, tiny_model_dir, photo_file, tmp_path):
+    marker = tmp_path / "pwned"
+    small_mask = tmp_path / "small.png"
+    Image.fromarray(np.full((32, 32), 255, np.uint8)).save(small_mask)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n this is not really a png")
+    evil = tmp_path / "model.safetensors"
+    evil.write_bytes(pickle.dumps(_Payload(str(marker))))
+    out = tmp_path / "o.png"
+    base = ["generate", "--model", tiny_model_dir, "--prompt", "x", "--steps", 1, "--out", out]
+    args = {
+        "missing-image": base + ["--image", tmp_path / "nope.png"],
+        "mask-size": base + ["--image", photo_file, "--mask", small_mask],
+        "unknown-model": ["generate", "--model", tmp_path / "no-model", "--prompt", "x", "--out", out],
+        "pickle": ["generate", "--model", evil, "--prompt", "x", "--out", out],
+        "bad-size": base + ["--width", 100, "--height", 64],
+        "overwrite": ["generate", "--model", tiny_model_dir, "--prompt", "x", "--image", photo_file, "--out", photo_file],
+        "mask-without-image": base + ["--mask", small_mask],
+        "broken-image": base + ["--image", broken],
+    }[case]
+    before = photo_file.read_bytes()
+    done = kiln(*args)
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.startswith("kiln: error:")]
+    assert len(lines) == 1 and expected in lines[0], done.stderr
+    assert "Traceback" not in done.stderr
+    assert not out.exists() and not marker.exists()
+    assert photo_file.read_bytes() == before
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_make_test_model_single_file_and_help(tmp_path):
+    done = kiln("make-test-model", tmp_path / "tiny", "--inpainting", "--single-file")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "tiny.safetensors").stat().st_size > 1_000_000
+    usage = kiln("generate", "--help")
+    assert usage.returncode == 0 and "--save-steps" in usage.stdout and "--strength" in usage.stdout

@@ -26,9 +26,10 @@ TOOLS = ("brush", "eraser")
 
 
 def _rgb_qimage(rgb: np.ndarray) -> QImage:
-    """An h×w×3 uint8 C-contiguous array as a QImage that *aliases* it: keep ``rgb`` alive while
-    the QImage is used (QPixmap.fromImage and QPainter.drawImage copy what they need)."""
-    return QImage(rgb.data, rgb.shape[1], rgb.shape[0], rgb.strides[0], QImage.Format.Format_RGB888)
+    """An h×w×3 (RGB) or h×w×4 (RGBA) uint8 C-contiguous array as a QImage that *aliases* it:
+    keep ``rgb`` alive while the QImage is used (QPixmap.fromImage copies what it needs)."""
+    fmt = QImage.Format.Format_RGBA8888 if rgb.shape[2] == 4 else QImage.Format.Format_RGB888
+    return QImage(rgb.data, rgb.shape[1], rgb.shape[0], rgb.strides[0], fmt)
 
 
 class MaskOverlayItem(QGraphicsItem):
@@ -234,12 +235,12 @@ class CanvasView(QGraphicsView):
     # -- previews -----------------------------------------------------------------------------
 
     def show_preview(self, rgb: np.ndarray, target: QRect) -> None:
-        """Draw ``rgb`` (h×w×3 uint8, any size, e.g. latent-resolution) scaled smoothly into
+        """Draw ``rgb`` (h×w×3 or h×w×4 uint8, any size, e.g. latent-resolution) scaled smoothly into
         ``target`` (image px; an empty rect means the whole picture) above the photo and mask.
         The pixels are copied: the caller may reuse ``rgb``."""
         rgb = np.ascontiguousarray(rgb)
-        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or 0 in rgb.shape:
-            raise ValueError(f"a preview must be h×w×3 uint8 RGB, got shape {rgb.shape} {rgb.dtype}.")
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] not in (3, 4) or 0 in rgb.shape:
+            raise ValueError(f"a preview must be h×w×3 or h×w×4 uint8, got shape {rgb.shape} {rgb.dtype}.")
         target = QRect(target) if not target.isEmpty() else self._document.rect
         self._preview_item.setPixmap(QPixmap.fromImage(_rgb_qimage(rgb)))  # copies: rgb may go
         self._preview_item.setPos(target.x(), target.y())

@@ -82,7 +82,7 @@ def check_output_path(out: Path, inputs: list[str | None]) -> None:
 
 def generate_command(args) -> int:
     """``main.py generate``: one image from the command line, with a progress bar."""
-    from inference.image_io import save_png
+    from inference.image_io import save_image
     from inference.metadata import format_parameters
     from inference.model_ref import resolve_model_ref
 
@@ -126,7 +126,7 @@ def generate_command(args) -> int:
         print(f"kiln: cancelled after step {getattr(final, 'step', 0)}; nothing was written.", file=sys.stderr)
         return EXIT_CANCELLED
     try:
-        save_png(out, final.image, format_parameters(request, model_name))
+        save_image(out, final.image, format_parameters(request, model_name))
     except KilnError as exc:
         return fail(str(exc))
     print(f"kiln: wrote {out} ({final.image.shape[1]}×{final.image.shape[0]}, seed {final.seed}, {final.elapsed_s:.1f} s)")

@@ -53,9 +53,13 @@ class Engine:
         self._plan = plan
         self._model: LoadedModel | None = None
 
+    def has_model(self, ref: str) -> bool:
+        """Whether ``ref`` is the model already loaded (a job on it starts without loading)."""
+        return self._model is not None and self._model.ref == (ref or "").strip()
+
     def model(self, ref: str) -> LoadedModel:
         """The loaded model for ``ref``, loading it (and dropping the previous one) if needed."""
-        if self._model is None or self._model.ref != ref.strip():
+        if not self.has_model(ref):
             self._model = None  # free the old weights before loading new ones
             self._model = load_model(ref, self._plan)
         return self._model

@@ -78,22 +78,29 @@ def load_mask(path: str | os.PathLike) -> np.ndarray:
     return np.array(im.convert("L"))
 
 
-def save_png(path: str | os.PathLike, image: np.ndarray, parameters: str | None = None) -> Path:
-    """Write H×W×3 uint8 ``image`` as PNG at ``path`` atomically, with an A1111-style
-    ``parameters`` text chunk when given. Raises ``ImageFileError`` (full disk, read-only
-    folder…) and leaves any existing file at ``path`` untouched in that case.
+SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
+
+
+def save_image(path: str | os.PathLike, image: np.ndarray, parameters: str | None = None) -> Path:
+    """Write H×W×3 uint8 ``image`` atomically, in the format its suffix names. PNG files carry
+    ``parameters`` in the A1111-style text chunk. Raises ``ImageFileError`` (unknown suffix,
+    full disk, read-only folder…) and leaves any existing file at ``path`` untouched then.
     """
     path = Path(path)
-    info = PngImagePlugin.PngInfo()
-    if parameters:
-        info.add_text("parameters", parameters)
+    fmt = SAVE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ImageFileError(f"cannot save '{path.name}': use .png, .jpg, .webp, .tif or .bmp.")
+    options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    if fmt == "PNG" and parameters:
+        options["pnginfo"] = PngImagePlugin.PngInfo()
+        options["pnginfo"].add_text("parameters", parameters)
     if not path.parent.is_dir():
         raise ImageFileError(f"cannot save '{path}': the folder '{path.parent}' does not exist.")
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as fh:
-            Image.fromarray(image).save(fh, format="PNG", pnginfo=info)
+            Image.fromarray(image).save(fh, format=fmt, **options)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -102,3 +109,13 @@ def save_png(path: str | os.PathLike, image: np.ndarray, parameters: str | None 
             Path(tmp).unlink(missing_ok=True)
         raise ImageFileError(f"cannot save '{path}': {exc.strerror or exc}.") from None
     return path
+
+
+def read_parameters(path: str | os.PathLike) -> str | None:
+    """The ``parameters`` text of a PNG written by Kiln or another SD tool, if it has one."""
+    try:
+        with Image.open(path) as im:
+            text = im.info.get("parameters")
+    except (OSError, ValueError):
+        return None
+    return text if isinstance(text, str) and text.strip() else None

@@ -26,7 +26,14 @@ class ModelRef:
 
     @property
     def display_name(self) -> str:
-        return Path(self.value).name if self.kind != "hub" else self.value
+        return model_display_name(self.value)
+
+
+def model_display_name(ref: str) -> str:
+    """How a model is named to people and in saved parameters: a file or folder by its name,
+    a hub id as it is."""
+    path = Path(ref).expanduser()
+    return path.name if path.exists() else ref.strip()
 
 
 def resolve_model_ref(ref: str | None) -> ModelRef:

@@ -1,0 +1,188 @@
+"""The generation panel: model, prompt and settings. Each widget writes one field of
+``GenerationParams``; the panel holds no other state that matters."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.generation_params import MODE_LABELS, SEED_MAX, GenerationParams
+from inference.api import MAX_SIDE_PX, Mode
+from inference.schedulers import scheduler_names
+
+
+class GenerationPanel(QWidget):
+    """Signals: ``generate_requested``, ``cancel_requested``, ``browse_model_requested(kind)``,
+    ``size_changed(width_px, height_px)`` (the text-to-image size, edited by the user)."""
+
+    generate_requested = Signal()
+    cancel_requested = Signal()
+    browse_model_requested = Signal(str)  # "file" or "folder"
+    size_changed = Signal(int, int)
+
+    def __init__(self, params: GenerationParams, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.params = params
+        self._build()
+        self.show_params(params)
+        self.set_mode(Mode.TXT2IMG)
+        self.set_busy(False)
+
+    # --- building -----------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.model_combo = QComboBox(editable=True)
+        self.model_combo.setToolTip("Hub id (owner/name), diffusers folder or .safetensors checkpoint")
+        self.model_combo.lineEdit().setPlaceholderText("No model: choose one…")
+        self.model_combo.currentTextChanged.connect(self._set_model)
+        browse = QToolButton(text="…", toolTip="Choose a model folder or .safetensors file")
+        browse.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(browse)
+        menu.addAction(".safetensors checkpoint…", lambda: self.browse_model_requested.emit("file"))
+        menu.addAction("Diffusers folder…", lambda: self.browse_model_requested.emit("folder"))
+        browse.setMenu(menu)
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model_combo, 1)
+        model_row.addWidget(browse)
+
+        self.prompt_edit = QPlainTextEdit(placeholderText="Describe the picture, e.g. “old photo of a farmhouse”")
+        self.prompt_edit.setFixedHeight(80)
+        self.prompt_edit.textChanged.connect(lambda: setattr(self.params, "prompt", self.prompt_edit.toPlainText()))
+        self.negative_edit = QPlainTextEdit(placeholderText="What to avoid (optional)")
+        self.negative_edit.setFixedHeight(48)
+        self.negative_edit.textChanged.connect(
+            lambda: setattr(self.params, "negative_prompt", self.negative_edit.toPlainText())
+        )
+
+        self.steps_spin = QSpinBox(minimum=1, maximum=150, toolTip="Denoising steps")
+        self.steps_spin.valueChanged.connect(lambda v: setattr(self.params, "steps", v))
+        self.guidance_spin = QDoubleSpinBox(minimum=0.0, maximum=30.0, singleStep=0.5, decimals=1)
+        self.guidance_spin.setToolTip("How closely to follow the prompt")
+        self.guidance_spin.valueChanged.connect(lambda v: setattr(self.params, "guidance", v))
+        self.strength_spin = QDoubleSpinBox(minimum=0.05, maximum=1.0, singleStep=0.05, decimals=2)
+        self.strength_spin.setToolTip("How much of the picture may change (image modes)")
+        self.strength_spin.valueChanged.connect(lambda v: setattr(self.params, "strength", v))
+
+        self.seed_spin = QSpinBox(minimum=0, maximum=SEED_MAX, toolTip="Same seed + same settings = same picture")
+        self.seed_spin.valueChanged.connect(lambda v: setattr(self.params, "seed", v))
+        self.random_check = QCheckBox("Random", toolTip="A new seed for every run")
+        self.random_check.toggled.connect(self._set_random)
+        seed_row = QHBoxLayout()
+        seed_row.addWidget(self.seed_spin, 1)
+        seed_row.addWidget(self.random_check)
+
+        self.scheduler_combo = QComboBox()
+        self.scheduler_combo.addItems(scheduler_names())
+        self.scheduler_combo.currentTextChanged.connect(lambda v: setattr(self.params, "scheduler", v))
+
+        self.width_spin = QSpinBox(minimum=64, maximum=MAX_SIDE_PX, singleStep=8, suffix=" px")
+        self.height_spin = QSpinBox(minimum=64, maximum=MAX_SIDE_PX, singleStep=8, suffix=" px")
+        for spin in (self.width_spin, self.height_spin):
+            spin.setKeyboardTracking(False)
+            spin.editingFinished.connect(self._emit_size)
+        size_row = QHBoxLayout()
+        size_row.addWidget(self.width_spin)
+        size_row.addWidget(QLabel("×"))
+        size_row.addWidget(self.height_spin)
+
+        form = QFormLayout()
+        form.addRow("Model", model_row)
+        form.addRow("Prompt", self.prompt_edit)
+        form.addRow("Negative", self.negative_edit)
+        form.addRow("Steps", self.steps_spin)
+        form.addRow("Guidance", self.guidance_spin)
+        form.addRow("Strength", self.strength_spin)
+        form.addRow("Seed", seed_row)
+        form.addRow("Sampler", self.scheduler_combo)
+        form.addRow("Size", size_row)
+        self._size_row = size_row
+        self._form = form
+
+        self.mode_label = QLabel(wordWrap=True)
+        self.mode_label.setObjectName("modeLabel")
+        self.generate_button = QPushButton("Generate", toolTip="Generate (Ctrl+Enter)")
+        self.generate_button.setDefault(True)
+        self.generate_button.clicked.connect(self.generate_requested)
+        self.cancel_button = QPushButton("Stop", toolTip="Stop (Esc)")
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.generate_button, 1)
+        buttons.addWidget(self.cancel_button)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.mode_label)
+        layout.addLayout(buttons)
+        layout.addStretch(1)
+
+    # --- one field per slot ---------------------------------------------------------------
+
+    def _set_model(self, text: str) -> None:
+        self.params.model_ref = text.strip()
+
+    def _set_random(self, checked: bool) -> None:
+        self.params.random_seed = checked
+        self.seed_spin.setEnabled(not checked)
+
+    def _emit_size(self) -> None:
+        width, height = self.width_spin.value() // 8 * 8, self.height_spin.value() // 8 * 8
+        self.width_spin.setValue(width)
+        self.height_spin.setValue(height)
+        if (width, height) != (self.params.width_px, self.params.height_px):
+            self.params.width_px, self.params.height_px = width, height
+            self.size_changed.emit(width, height)
+
+    # --- shown state ----------------------------------------------------------------------
+
+    def show_params(self, params: GenerationParams) -> None:
+        """Show ``params`` in the widgets (they write the same values back)."""
+        self.model_combo.setEditText(params.model_ref)
+        self.prompt_edit.setPlainText(params.prompt)
+        self.negative_edit.setPlainText(params.negative_prompt)
+        self.steps_spin.setValue(params.steps)
+        self.guidance_spin.setValue(params.guidance)
+        self.strength_spin.setValue(params.strength)
+        self.seed_spin.setValue(min(params.seed, SEED_MAX))
+        self.random_check.setChecked(params.random_seed)
+        self._set_random(params.random_seed)
+        self.scheduler_combo.setCurrentText(params.scheduler)
+        self.width_spin.setValue(params.width_px)
+        self.height_spin.setValue(params.height_px)
+
+    def set_recent_models(self, refs: list[str]) -> None:
+        current = self.params.model_ref
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        self.model_combo.addItems(refs)
+        self.model_combo.setEditText(current)
+        self.model_combo.blockSignals(False)
+
+    def use_seed(self, seed: int) -> None:
+        """Lock the seed to ``seed`` (reuse a result's seed)."""
+        self.random_check.setChecked(False)
+        self.seed_spin.setValue(min(seed, SEED_MAX))
+
+    def set_mode(self, mode: Mode) -> None:
+        self.mode_label.setText(f"Mode: {MODE_LABELS[mode]}")
+        image_mode = mode is not Mode.TXT2IMG
+        self._form.setRowVisible(self.strength_spin, image_mode)
+        self._form.setRowVisible(self._size_row, not image_mode)
+
+    def set_busy(self, busy: bool) -> None:
+        self.generate_button.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
+

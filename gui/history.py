@@ -1,0 +1,80 @@
+"""The history strip: every finished result, newest last, with the parameters that made it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem
+
+from inference.api import Mode
+
+THUMB_PX = 96
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One finished generation. image: H×W×3 uint8 at the document's size (owned, not shared)."""
+
+    job_id: int
+    image: np.ndarray = field(repr=False, compare=False)
+    mode: Mode
+    seed: int
+    parameters: str  # the A1111-style text written into exported PNGs
+
+
+def numpy_to_qimage(rgb: np.ndarray) -> QImage:
+    """H×W×3 or H×W×4 uint8 → a QImage that owns a copy of the pixels."""
+    rgb = np.ascontiguousarray(rgb)
+    height, width, channels = rgb.shape
+    fmt = QImage.Format.Format_RGB888 if channels == 3 else QImage.Format.Format_RGBA8888
+    return QImage(rgb.data, width, height, channels * width, fmt).copy()
+
+
+class HistoryStrip(QListWidget):
+    """Thumbnails of results. Signals ``entry_selected(HistoryEntry)`` when the user picks one."""
+
+    entry_selected = Signal(object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setFlow(QListView.Flow.LeftToRight)
+        self.setWrapping(False)
+        self.setMovement(QListView.Movement.Static)
+        self.setIconSize(QSize(THUMB_PX, THUMB_PX))
+        self.setFixedHeight(THUMB_PX + 40)
+        self.setHorizontalScrollMode(QListView.ScrollMode.ScrollPerPixel)
+        self.currentItemChanged.connect(self._on_current_changed)
+        self._entries: dict[int, HistoryEntry] = {}
+
+    def add(self, entry: HistoryEntry) -> None:
+        """Append ``entry`` and select it."""
+        thumb = numpy_to_qimage(entry.image).scaled(
+            THUMB_PX, THUMB_PX, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+        )
+        item = QListWidgetItem(QIcon(QPixmap.fromImage(thumb)), f"seed {entry.seed}")
+        item.setToolTip(entry.parameters)
+        item.setData(Qt.ItemDataRole.UserRole, entry.job_id)
+        self._entries[entry.job_id] = entry
+        self.addItem(item)
+        self.setCurrentItem(item)
+        self.scrollToItem(item)
+
+    def current_entry(self) -> HistoryEntry | None:
+        item = self.currentItem()
+        return self._entries.get(item.data(Qt.ItemDataRole.UserRole)) if item else None
+
+    def entries(self) -> list[HistoryEntry]:
+        return [self._entries[self.item(i).data(Qt.ItemDataRole.UserRole)] for i in range(self.count())]
+
+    def clear_entries(self) -> None:
+        self.clear()
+        self._entries.clear()
+
+    def _on_current_changed(self, current, _previous) -> None:
+        entry = self._entries.get(current.data(Qt.ItemDataRole.UserRole)) if current else None
+        if entry is not None:
+            self.entry_selected.emit(entry)

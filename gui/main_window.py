@@ -1,0 +1,239 @@
+"""The main window: layout, menus and shortcuts. Each action calls one method of the object
+that owns the behaviour (document, canvas, controller, file actions)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QToolBar,
+)
+
+NO_MODEL_TEXT = (
+    "Kiln needs a diffusion model to generate.\n\n"
+    "• Type a Hugging Face hub id in the Model box, e.g. stable-diffusion-v1-5/stable-diffusion-inpainting "
+    "for photo restoration: it is downloaded once into the Hugging Face cache.\n"
+    "• Or choose a local diffusers folder or a .safetensors checkpoint you downloaded.\n"
+    "• To try Kiln without a download, build a tiny test model: python main.py make-test-model tiny-model"
+)
+
+
+class MainWindow(QMainWindow):
+    """Signals ``closing`` before the window closes (the app stops the worker then)."""
+
+    closing = Signal()
+
+    def __init__(self, document, canvas, panel, history, controller, files):
+        super().__init__()
+        self.document, self.canvas, self.panel = document, canvas, panel
+        self.history, self.controller, self.files = history, controller, files
+        self.setWindowTitle("Kiln")
+        self.setAcceptDrops(True)
+        self.resize(1280, 860)
+        self._build_layout()
+        self._build_actions()
+        self._wire()
+        self._update_title()
+
+    # --- layout -------------------------------------------------------------------------
+
+    def _build_layout(self) -> None:
+        self.setCentralWidget(self.canvas)
+        panel_dock = QDockWidget("Generate", self, objectName="generateDock")
+        panel_dock.setWidget(self.panel)
+        panel_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, panel_dock)
+        history_dock = QDockWidget("History", self, objectName="historyDock")
+        history_dock.setWidget(self.history)
+        history_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, history_dock)
+
+        self.progress_bar = QProgressBar(maximumWidth=220, textVisible=False)
+        self.progress_label = QLabel()
+        self.zoom_label = QLabel("100%")
+        self.brush_label = QLabel()
+        bar = self.statusBar()
+        bar.addPermanentWidget(self.brush_label)
+        bar.addPermanentWidget(self.zoom_label)
+        bar.addPermanentWidget(self.progress_label)
+        bar.addPermanentWidget(self.progress_bar)
+
+        self.result_bar = QToolBar("Result", objectName="resultBar")
+        self.accept_button = QPushButton("Accept (Enter)")
+        self.discard_button = QPushButton("Discard")
+        self.compare_button = QPushButton("Before / After (\\)", checkable=True)
+        for button in (self.accept_button, self.discard_button, self.compare_button):
+            self.result_bar.addWidget(button)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.result_bar)
+        self._show_result_bar(False)
+
+    def _action(self, menu, text: str, slot, shortcuts=(), checkable: bool = False) -> QAction:
+        action = QAction(text, self, checkable=checkable)
+        if shortcuts:
+            action.setShortcuts([QKeySequence(s) for s in shortcuts])
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        self.addAction(action)  # shortcuts work wherever the focus is
+        return action
+
+    def _build_actions(self) -> None:
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        self._action(file, "&New blank canvas…", self._new_blank, ["Ctrl+N"])
+        self._action(file, "&Open…", self.files.open_dialog, [QKeySequence.StandardKey.Open])
+        self._action(file, "Save &As / Export…", self.files.save_as_dialog, ["Ctrl+Shift+S"])
+        file.addSeparator()
+        self._action(file, "&Quit", self.close, [QKeySequence.StandardKey.Quit])
+
+        edit = bar.addMenu("&Edit")
+        undo = self.document.undo_stack.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence("Ctrl+Z"))
+        redo = self.document.undo_stack.createRedoAction(self, "&Redo")
+        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        for action in (undo, redo):
+            edit.addAction(action)
+            self.addAction(action)
+        edit.addSeparator()
+        self._action(edit, "&Clear mask", self.document.clear_mask, ["Ctrl+Shift+D"])
+        self._action(edit, "&Invert mask", self.document.invert_mask, ["Ctrl+I"])
+
+        view = bar.addMenu("&View")
+        self._action(view, "Zoom &in", self.canvas.zoom_in, ["Ctrl+=", "Ctrl++"])
+        self._action(view, "Zoom &out", self.canvas.zoom_out, ["Ctrl+-"])
+        self._action(view, "&Fit to window", self.canvas.fit, ["Ctrl+0"])
+
+        tools = bar.addMenu("&Tools")
+        self._action(tools, "&Brush (paint the mask)", lambda: self.canvas.set_tool("brush"), ["B"])
+        self._action(tools, "&Eraser", lambda: self.canvas.set_tool("eraser"), ["E"])
+        self._action(tools, "Bigger brush", self.canvas.grow_brush, ["]"])
+        self._action(tools, "Smaller brush", self.canvas.shrink_brush, ["["])
+
+        generate = bar.addMenu("&Generate")
+        self.generate_action = self._action(generate, "&Generate", self.controller.generate, ["Ctrl+Return", "Ctrl+Enter"])
+        self.cancel_action = self._action(generate, "&Stop", self.controller.cancel, ["Esc"])
+        generate.addSeparator()
+        self.accept_action = self._action(generate, "&Accept result", self.controller.accept, ["Return", "Enter"])
+        self._action(generate, "&Discard result", self.controller.discard, ["Backspace"])
+        self.compare_action = self._action(generate, "&Before / after", self._toggle_compare, ["\\"], checkable=True)
+        self._action(generate, "Reuse this result's &seed", self._reuse_seed, ["Ctrl+R"])
+
+    # --- wiring -------------------------------------------------------------------------
+
+    def _wire(self) -> None:
+        c = self.controller
+        c.busy_changed.connect(self.panel.set_busy)
+        c.progress.connect(self._show_progress)
+        c.message.connect(self.show_message)
+        c.error.connect(self.show_error)
+        c.model_needed.connect(self.ask_for_model)
+        c.mode_changed.connect(self.panel.set_mode)
+        c.result_shown.connect(self._show_result_bar)
+        self.files.message.connect(self.show_message)
+        self.files.saved.connect(self._update_title)
+        self.panel.generate_requested.connect(c.generate)
+        self.panel.cancel_requested.connect(c.cancel)
+        self.panel.browse_model_requested.connect(self.ask_for_model_file)
+        self.accept_button.clicked.connect(c.accept)
+        self.discard_button.clicked.connect(c.discard)
+        self.compare_button.toggled.connect(self._set_compare)
+        self.canvas.zoom_changed.connect(self._show_zoom)
+        self.canvas.brush_size_changed.connect(self._show_brush)
+        self.canvas.tool_changed.connect(self._show_brush)
+        self.document.replaced.connect(self._update_title)
+        self.document.undo_stack.cleanChanged.connect(self._update_title)
+        self._show_brush()
+
+    def show_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, 8000)
+
+    def show_error(self, text: str) -> None:
+        QMessageBox.warning(self, "Kiln", text)
+
+    def _show_zoom(self, zoom: float) -> None:
+        self.zoom_label.setText(f"{zoom * 100:.0f}%")
+
+    def _show_progress(self, step: int, total: int, text: str) -> None:
+        self.progress_bar.setRange(0, max(total, 1) if total else 0)  # 0..0 = busy indicator
+        self.progress_bar.setValue(step)
+        self.progress_label.setText(text)
+
+    def _show_brush(self, *_args) -> None:
+        self.brush_label.setText(f"{self.canvas.tool.capitalize()} {self.canvas.brush_size_px} px")
+
+    def _show_result_bar(self, shown: bool) -> None:
+        # Always visible, enabled only with a result: the canvas must not jump when one arrives.
+        for button in (self.accept_button, self.discard_button, self.compare_button):
+            button.setEnabled(shown)
+        if not shown:
+            self.compare_button.setChecked(False)
+
+    def _toggle_compare(self) -> None:
+        self.compare_button.toggle()
+
+    def _set_compare(self, before: bool) -> None:
+        self.compare_button.setText("Showing before (\\)" if before else "Before / After (\\)")
+        self.controller.set_before_after(before)
+
+    def _reuse_seed(self) -> None:
+        entry = self.history.current_entry()
+        if entry is not None:
+            self.panel.use_seed(entry.seed)
+            self.statusBar().showMessage(f"Seed locked to {entry.seed}", 5000)
+
+    def _new_blank(self) -> None:
+        size = self.files.new_blank_dialog(self.panel.params.width_px, self.panel.params.height_px)
+        if size:
+            self.panel.params.width_px, self.panel.params.height_px = size
+            self.panel.show_params(self.panel.params)
+
+    def _update_title(self, *_args) -> None:
+        name = self.document.path or ("Untitled" if self.document.is_blank else "Picture")
+        self.setWindowTitle(f"{'*' if self.document.dirty else ''}{name} — Kiln")
+
+    def ask_for_model(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.Information, "Choose a model", NO_MODEL_TEXT, parent=self)
+        file_button = box.addButton("Choose a .safetensors file…", QMessageBox.ButtonRole.AcceptRole)
+        folder_button = box.addButton("Choose a folder…", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Close)
+        box.exec()
+        if box.clickedButton() in (file_button, folder_button):
+            self.ask_for_model_file("file" if box.clickedButton() is file_button else "folder")
+
+    def ask_for_model_file(self, kind: str) -> None:
+        if kind == "folder":
+            path = QFileDialog.getExistingDirectory(self, "Choose a diffusers model folder")
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, "Choose a checkpoint", "", "Checkpoints (*.safetensors);;All files (*)")
+        if path:
+            self.panel.model_combo.setEditText(path)
+
+    # --- Qt overrides -------------------------------------------------------------------
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            event.acceptProposedAction()
+            self.files.open_path(urls[0].toLocalFile())
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        if self.document.dirty:
+            answer = QMessageBox.question(
+                self, "Quit Kiln?", "The picture has changes that are not saved. Quit anyway?",
+                QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            )
+            if answer != QMessageBox.StandardButton.Discard:
+                event.ignore()
+                return
+        self.closing.emit()
+        event.accept()

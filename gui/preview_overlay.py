@@ -1,0 +1,38 @@
+"""Step previews shaped for the canvas: for inpainting, only the masked area, in place."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import QRect
+
+MAX_OVERLAY_SIDE_PX = 768  # previews are approximations: more pixels only cost time per step
+
+
+def mask_box(mask: np.ndarray, margin_px: int = 0) -> QRect:
+    """Bounding box (image px) of the mask's nonzero pixels grown by ``margin_px``; empty if none."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return QRect()
+    height, width = mask.shape
+    x0, y0 = max(0, int(cols[0]) - margin_px), max(0, int(rows[0]) - margin_px)
+    x1, y1 = min(width, int(cols[-1]) + 1 + margin_px), min(height, int(rows[-1]) + 1 + margin_px)
+    return QRect(x0, y0, x1 - x0, y1 - y0)
+
+
+def masked_preview(preview: np.ndarray, mask: np.ndarray, box: QRect) -> np.ndarray:
+    """The part of a whole-image ``preview`` (h×w×3 uint8, any resolution) that falls in ``box``,
+    as h'×w'×4 RGBA with the mask as alpha, at most ``MAX_OVERLAY_SIDE_PX`` on its long side.
+
+    mask: H×W uint8 at the photo's size; box: a non-empty QRect inside the photo.
+    """
+    height, width = mask.shape
+    scale = min(1.0, MAX_OVERLAY_SIDE_PX / max(box.width(), box.height()))
+    size = (max(1, round(box.width() * scale)), max(1, round(box.height() * scale)))
+    sx, sy = preview.shape[1] / width, preview.shape[0] / height
+    source = (box.left() * sx, box.top() * sy, (box.left() + box.width()) * sx, (box.top() + box.height()) * sy)
+    rgb = Image.fromarray(preview).resize(size, Image.BILINEAR, box=source)
+    crop = mask[box.top(): box.top() + box.height(), box.left(): box.left() + box.width()]
+    alpha = Image.fromarray(np.ascontiguousarray(crop)).resize(size, Image.BILINEAR)
+    rgb.putalpha(alpha)
+    return np.asarray(rgb)

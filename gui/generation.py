@@ -136,6 +136,7 @@ class GenerationController(QObject):
     # --- worker events ------------------------------------------------------------------
 
     def _on_started(self, event: JobStarted) -> None:
+        self.message.emit("")  # loading is over: clear "Loading the model…"
         self.progress.emit(0, event.total_steps, f"Step 0/{event.total_steps}")
 
     def _on_step(self, event: StepPreview) -> None:

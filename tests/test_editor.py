@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
+from PySide6.QtCore import QThread
 from PySide6.QtWidgets import QMessageBox
 
 from gui.app import build_editor
@@ -57,7 +58,13 @@ def test_inpaint_streams_previews_then_accept_is_one_undo_step(editor, qtbot, ti
     progress, previews = [], []
     editor.controller.progress.connect(lambda step, total, text: progress.append((step, total, text)))
     real_show = editor.canvas.show_preview
-    editor.canvas.show_preview = lambda rgb, rect: (previews.append((rgb.shape, rect)), real_show(rgb, rect))[1]
+    gui_thread = QThread.currentThread()
+
+    def recording_show(rgb, rect):
+        previews.append((rgb.shape, rect, QThread.currentThread() is gui_thread))
+        real_show(rgb, rect)
+
+    editor.canvas.show_preview = recording_show
 
     editor.controller.generate()
     assert editor.controller.busy
@@ -69,7 +76,8 @@ def test_inpaint_streams_previews_then_accept_is_one_undo_step(editor, qtbot, ti
     assert all("ETA" in s[2] for s in steps)
     step_previews = previews[:total]
     assert len(step_previews) == total
-    shape, rect = step_previews[0]
+    assert all(on_gui_thread for _, _, on_gui_thread in previews)
+    shape, rect, _ = step_previews[0]
     assert shape[2] == 4  # inpainting previews are masked to the painted area…
     assert rect == mask_box(editor.document.mask)  # …and drawn over it, in place
     entry = editor.history.current_entry()
@@ -95,13 +103,23 @@ def test_cancel_stops_and_restores_the_canvas(editor, qtbot, tiny_model_dir, pho
     _configure(editor, tiny_model_dir, steps=40)
     stopped = []
     editor.controller.progress.connect(lambda s, t, text: stopped.append(text) if text.startswith("Stopped") else None)
-    editor.worker.step.connect(lambda event: editor.controller.cancel() if event.step == 1 else None)
+    cancel_once = [True]
+
+    def cancel_at_first_step(event):
+        if event.step == 1 and cancel_once.pop() if cancel_once else False:
+            editor.controller.cancel()
+
+    editor.worker.step.connect(cancel_at_first_step)
     editor.controller.generate()
     qtbot.waitUntil(lambda: not editor.controller.busy, timeout=120_000)
     assert stopped and int(stopped[0].split()[-1]) <= 2
     assert editor.history.count() == 0
     assert not editor.canvas.preview_visible
     assert np.array_equal(editor.document.image, original)
+    # The next Generate works.
+    editor.panel.steps_spin.setValue(2)
+    editor.controller.generate()
+    qtbot.waitUntil(lambda: editor.history.count() == 1, timeout=120_000)
 
 
 def test_errors_show_a_message_and_the_worker_stays_usable(editor, qtbot, tiny_model_dir, tmp_path):
@@ -197,3 +215,110 @@ def test_mode_follows_the_document(editor, photo_path):
     assert editor.controller.mode is Mode.INPAINT and "Inpaint" in editor.panel.mode_label.text()
     editor.document.clear_mask()
     assert editor.controller.mode is Mode.IMG2IMG and "Image to image" in editor.panel.mode_label.text()
+
+
+def test_an_engine_exception_becomes_a_message_and_the_next_job_works(qtbot, tmp_path, tiny_model_dir, monkeypatch):
+    from inference.engine import Engine
+
+    calls = []
+
+    class FlakyEngine(Engine):
+        def run(self, request, on_step, cancel):
+            calls.append(request.job_id)
+            if len(calls) == 1:
+                raise RuntimeError("simulated failure inside the pipeline")
+            return super().run(request, on_step, cancel)
+
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _p, _t, text, *a: warnings.append(text))
+    ed = build_editor(Settings(str(tmp_path / "s.ini")), engine_factory=FlakyEngine)
+    try:
+        _configure(ed, tiny_model_dir, steps=2)
+        ed.document.new_blank(64, 64)
+        ed.panel.params.width_px = ed.panel.params.height_px = 64
+        ed.controller.generate()
+        qtbot.waitUntil(lambda: bool(warnings), timeout=120_000)
+        assert "RuntimeError" in warnings[0] and "simulated failure" in warnings[0]
+        assert not ed.controller.busy
+        ed.controller.generate()
+        qtbot.waitUntil(lambda: ed.history.count() == 1, timeout=120_000)
+    finally:
+        ed.worker.shutdown()
+
+
+CLOSE_MID_RUN = """
+import sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from gui.app import build_editor
+from gui.settings import Settings
+ed = build_editor(Settings(sys.argv[1]))
+ed.window.show()
+ed.panel.model_combo.setEditText(sys.argv[2])
+ed.panel.steps_spin.setValue(500)
+ed.panel.params.width_px = ed.panel.params.height_px = 64
+ed.document.new_blank(64, 64)
+ed.worker.step.connect(lambda event: ed.window.close() if event.step == 2 else None)
+QTimer.singleShot(0, ed.controller.generate)
+sys.exit(app.exec())
+"""
+
+
+def test_closing_the_window_mid_run_exits_with_status_0(tmp_path, tiny_model_dir):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", CLOSE_MID_RUN, str(tmp_path / "s.ini"), str(tiny_model_dir)],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=os.getcwd())
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "QThread: Destroyed while thread is still running" not in done.stderr
+
+
+def test_shortcuts_reach_their_actions(editor, qtbot, photo_path):
+    from PySide6.QtCore import Qt
+
+    editor.files.open_path(str(photo_path), ask_about_parameters=False)
+    editor.canvas.setFocus()
+    size = editor.canvas.brush_size_px
+    qtbot.keyClick(editor.canvas, Qt.Key.Key_BracketRight)
+    assert editor.canvas.brush_size_px > size
+    qtbot.keyClick(editor.canvas, Qt.Key.Key_BracketLeft)
+    assert editor.canvas.brush_size_px == size
+    qtbot.keyClick(editor.canvas, Qt.Key.Key_E)
+    assert editor.canvas.tool == "eraser"
+    qtbot.keyClick(editor.canvas, Qt.Key.Key_B)
+    assert editor.canvas.tool == "brush"
+    _paint_mask(editor.document)
+    qtbot.keyClick(editor.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert not editor.document.has_mask()
+    qtbot.keyClick(editor.canvas, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert editor.document.has_mask()
+    qtbot.keyClick(editor.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    editor.canvas.set_zoom(1.0)
+    qtbot.keyClick(editor.canvas, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
+    fitted = editor.canvas.zoom
+    assert fitted != 1.0
+    editor.canvas.set_zoom(1.0)
+    editor.canvas.fit()
+    assert editor.canvas.zoom == fitted
+    # Typing in the prompt box types; it does not switch tools.
+    editor.panel.prompt_edit.setFocus()
+    qtbot.keyClicks(editor.panel.prompt_edit, "be")
+    assert editor.panel.params.prompt == "be" and editor.canvas.tool == "brush"
+
+
+def test_before_after_toggle_shows_the_original(editor, qtbot, tiny_model_dir, photo_path):
+    editor.files.open_path(str(photo_path), ask_about_parameters=False)
+    _configure(editor, tiny_model_dir, steps=2)
+    editor.controller.generate()
+    qtbot.waitUntil(lambda: editor.history.count() == 1, timeout=120_000)
+    assert editor.canvas.preview_visible
+    editor.window.compare_button.setChecked(True)
+    assert not editor.canvas.preview_visible
+    editor.window.compare_button.setChecked(False)
+    assert editor.canvas.preview_visible
+    editor.controller.discard()
+    assert not editor.canvas.preview_visible and editor.history.count() == 1

@@ -183,7 +183,7 @@ def test_preview_is_scaled_smoothly_into_its_rect_and_cleared(view, doc):
     assert screen_rgb(view, (20, 90)) == (GRAY, GRAY, GRAY)
     view.clear_preview()
     assert not view.preview_visible and screen_rgb(view, (140, 90)) == (GRAY, GRAY, GRAY)
-    with pytest.raises(ValueError, match="h×w×3 uint8"):
+    with pytest.raises(ValueError, match="h×w×3 or h×w×4 uint8"):
         view.show_preview(np.zeros((4, 4), np.uint8), target)
 
 

@@ -238,3 +238,34 @@ def test_strength_times_steps_never_rounds_to_zero(engine, tiny_model_dir, photo
     result, events = run(engine, make_request(tiny_model_dir, Mode.IMG2IMG, photo, steps=1, strength=0.3))
     assert isinstance(result, JobFinished)
     assert events[0].total_steps >= 1
+
+
+def test_switching_modes_never_reloads_the_model(tiny_model_dir, photo, mask, monkeypatch):
+    import inference.engine as engine_module
+
+    loads = []
+    real_load = engine_module.load_model
+    monkeypatch.setattr(engine_module, "load_model", lambda *a, **k: loads.append(1) or real_load(*a, **k))
+    fresh = Engine()
+    for mode in (Mode.TXT2IMG, Mode.IMG2IMG, Mode.INPAINT, Mode.TXT2IMG):
+        run(fresh, make_request(tiny_model_dir, mode, photo, mask, steps=1))
+    assert loads == [1]
+    model = fresh.model(str(tiny_model_dir))
+    unets = {id(model.pipeline_for(mode).unet) for mode in Mode}
+    assert unets == {id(model.base.unet)}  # one set of weights serves every mode
+
+
+def test_family_is_detected_from_the_components():
+    from types import SimpleNamespace
+
+    from inference.models import detect_family
+
+    def pipe(cross_attention_dim, xl=False):
+        fake = SimpleNamespace(unet=SimpleNamespace(config=SimpleNamespace(cross_attention_dim=cross_attention_dim)))
+        if xl:
+            fake.text_encoder_2 = object()
+        return fake
+
+    assert detect_family(pipe(768)) == "sd1"
+    assert detect_family(pipe(1024)) == "sd2"
+    assert detect_family(pipe(2048, xl=True)) == "sdxl"

@@ -2,6 +2,7 @@
 
     python main.py [IMAGE] [--model REF]        open the editor
     python main.py generate --model REF ...     make one image without the GUI
+    python main.py restore IN... --out DIR ...  repair many scans without the GUI
     python main.py make-test-model OUT          build a tiny model for trying things out
 """
 
@@ -12,7 +13,7 @@ import sys
 
 from inference.api import DEFAULT_SCHEDULER
 
-COMMANDS = ("generate", "make-test-model")
+COMMANDS = ("generate", "restore", "make-test-model")
 
 
 def _generate_parser(sub) -> None:
@@ -33,6 +34,26 @@ def _generate_parser(sub) -> None:
     p.add_argument("--save-steps", metavar="DIR", help="also save each denoising step's preview into DIR")
 
 
+def _restore_parser(sub) -> None:
+    p = sub.add_parser("restore", help="repair scratches and dust on many scans without the GUI")
+    p.add_argument("inputs", nargs="+", metavar="IN", help="photos, or folders of photos")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for NAME-restored.png files (created if needed)")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--mask", help="one mask for every photo, white = repair")
+    what.add_argument("--detect", action="store_true", help="find scratches, dust and spots automatically")
+    p.add_argument("--sensitivity", type=float, default=None, help="damage detection sensitivity 0–1 (default 0.5)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--heal", action="store_true", help="classical repair, no model needed (the default)")
+    how.add_argument("--model", help="inpaint with this model instead (hub id, folder or .safetensors)")
+    p.add_argument("--prompt", default="", help="with --model: describe the photo")
+    p.add_argument("--steps", type=int, default=20, help="with --model: denoising steps (default 20)")
+    p.add_argument("--strength", type=float, default=1.0, help="with --model: how much the masked area changes (default 1)")
+    p.add_argument("--guidance", type=float, default=7.5, help="with --model: prompt guidance (default 7.5)")
+    p.add_argument("--seed", type=int, default=0, help="with --model: seed (default 0, so reruns match)")
+    p.add_argument("--save-mask", action="store_true", help="also write NAME-mask.png, the mask that was repaired")
+    p.add_argument("--changes", action="store_true", help="also write NAME-changes.png, white where pixels changed")
+
+
 def _make_test_model_parser(sub) -> None:
     p = sub.add_parser("make-test-model", help="build a tiny random-weight SD1.5-architecture model (no download)")
     p.add_argument("out", help="output folder (or .safetensors file with --single-file)")
@@ -44,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiln", description="Kiln: restore photos and turn sketches into images.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _generate_parser(sub)
+    _restore_parser(sub)
     _make_test_model_parser(sub)
     return parser
 
@@ -63,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.command == "generate":
             return cli.generate_command(args)
+        if args.command == "restore":
+            from inference.restore_cli import restore_command
+
+            return restore_command(args)
         return cli.make_test_model_command(args)
     if argv and argv[0] in ("-h", "--help"):
         build_gui_parser().print_help()

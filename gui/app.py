@@ -14,6 +14,8 @@ from gui.generation import GenerationController
 from gui.generation_panel import GenerationPanel
 from gui.history import HistoryStrip
 from gui.main_window import MainWindow
+from gui.restore_actions import RestoreActions
+from gui.restore_panel import RestorePanel
 from gui.settings import Settings
 from gui.worker import WorkerClient
 
@@ -29,6 +31,7 @@ class Editor:
     worker: WorkerClient
     controller: GenerationController
     files: FileActions
+    restore: RestoreActions
     window: MainWindow
     settings: Settings
 
@@ -45,9 +48,11 @@ def build_editor(settings: Settings, engine_factory=None) -> Editor:
     worker = WorkerClient(engine_factory)
     controller = GenerationController(document, canvas, params, worker, history)
     files = FileActions(document, lambda: controller.last_applied.parameters if controller.last_applied else None)
-    window = MainWindow(document, canvas, panel, history, controller, files)
+    restore = RestoreActions(document)
+    restore_panel = RestorePanel(restore)
+    window = MainWindow(document, canvas, panel, history, controller, files, restore_panel, restore)
     files.set_window(window)
-    for owned in (document, worker, controller, files):
+    for owned in (document, worker, controller, files, restore):
         owned.setParent(window)  # destroyed with the window, after its connections are gone
 
     # Remember what matters across restarts; stop the worker before the window goes.
@@ -59,7 +64,7 @@ def build_editor(settings: Settings, engine_factory=None) -> Editor:
     window.closing.connect(on_closing)
     files.parameters_found.connect(lambda found: _reuse_parameters(panel, found))
     panel.size_changed.connect(lambda w, h: document.new_blank(w, h) if document.is_blank and not document.dirty else None)
-    return Editor(document, canvas, panel, history, worker, controller, files, window, settings)
+    return Editor(document, canvas, panel, history, worker, controller, files, restore, window, settings)
 
 
 def _reuse_parameters(panel: GenerationPanel, found: dict) -> None:

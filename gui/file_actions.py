@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QMessageBox, QSpinBox, QWidget
 
+from inference.changes import changed_pixels_map
 from inference.errors import KilnError
 from inference.image_io import load_rgb, read_parameters, save_image
 from inference.metadata import parse_parameters
@@ -34,6 +37,8 @@ class FileActions(QObject):
         self._document = document
         self._window: QWidget | None = None
         self._parameters_for_save = parameters_for_save  # () -> str | None, for PNG exports
+        self._opened_pixels = None  # the photo as opened, for the changed-pixels map
+        self.export_changes_map = False
 
     def set_window(self, window: QWidget) -> None:
         """The window dialogs and messages belong to."""
@@ -57,6 +62,7 @@ class FileActions(QObject):
         if not self._confirm_discard():
             return False
         self._document.load(image, path)
+        self._opened_pixels = image
         self.opened.emit(path)
         self.message.emit(f"Opened {Path(path).name} ({image.shape[1]}×{image.shape[0]})")
         text = read_parameters(path) if ask_about_parameters else None
@@ -87,6 +93,7 @@ class FileActions(QObject):
             return None
         size = (width.value() // 8 * 8, height.value() // 8 * 8)
         self._document.new_blank(*size)
+        self._opened_pixels = None
         return size
 
     def _confirm_discard(self) -> bool:
@@ -124,10 +131,24 @@ class FileActions(QObject):
         """Write the picture to ``path`` (the caller has confirmed replacing an existing file)."""
         try:
             save_image(path, self._document.image, self._parameters_for_save())
+            changes = self.changes_map_path(path) if self.export_changes_map else None
+            if changes is not None:
+                diff = changed_pixels_map(self._opened_pixels, np.asarray(self._document.image))
+                save_image(changes, np.repeat(diff[..., None], 3, axis=2))
         except KilnError as exc:
             QMessageBox.warning(self._window, "Cannot save", f"{exc}\n\nNothing was lost: the picture is still open.")
             return False
         self._document.mark_saved()
         self.saved.emit(path)
-        self.message.emit(f"Saved {Path(path).name}")
+        extra = f" and {Path(changes).name}" if changes else ""
+        self.message.emit(f"Saved {Path(path).name}{extra}")
         return True
+
+    def changes_map_path(self, export_path: str) -> str | None:
+        """Where the changed-pixels map of an export goes (beside it), or None when there is
+        no opened photo of the same size to compare with."""
+        opened = self._opened_pixels
+        if opened is None or opened.shape != self._document.image.shape:
+            return None
+        export = Path(export_path)
+        return str(export.with_name(f"{export.stem}-changes.png"))

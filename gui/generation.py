@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
+
 from PySide6.QtCore import QObject, QRect, Signal
 
 from gui.generation_params import GenerationParams, build_request, mode_for
@@ -129,6 +131,18 @@ class GenerationController(QObject):
             self._canvas.clear_preview()
         else:
             self._canvas.show_preview(self._shown.image, QRect())
+
+    def set_split(self, fraction: float) -> None:
+        """Split before/after: the result left of ``fraction`` × width, the original right of it."""
+        entry = self._shown
+        if entry is None:
+            return
+        width_px = round(entry.image.shape[1] * min(max(fraction, 0.0), 1.0))
+        if width_px == 0:
+            self._canvas.clear_preview()
+            return
+        left = np.ascontiguousarray(entry.image[:, :width_px])
+        self._canvas.show_preview(left, QRect(0, 0, width_px, entry.image.shape[0]))
 
     def shown_entry(self) -> HistoryEntry | None:
         return self._shown

@@ -12,8 +12,11 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QSlider,
     QPushButton,
     QToolBar,
+    QVBoxLayout,
+    QWidget,
 )
 
 NO_MODEL_TEXT = (
@@ -30,9 +33,10 @@ class MainWindow(QMainWindow):
 
     closing = Signal()
 
-    def __init__(self, document, canvas, panel, history, controller, files):
+    def __init__(self, document, canvas, panel, history, controller, files, restore_panel, restore):
         super().__init__()
         self.document, self.canvas, self.panel = document, canvas, panel
+        self.restore_panel, self.restore = restore_panel, restore
         self.history, self.controller, self.files = history, controller, files
         self.setWindowTitle("Kiln")
         self.setAcceptDrops(True)
@@ -46,8 +50,13 @@ class MainWindow(QMainWindow):
 
     def _build_layout(self) -> None:
         self.setCentralWidget(self.canvas)
-        panel_dock = QDockWidget("Generate", self, objectName="generateDock")
-        panel_dock.setWidget(self.panel)
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(self.restore_panel)
+        side_layout.addWidget(self.panel, 1)
+        panel_dock = QDockWidget("Restore and generate", self, objectName="generateDock")
+        panel_dock.setWidget(side)
         panel_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, panel_dock)
         history_dock = QDockWidget("History", self, objectName="historyDock")
@@ -71,6 +80,12 @@ class MainWindow(QMainWindow):
         self.compare_button = QPushButton("Before / After (\\)", checkable=True)
         for button in (self.accept_button, self.discard_button, self.compare_button):
             self.result_bar.addWidget(button)
+        self.split_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=100)
+        self.split_slider.setFixedWidth(220)
+        self.split_slider.setToolTip("Drag to compare: the result on the left, the original on the right")
+        self.result_bar.addWidget(QLabel("  Split: result ◀"))
+        self.result_bar.addWidget(self.split_slider)
+        self.result_bar.addWidget(QLabel("▶ original"))
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.result_bar)
         self._show_result_bar(False)
 
@@ -89,6 +104,7 @@ class MainWindow(QMainWindow):
         self._action(file, "&New blank canvas…", self._new_blank, ["Ctrl+N"])
         self._action(file, "&Open…", self.files.open_dialog, [QKeySequence.StandardKey.Open])
         self._action(file, "Save &As / Export…", self.files.save_as_dialog, ["Ctrl+Shift+S"])
+        self._action(file, "Also write a changed-pixels &map", self._set_export_changes, checkable=True)
         file.addSeparator()
         self._action(file, "&Quit", self.close, [QKeySequence.StandardKey.Quit])
 
@@ -100,9 +116,16 @@ class MainWindow(QMainWindow):
         for action in (undo, redo):
             edit.addAction(action)
             self.addAction(action)
-        edit.addSeparator()
-        self._action(edit, "&Clear mask", self.document.clear_mask, ["Ctrl+Shift+D"])
-        self._action(edit, "&Invert mask", self.document.invert_mask, ["Ctrl+I"])
+
+        mask = bar.addMenu("&Mask")
+        self._action(mask, "&Detect damage", self.restore.detect_damage, ["Ctrl+D"])
+        self._action(mask, "&Heal (no model)", self.restore.heal, ["Ctrl+H"])
+        mask.addSeparator()
+        self._action(mask, "&Grow", self.restore.grow, ["Ctrl+Alt+="])
+        self._action(mask, "&Shrink", self.restore.shrink, ["Ctrl+Alt+-"])
+        self._action(mask, "&Feather", self.restore.feather, ["Ctrl+Alt+F"])
+        self._action(mask, "&Clear", self.document.clear_mask, ["Ctrl+Shift+D"])
+        self._action(mask, "&Invert", self.document.invert_mask, ["Ctrl+I"])
 
         view = bar.addMenu("&View")
         self._action(view, "Zoom &in", self.canvas.zoom_in, ["Ctrl+=", "Ctrl++"])
@@ -136,6 +159,7 @@ class MainWindow(QMainWindow):
         c.mode_changed.connect(self.panel.set_mode)
         c.result_shown.connect(self._show_result_bar)
         self.files.message.connect(self.show_message)
+        self.restore.message.connect(self.show_message)
         self.files.saved.connect(self._update_title)
         self.panel.generate_requested.connect(c.generate)
         self.panel.cancel_requested.connect(c.cancel)
@@ -143,6 +167,7 @@ class MainWindow(QMainWindow):
         self.accept_button.clicked.connect(c.accept)
         self.discard_button.clicked.connect(c.discard)
         self.compare_button.toggled.connect(self._set_compare)
+        self.split_slider.valueChanged.connect(self._set_split)
         self.canvas.zoom_changed.connect(self._show_zoom)
         self.canvas.brush_size_changed.connect(self._show_brush)
         self.canvas.tool_changed.connect(self._show_brush)
@@ -169,8 +194,9 @@ class MainWindow(QMainWindow):
 
     def _show_result_bar(self, shown: bool) -> None:
         # Always visible, enabled only with a result: the canvas must not jump when one arrives.
-        for button in (self.accept_button, self.discard_button, self.compare_button):
-            button.setEnabled(shown)
+        for widget in (self.accept_button, self.discard_button, self.compare_button, self.split_slider):
+            widget.setEnabled(shown)
+        self.split_slider.setValue(100)
         if not shown:
             self.compare_button.setChecked(False)
 
@@ -180,6 +206,12 @@ class MainWindow(QMainWindow):
     def _set_compare(self, before: bool) -> None:
         self.compare_button.setText("Showing before (\\)" if before else "Before / After (\\)")
         self.controller.set_before_after(before)
+
+    def _set_export_changes(self, checked: bool) -> None:
+        self.files.export_changes_map = checked
+
+    def _set_split(self, value: int) -> None:
+        self.controller.set_split(value / 100)
 
     def _reuse_seed(self) -> None:
         entry = self.history.current_entry()

@@ -1,0 +1,49 @@
+"""The Restore panel: find damage, heal it without a model, and shape the mask."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QPushButton, QSlider
+
+
+class RestorePanel(QGroupBox):
+    """Buttons call one ``RestoreActions`` method each; the slider sets the sensitivity."""
+
+    def __init__(self, actions, parent=None):
+        super().__init__("Restore", parent)
+        self._actions = actions
+        self.sensitivity_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100)
+        self.sensitivity_slider.setValue(round(actions.sensitivity * 100))
+        self.sensitivity_slider.setToolTip("Higher finds fainter scratches and smaller dust, and more false alarms")
+        self.sensitivity_label = QLabel()
+        self.sensitivity_slider.valueChanged.connect(self._show_sensitivity)
+        self.sensitivity_slider.sliderReleased.connect(self._apply_sensitivity)
+        self.detect_button = QPushButton("Detect damage", toolTip="Mark scratches, dust and spots (Ctrl+D)")
+        self.detect_button.clicked.connect(actions.detect_damage)
+        self.heal_button = QPushButton("Heal", toolTip="Repair the masked area without a model (Ctrl+H)")
+        self.heal_button.clicked.connect(actions.heal)
+        grow = QPushButton("Grow", toolTip="Grow the mask by a few pixels")
+        grow.clicked.connect(actions.grow)
+        shrink = QPushButton("Shrink", toolTip="Shrink the mask by a few pixels")
+        shrink.clicked.connect(actions.shrink)
+        feather = QPushButton("Feather", toolTip="Soften the mask's edge")
+        feather.clicked.connect(actions.feather)
+
+        grid = QGridLayout(self)
+        grid.addWidget(QLabel("Sensitivity"), 0, 0)
+        grid.addWidget(self.sensitivity_slider, 0, 1, 1, 2)
+        grid.addWidget(self.sensitivity_label, 0, 3)
+        grid.addWidget(self.detect_button, 1, 0, 1, 2)
+        grid.addWidget(self.heal_button, 1, 2, 1, 2)
+        grid.addWidget(grow, 2, 0)
+        grid.addWidget(shrink, 2, 1)
+        grid.addWidget(feather, 2, 2, 1, 2)
+        self._show_sensitivity(self.sensitivity_slider.value())
+
+    def _show_sensitivity(self, value: int) -> None:
+        self.sensitivity_label.setText(f"{value}%")
+        if not self.sensitivity_slider.isSliderDown():
+            self._apply_sensitivity()
+
+    def _apply_sensitivity(self) -> None:
+        self._actions.set_sensitivity(self.sensitivity_slider.value() / 100)

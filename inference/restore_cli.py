@@ -1,0 +1,160 @@
+"""``main.py restore``: repair many scans without the GUI.
+
+Each input gets a mask (one given mask, or damage detection), then is healed classically or
+inpainted with a model, and is written to ``--out`` as ``NAME-restored.png``. A file that
+cannot be read or restored is reported and skipped; the rest go on. Exit status: 0 when every
+file was restored, 1 when any was skipped (or nothing could start), 130 on Ctrl+C.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+from inference.cli import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, fail, quiet_libraries
+from inference.errors import KilnError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
+
+
+def collect_inputs(paths: list[str]) -> list[Path]:
+    """Files as given, and the image files directly inside given folders (sorted by name)."""
+    found: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            found.append(path)  # a missing file is reported when it is read
+    return found
+
+
+class _Restorer:
+    """Restores one image at a time with the method the arguments chose."""
+
+    def __init__(self, args):
+        self.args = args
+        self.engine = None
+        self.cancel = threading.Event()
+        self.given_mask = None
+        if args.mask:
+            from inference.image_io import load_mask
+
+            self.given_mask = load_mask(args.mask)
+
+    def mask_for(self, image):
+        from inference.damage import detect_damage
+
+        if self.given_mask is None:
+            if self.args.sensitivity is None:
+                return detect_damage(image)
+            return detect_damage(image, self.args.sensitivity)
+        if self.given_mask.shape != image.shape[:2]:
+            h, w = self.given_mask.shape
+            raise KilnError(f"the mask is {w}×{h} but this image is {image.shape[1]}×{image.shape[0]}.")
+        return self.given_mask
+
+    def restore(self, image, mask, job_id: int):
+        """→ (restored H×W×3 uint8, parameters text or None). Raises KilnError."""
+        if not self.args.model:
+            from inference.heal import heal
+
+            return heal(image, mask), None
+        from inference.api import GenerationRequest, JobCancelled, JobFailed, Mode
+        from inference.engine import Engine, run_job
+        from inference.metadata import format_parameters
+        from inference.model_ref import model_display_name
+
+        if self.engine is None:
+            self.engine = Engine()
+        request = GenerationRequest(
+            job_id=job_id, mode=Mode.INPAINT, prompt=self.args.prompt, model_ref=self.args.model,
+            image=image, mask=mask, steps=self.args.steps, strength=self.args.strength,
+            seed=self.args.seed, guidance=self.args.guidance,
+        )
+        final = run_job(self.engine, request, lambda _event: None, self.cancel)
+        if isinstance(final, JobFailed):
+            raise KilnError(final.message)
+        if isinstance(final, JobCancelled):
+            raise KeyboardInterrupt
+        return final.image, format_parameters(request, model_display_name(self.args.model))
+
+
+def restore_command(args) -> int:
+    """Restore every input; report skipped files; see the module docstring for exit codes."""
+    from tqdm import tqdm
+
+    from inference.changes import changed_pixels_map
+    from inference.image_io import load_rgb, save_image
+
+    # 1. Check what applies to the whole batch before any work
+    if not args.mask and not args.detect:
+        return fail("say what to repair: --mask MASK.png (the same mask for every file) or --detect (find damage).")
+    if args.sensitivity is not None and not 0.0 <= args.sensitivity <= 1.0:
+        return fail(f"--sensitivity must be between 0 and 1, got {args.sensitivity}.")
+    out_dir = Path(args.out)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if args.model:
+            from inference.model_ref import resolve_model_ref
+
+            resolve_model_ref(args.model)
+        restorer = _Restorer(args)
+    except KilnError as exc:
+        return fail(str(exc))
+    except OSError as exc:
+        return fail(f"cannot create '{out_dir}': {exc.strerror or exc}.")
+    inputs = collect_inputs(args.inputs)
+    if not inputs:
+        return fail("no images found in the given inputs.")
+    if args.model:
+        quiet_libraries()
+
+    # 2. One file at a time; a bad file is reported and skipped
+    skipped: list[str] = []
+    input_paths = {p.resolve() for p in inputs if p.exists()}
+    bar = tqdm(inputs, unit="photo", desc="restore", file=sys.stderr)
+    try:
+        for index, path in enumerate(bar, start=1):
+            bar.set_postfix_str(path.name)
+            target = out_dir / f"{path.stem}-restored.png"
+            try:
+                if target.resolve() in input_paths:
+                    raise KilnError(f"'{target}' is an input: Kiln never writes over an original.")
+                image = load_rgb(path)
+                mask = restorer.mask_for(image)
+                if mask.any():
+                    restored, parameters = restorer.restore(image, mask, index)
+                else:
+                    restored, parameters = image, None
+                save_image(target, restored, parameters)
+                if args.save_mask:
+                    save_image(out_dir / f"{path.stem}-mask.png", _gray_to_rgb(mask))
+                if args.changes:
+                    save_image(out_dir / f"{path.stem}-changes.png", _gray_to_rgb(changed_pixels_map(image, restored)))
+            except KilnError as exc:
+                skipped.append(f"{path}: {exc}")
+                tqdm.write(f"kiln: skipped {path}: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        restorer.cancel.set()
+        bar.close()
+        print("kiln: stopped; files already written are complete.", file=sys.stderr)
+        return EXIT_CANCELLED
+    bar.close()
+
+    # 3. Summary
+    done = len(inputs) - len(skipped)
+    print(f"kiln: restored {done} of {len(inputs)} photos into {out_dir}")
+    if skipped:
+        print(f"kiln: skipped {len(skipped)}:", file=sys.stderr)
+        for line in skipped:
+            print(f"  {line}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def _gray_to_rgb(mask):
+    import numpy as np
+
+    return np.repeat(mask[..., None], 3, axis=2)

@@ -31,7 +31,9 @@ class RestoreActions(QObject):
     def __init__(self, document, parent: QObject | None = None):
         super().__init__(parent)
         self._document = document
-        self.sensitivity = 0.5
+        from inference.damage import DEFAULT_SENSITIVITY
+
+        self.sensitivity = DEFAULT_SENSITIVITY
         self._last_detection: tuple[int, np.ndarray] | None = None  # (undo index, mask before)
 
     def detect_damage(self) -> int:

@@ -158,13 +158,22 @@ class GenerationController(QObject):
         if request is None:
             return
         if event.rgb is not None:
-            if request.mode is Mode.INPAINT:
-                box = mask_box(request.mask)
-                self._canvas.show_preview(masked_preview(event.rgb, request.mask, box), box)
-            else:
-                self._canvas.show_preview(event.rgb, QRect())
+            self._show_step(request, event)
         eta = event.elapsed_s / event.step * (event.total - event.step)
         self.progress.emit(event.step, event.total, f"Step {event.step}/{event.total} · ETA {format_eta(eta)}")
+
+    def _show_step(self, request: GenerationRequest, event: StepPreview) -> None:
+        """Draw a step preview in place: over the region it covers, and for inpainting only
+        where the mask is painted inside it."""
+        covers = QRect(*event.box) if event.box else QRect()
+        if request.mode is not Mode.INPAINT:
+            self._canvas.show_preview(event.rgb, covers)
+            return
+        region = covers if event.box else QRect(0, 0, request.width_px, request.height_px)
+        crop = request.mask[region.top(): region.top() + region.height(), region.left(): region.left() + region.width()]
+        box = mask_box(crop).translated(region.topLeft())
+        if not box.isEmpty():
+            self._canvas.show_preview(masked_preview(event.rgb, request.mask, box, region), box)
 
     def _on_finished(self, event: JobFinished) -> None:
         request, self._request = self._request, None

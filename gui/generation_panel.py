@@ -99,6 +99,15 @@ class GenerationPanel(QWidget):
         size_row.addWidget(QLabel("×"))
         size_row.addWidget(self.height_spin)
 
+        self.colorize_check = QCheckBox("Colourize gray photos", toolTip="Off: a grayscale photo stays grayscale")
+        self.colorize_check.toggled.connect(lambda v: setattr(self.params, "colorize", v))
+        self.prefill_check = QCheckBox("Pre-fill with Heal",
+                                       toolTip="Heal under the mask before generating: helps models that are not inpainting models")
+        self.prefill_check.toggled.connect(lambda v: setattr(self.params, "prefill_heal", v))
+        options_row = QHBoxLayout()
+        options_row.addWidget(self.colorize_check)
+        options_row.addWidget(self.prefill_check)
+
         form = QFormLayout()
         form.addRow("Model", model_row)
         form.addRow("Prompt", self.prompt_edit)
@@ -110,6 +119,8 @@ class GenerationPanel(QWidget):
         form.addRow("Sampler", self.scheduler_combo)
         form.addRow("Size", size_row)
         self._size_row = size_row
+        form.addRow("Photo", options_row)
+        self._options_row = options_row
         self._form = form
 
         self.mode_label = QLabel(wordWrap=True)
@@ -162,6 +173,8 @@ class GenerationPanel(QWidget):
         self.scheduler_combo.setCurrentText(params.scheduler)
         self.width_spin.setValue(params.width_px)
         self.height_spin.setValue(params.height_px)
+        self.colorize_check.setChecked(params.colorize)
+        self.prefill_check.setChecked(params.prefill_heal)
 
     def set_recent_models(self, refs: list[str]) -> None:
         current = self.params.model_ref
@@ -181,6 +194,7 @@ class GenerationPanel(QWidget):
         image_mode = mode is not Mode.TXT2IMG
         self._form.setRowVisible(self.strength_spin, image_mode)
         self._form.setRowVisible(self._size_row, not image_mode)
+        self._form.setRowVisible(self._options_row, image_mode)
 
     def set_busy(self, busy: bool) -> None:
         self.generate_button.setEnabled(not busy)

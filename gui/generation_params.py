@@ -29,6 +29,8 @@ class GenerationParams:
     scheduler: str = DEFAULT_SCHEDULER
     width_px: int = 512
     height_px: int = 512
+    colorize: bool = False  # False: grayscale photos stay grayscale
+    prefill_heal: bool = False  # heal under the mask first (helps non-inpainting models)
 
     def copy(self) -> GenerationParams:
         return replace(self)
@@ -64,6 +66,10 @@ def build_request(job_id: int, params: GenerationParams, image: np.ndarray, mask
         negative_prompt=params.negative_prompt, steps=params.steps, guidance=params.guidance,
         strength=params.strength, seed=seed, scheduler=params.scheduler,
     )
+    if mode is not Mode.TXT2IMG:
+        common["colorize"] = params.colorize
+    if mode is Mode.INPAINT and params.prefill_heal:
+        common["prefill"] = "heal"
     if mode is Mode.TXT2IMG:
         return GenerationRequest(**common, width_px=params.width_px, height_px=params.height_px)
     return GenerationRequest(**common, image=image, mask=mask if mode is Mode.INPAINT else None)

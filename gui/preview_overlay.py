@@ -20,17 +20,20 @@ def mask_box(mask: np.ndarray, margin_px: int = 0) -> QRect:
     return QRect(x0, y0, x1 - x0, y1 - y0)
 
 
-def masked_preview(preview: np.ndarray, mask: np.ndarray, box: QRect) -> np.ndarray:
-    """The part of a whole-image ``preview`` (h×w×3 uint8, any resolution) that falls in ``box``,
-    as h'×w'×4 RGBA with the mask as alpha, at most ``MAX_OVERLAY_SIDE_PX`` on its long side.
+def masked_preview(preview: np.ndarray, mask: np.ndarray, box: QRect, covers: QRect | None = None) -> np.ndarray:
+    """The part of ``preview`` (h×w×3 uint8, any resolution) that falls in ``box``, as
+    h'×w'×4 RGBA with the mask as alpha, at most ``MAX_OVERLAY_SIDE_PX`` on its long side.
 
-    mask: H×W uint8 at the photo's size; box: a non-empty QRect inside the photo.
+    mask: H×W uint8 at the photo's size; box: a non-empty QRect inside the photo and inside
+    ``covers``, the photo region the preview shows (None = the whole photo).
     """
     height, width = mask.shape
+    covers = covers if covers is not None else QRect(0, 0, width, height)
     scale = min(1.0, MAX_OVERLAY_SIDE_PX / max(box.width(), box.height()))
     size = (max(1, round(box.width() * scale)), max(1, round(box.height() * scale)))
-    sx, sy = preview.shape[1] / width, preview.shape[0] / height
-    source = (box.left() * sx, box.top() * sy, (box.left() + box.width()) * sx, (box.top() + box.height()) * sy)
+    sx, sy = preview.shape[1] / covers.width(), preview.shape[0] / covers.height()
+    x0, y0 = box.left() - covers.left(), box.top() - covers.top()
+    source = (x0 * sx, y0 * sy, (x0 + box.width()) * sx, (y0 + box.height()) * sy)
     rgb = Image.fromarray(preview).resize(size, Image.BILINEAR, box=source)
     crop = mask[box.top(): box.top() + box.height(), box.left(): box.left() + box.width()]
     alpha = Image.fromarray(np.ascontiguousarray(crop)).resize(size, Image.BILINEAR)

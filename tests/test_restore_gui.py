@@ -15,6 +15,7 @@ from photos import scan
 @pytest.fixture
 def editor(qtbot, tmp_path, monkeypatch):
     monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: None)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
     ed = build_editor(Settings(str(tmp_path / "settings.ini")))
     qtbot.addWidget(ed.window)
     yield ed

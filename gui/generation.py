@@ -165,11 +165,12 @@ class GenerationController(QObject):
     def _show_step(self, request: GenerationRequest, event: StepPreview) -> None:
         """Draw a step preview in place: over the region it covers, and for inpainting only
         where the mask is painted inside it."""
-        covers = QRect(*event.box) if event.box else QRect()
+        box_px = getattr(event, "box", None)
+        covers = QRect(*box_px) if box_px else QRect()
         if request.mode is not Mode.INPAINT:
             self._canvas.show_preview(event.rgb, covers)
             return
-        region = covers if event.box else QRect(0, 0, request.width_px, request.height_px)
+        region = covers if box_px else QRect(0, 0, request.width_px, request.height_px)
         crop = request.mask[region.top(): region.top() + region.height(), region.left(): region.left() + region.width()]
         box = mask_box(crop).translated(region.topLeft())
         if not box.isEmpty():

@@ -165,7 +165,7 @@ class GenerationController(QObject):
     def _show_step(self, request: GenerationRequest, event: StepPreview) -> None:
         """Draw a step preview in place: over the region it covers, and for inpainting only
         where the mask is painted inside it."""
-        box_px = getattr(event, "box", None)
+        box_px = event.box
         covers = QRect(*box_px) if box_px else QRect()
         if request.mode is not Mode.INPAINT:
             self._canvas.show_preview(event.rgb, covers)

@@ -15,7 +15,9 @@ import numpy as np
 from inference.errors import InvalidRequest
 
 DEFAULT_SCHEDULER = "default"
-MAX_SIDE_PX = 4096
+MAX_SIDE_PX = 4096  # txt2img: the generated size itself
+MAX_IMAGE_SIDE_PX = 30000  # img2img/inpaint: the photo's size (the engine generates at the model's budget)
+PREFILL_METHODS = ("none", "heal")
 
 
 class Mode(enum.Enum):
@@ -41,9 +43,14 @@ class GenerationRequest:
       mask:  H×W uint8, 0 = keep, 255 = regenerate (values in between are partial), required
              for inpaint; same H×W as ``image``.
     Sizes:
-      width_px, height_px: output size. For txt2img they must be multiples of 8; for the image
-      modes they are the image's size (any size: the engine works at the nearest multiple of 8
-      below and scales back).
+      width_px, height_px: output size. For txt2img they must be multiples of 8 and at most
+      ``MAX_SIDE_PX``; for the image modes they are the image's size, any size up to
+      ``MAX_IMAGE_SIDE_PX`` per side. img2img generates at the image's size rounded down to a
+      multiple of 8, or — for an image larger than the model's pixel budget (about 512×512 px
+      for SD1.x/SD2, 1024×1024 for SDXL) — at the budget with the image's aspect, then scales
+      back to the image's size. Inpaint regenerates only windows around the masked regions,
+      each at the budget, and leaves the rest of the photo byte for byte
+      (see ``inference.inpaint_windows``).
     Other fields:
       model_ref: the model to run (hub id, diffusers folder or .safetensors file).
       steps: denoising steps asked for (the pipeline may run a different real count, e.g.
@@ -55,6 +62,12 @@ class GenerationRequest:
       preview_every: a preview image every N steps (1 = every step, 0 = none); progress events
              arrive every step regardless.
       mask_feather_px: how far the inpainted result blends outward past the mask edge.
+      colorize: image modes only. False (default): a grayscale input (R == G == B everywhere)
+             gives grayscale output — the generated pixels are turned to luminance before they
+             are composited. True: the model's colours are kept (colourising an old photo).
+      prefill: inpaint only. "none", or "heal": a classical fill (``inference.heal.heal``) of
+             the masked pixels of each window before generation, so a normal (4-channel) model
+             starts from plausible surroundings instead of the defect.
     Raises ``InvalidRequest`` with a message a person can act on when a field is out of range.
     """
 
@@ -74,6 +87,8 @@ class GenerationRequest:
     scheduler: str = DEFAULT_SCHEDULER
     preview_every: int = 1
     mask_feather_px: int = 8
+    colorize: bool = False
+    prefill: str = "none"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", Mode(self.mode))
@@ -113,9 +128,10 @@ class GenerationRequest:
             raise InvalidRequest(
                 f"width and height must be multiples of 8, got {self.width_px}×{self.height_px}."
             )
-        if not (8 <= self.width_px <= MAX_SIDE_PX and 8 <= self.height_px <= MAX_SIDE_PX):
+        max_side_px = MAX_SIDE_PX if self.mode is Mode.TXT2IMG else MAX_IMAGE_SIDE_PX
+        if not (8 <= self.width_px <= max_side_px and 8 <= self.height_px <= max_side_px):
             raise InvalidRequest(
-                f"width and height must be between 8 and {MAX_SIDE_PX} px, got {self.width_px}×{self.height_px}."
+                f"width and height must be between 8 and {max_side_px} px, got {self.width_px}×{self.height_px}."
             )
         if not 1 <= self.steps <= 500:
             raise InvalidRequest(f"steps must be between 1 and 500, got {self.steps}.")
@@ -129,6 +145,8 @@ class GenerationRequest:
             raise InvalidRequest(f"preview_every must be 0 (no previews) or more, got {self.preview_every}.")
         if self.mask_feather_px < 0:
             raise InvalidRequest(f"mask feather must be 0 px or more, got {self.mask_feather_px}.")
+        if self.prefill not in PREFILL_METHODS:
+            raise InvalidRequest(f"prefill must be one of {', '.join(PREFILL_METHODS)}, got '{self.prefill}'.")
 
 
 # Events: every one carries the job id of its request.
@@ -146,8 +164,13 @@ class JobStarted:
 class StepPreview:
     """Progress after denoising step ``step`` (1-based) of ``total``.
 
-    rgb: h×w×3 uint8 at latent resolution (image size / 8), a cheap approximation of the image
-    this step would end in; ``None`` on steps skipped by the request's ``preview_every``.
+    ``step`` and ``total`` count across the whole job: an inpaint job that runs several windows
+    reports steps 1..total over all of them, ``total`` being the sum of the windows' real steps.
+    rgb: h×w×3 uint8 at latent resolution (generation size / 8), a cheap approximation of the
+    image this step would end in; ``None`` on steps skipped by the request's ``preview_every``.
+    box: (x, y, width, height) in full-image pixels of the region ``rgb`` covers — stretch
+    ``rgb`` over that rectangle to draw it in place (its aspect may differ by a few percent);
+    ``None`` means the whole image. Inpaint jobs set it per window.
     elapsed_s: seconds since the job started denoising.
     """
 
@@ -156,6 +179,7 @@ class StepPreview:
     total: int
     rgb: np.ndarray | None = field(repr=False, compare=False)
     elapsed_s: float = 0.0
+    box: tuple[int, int, int, int] | None = None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from PIL import Image, ImageFilter
 
@@ -18,6 +20,27 @@ def feather_mask(mask: np.ndarray, feather_px: int) -> np.ndarray:
     grown = Image.fromarray(mask).filter(ImageFilter.MaxFilter(2 * (feather_px // 2) + 1))
     soft = np.asarray(grown.filter(ImageFilter.GaussianBlur(feather_px / 4)))
     return np.maximum(soft, mask)
+
+
+def feather_reach_px(feather_px: int) -> int:
+    """How far past the mask edge ``feather_mask`` can give a non-zero weight, in px (an upper
+    bound: the grow step's half width plus three standard deviations of the blur, plus rounding).
+
+    A crop that keeps this much room around its mask feathers exactly as the whole image would,
+    which is what lets inpainting feather inside a window instead of over a 24 MP photo.
+    """
+    if feather_px <= 0:
+        return 0
+    return feather_px // 2 + math.ceil(0.75 * feather_px) + 3
+
+
+def composite_into(target: np.ndarray, generated: np.ndarray, weights: np.ndarray, box: tuple[int, int, int, int]) -> None:
+    """Blend ``generated`` (h×w×3 uint8) by ``weights`` (h×w uint8) into ``target`` (H×W×3 uint8,
+    modified in place) at ``box`` = (x, y, w, h) in ``target`` pixels; nothing outside the box
+    is read or written, and inside it weight 0 leaves ``target`` byte for byte."""
+    x, y, w, h = box
+    region = target[y : y + h, x : x + w]
+    region[...] = composite(region, generated, weights)
 
 
 def composite(original: np.ndarray, generated: np.ndarray, weights: np.ndarray) -> np.ndarray:

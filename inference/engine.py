@@ -2,7 +2,9 @@
 
 ``Engine.run(request, on_step, cancel)`` is a plain function of its arguments plus the model it
 keeps loaded; it never touches Qt, widgets or settings. ``run_job`` wraps it for a thread
-boundary: every outcome, errors included, becomes one terminal event.
+boundary: every outcome, errors included, becomes one terminal event. This module owns the
+single pipeline call (hooks, previews, cancel); inpainting's window loop lives in
+``inference.inpaint_windows`` and its geometry in ``inference.regions``.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ from inference.api import (
     Mode,
     StepPreview,
 )
-from inference.compositing import composite, feather_mask
 from inference.devices import DevicePlan
 from inference.errors import KilnError
+from inference.inpaint_windows import inpaint_in_windows
 from inference.models import LoadedModel, load_model
 from inference.previews import LatentPreviewer, X0Tap
+from inference.regions import budget_side_px, generation_size, plan_windows
 from inference.schedulers import make_scheduler
+from inference.tone_match import is_grayscale, to_gray
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +47,52 @@ class _Cancelled(Exception):
     """Raised inside the pipeline to stop it at once (no further steps, no VAE decode)."""
 
 
+class _Progress:
+    """Job-wide progress across one or more pipeline calls: JobStarted once, then one StepPreview
+    per real step with ``step`` counting 1..total over every call of the job.
+
+    total_steps: known in advance for multi-call jobs (inpaint windows); ``None`` → taken from
+    the first pipeline's ``num_timesteps`` when its first step starts.
+    """
+
+    def __init__(self, request: GenerationRequest, on_step: OnStep, previewer: LatentPreviewer, total_steps: int | None):
+        self.request, self.on_step, self.previewer = request, on_step, previewer
+        self.total = total_steps
+        self.step = 0  # steps completed in this job
+        self.t0 = 0.0
+
+    def first_unet_call(self, pipe) -> None:
+        if self.t0 == 0.0:
+            self.t0 = time.perf_counter()
+            if self.total is None:
+                self.total = pipe.num_timesteps
+            self.on_step(JobStarted(self.request.job_id, self.total, self.request.width_px, self.request.height_px))
+
+    def step_done(self, latents: torch.Tensor, last_of_call: bool, box) -> None:
+        self.step += 1
+        every, step = self.request.preview_every, self.step
+        rgb = None
+        # A window's last step always shows, so each window's final look is drawn in place.
+        if every and (step % every == 0 or step == self.total or last_of_call):
+            rgb = self.previewer.to_rgb(latents)
+        self.on_step(StepPreview(self.request.job_id, step, self.total, rgb, self.elapsed_s(), box))
+
+    def elapsed_s(self) -> float:
+        return time.perf_counter() - self.t0 if self.t0 else 0.0
+
+
 class Engine:
     """Runs requests on one loaded model; a request for another model replaces it.
 
     Not thread-safe: one thread (the worker) owns an engine and runs one job at a time.
+    budget_side_px: the side of the square pixel budget image modes generate at (``None``: the
+    model family's own, see ``inference.regions.budget_side_px``); tests set it small.
     """
 
-    def __init__(self, plan: DevicePlan | None = None):
+    def __init__(self, plan: DevicePlan | None = None, budget_side_px: int | None = None):
         self._plan = plan
         self._model: LoadedModel | None = None
+        self._budget_side_px = budget_side_px
 
     def has_model(self, ref: str) -> bool:
         """Whether ``ref`` is the model already loaded (a job on it starts without loading)."""
@@ -64,100 +105,148 @@ class Engine:
             self._model = load_model(ref, self._plan)
         return self._model
 
+    def budget_side(self, model: LoadedModel) -> int:
+        """Side in px of the square pixel budget image modes generate at on ``model``."""
+        return self._budget_side_px or budget_side_px(model.family)
+
     def run(self, request: GenerationRequest, on_step: OnStep, cancel: threading.Event) -> JobFinished | JobCancelled:
         """Generate ``request``; call ``on_step`` with JobStarted, then a StepPreview per real step.
 
-        Returns JobFinished (image H×W×3 uint8 at the request's size) or JobCancelled when
-        ``cancel`` was set: the run stops at the next step boundary — or, inside a long step,
-        at the next UNet block — and never decodes. Raises KilnError for user-fixable problems.
+        Inpaint runs one pipeline call per window of ``inference.regions.plan_windows`` (one
+        window, the whole image, for an image within the pixel budget); steps and previews count
+        across windows. Returns JobFinished (image H×W×3 uint8 at the request's size) or
+        JobCancelled when ``cancel`` was set: the run stops at the next step boundary — or,
+        inside a long step, at the next UNet block — and never decodes. Raises KilnError for
+        user-fixable problems.
         """
-        # 1. Model, pipeline and a fresh scheduler with an x0 tap for previews
+        # 1. Model, pipeline, and the plan: windows and their real step count for inpaint
         model = self.model(request.model_ref)
         pipe = model.pipeline_for(request.mode)
-        scheduler = make_scheduler(request.scheduler, model.base.scheduler)
-        pipe.scheduler = scheduler
-        tap = X0Tap(scheduler)
-        previewer = LatentPreviewer(model.family)
-        kwargs = _pipeline_inputs(request, model)
-
-        # 2. Hooks: start/progress events, cancel between steps and inside them
-        progress = {"step": 0, "t0": 0.0}
-
-        def before_unet(_module, _args):
-            if cancel.is_set():
-                raise _Cancelled
-            if progress["t0"] == 0.0:
-                progress["t0"] = time.perf_counter()
-                h, w = request.height_px, request.width_px
-                on_step(JobStarted(request.job_id, pipe.num_timesteps, w, h))
-
-        def on_step_end(_pipe, i, _t, tensors):
-            step, total = i + 1, pipe.num_timesteps
-            progress["step"] = step
-            rgb = None
-            if request.preview_every and (step % request.preview_every == 0 or step == total):
-                rgb = previewer.to_rgb(tap.x0 if tap.x0 is not None else tensors["latents"])
-            on_step(StepPreview(request.job_id, step, total, rgb, time.perf_counter() - progress["t0"]))
-            if cancel.is_set():
-                raise _Cancelled
-            return tensors
-
-        def inside_step(_module, _args):
-            if cancel.is_set():
-                raise _Cancelled
-
-        unet = pipe.unet
-        blocks = [*unet.down_blocks, unet.mid_block, *unet.up_blocks]
-        handles = [unet.register_forward_pre_hook(before_unet)]
-        handles += [b.register_forward_pre_hook(inside_step) for b in blocks if b is not None]
-
-        # 3. Denoise and decode
-        try:
-            if cancel.is_set():
-                raise _Cancelled
-            with torch.inference_mode():
-                result = pipe(**kwargs, callback_on_step_end=on_step_end, output_type="pil").images[0]
-        except _Cancelled:
-            return JobCancelled(request.job_id, progress["step"])
-        finally:
-            for handle in handles:
-                handle.remove()
-
-        # 4. Back to the request's size; outside the mask the photo stays byte for byte
-        image = np.array(result.convert("RGB"))
-        if image.shape[:2] != (request.height_px, request.width_px):
-            image = np.array(Image.fromarray(image).resize((request.width_px, request.height_px), Image.LANCZOS))
+        budget = self.budget_side(model)
+        windows, total_steps = None, None  # txt2img/img2img: the total comes from the pipeline
         if request.mode is Mode.INPAINT:
-            image = composite(request.image, image, feather_mask(request.mask, request.mask_feather_px))
-        elapsed = time.perf_counter() - progress["t0"] if progress["t0"] else 0.0
-        return JobFinished(request.job_id, image, request.seed, elapsed)
+            windows = plan_windows(np.asarray(request.mask), budget, request.mask_feather_px)
+            scratch = make_scheduler(request.scheduler, model.base.scheduler)
+            total_steps = len(windows) * _real_step_count(scratch, request)
+        progress = _Progress(request, on_step, LatentPreviewer(model.family), total_steps)
+
+        def check_cancel() -> None:
+            if cancel.is_set():
+                raise _Cancelled
+
+        # 2. Denoise and decode: one call, or one per window composited into the photo
+        try:
+            check_cancel()
+            if windows is not None:
+
+                def generate(image, mask, seed, box):
+                    kwargs = _pipeline_inputs(request, model, image.size, image, mask, seed)
+                    return _denoise(pipe, kwargs, request.scheduler, model, progress, cancel, box)
+
+                image = inpaint_in_windows(request, windows, generate, check_cancel)
+            else:
+                image = self._run_whole(request, model, pipe, budget, progress, cancel)
+        except _Cancelled:
+            return JobCancelled(request.job_id, progress.step)
+        return JobFinished(request.job_id, image, request.seed, progress.elapsed_s())
+
+    def _run_whole(self, request, model, pipe, budget: int, progress: _Progress, cancel) -> np.ndarray:
+        """txt2img / img2img: one call at the request's size (image modes: at most the pixel
+        budget), scaled back to the request's size; H×W×3 uint8."""
+        size = (request.width_px // 8 * 8, request.height_px // 8 * 8)
+        image = None
+        if request.image is not None:
+            if request.width_px * request.height_px > budget * budget:
+                size = generation_size(request.width_px, request.height_px, budget)
+            image = Image.fromarray(np.asarray(request.image))
+            if image.size != size:
+                image = image.resize(size, Image.LANCZOS)
+        kwargs = _pipeline_inputs(request, model, size, image, None, request.seed)
+        result = _denoise(pipe, kwargs, request.scheduler, model, progress, cancel, None)
+        if result.shape[:2] != (request.height_px, request.width_px):
+            result = np.array(Image.fromarray(result).resize((request.width_px, request.height_px), Image.LANCZOS))
+        if request.image is not None and not request.colorize and is_grayscale(request.image):
+            result = to_gray(result)
+        return result
 
 
-def _pipeline_inputs(request: GenerationRequest, model: LoadedModel) -> dict:
-    """The keyword arguments for the diffusers pipeline call that serves ``request``."""
-    w8, h8 = request.width_px // 8 * 8, request.height_px // 8 * 8
-    steps = request.steps
-    if request.mode is not Mode.TXT2IMG:
-        # Image modes run about steps × strength steps; never let that round down to zero.
-        steps = max(steps, math.ceil(1.0 / request.strength))
+def _denoise(pipe, kwargs: dict, scheduler_name: str, model: LoadedModel, progress: _Progress,
+             cancel: threading.Event, box) -> np.ndarray:
+    """One pipeline call with a fresh scheduler, progress hooks and cancel hooks → h×w×3 uint8
+    at the generation size. Raises _Cancelled (before any decode) when ``cancel`` is set."""
+    # 1. A fresh scheduler per call (multistep schedulers keep state) with an x0 tap for previews
+    scheduler = make_scheduler(scheduler_name, model.base.scheduler)
+    pipe.scheduler = scheduler
+    tap = X0Tap(scheduler)
+
+    # 2. Hooks: start/progress events, cancel between steps and inside them
+    def before_unet(_module, _args):
+        if cancel.is_set():
+            raise _Cancelled
+        progress.first_unet_call(pipe)
+
+    def on_step_end(_pipe, i, _t, tensors):
+        last = i + 1 == pipe.num_timesteps
+        progress.step_done(tap.x0 if tap.x0 is not None else tensors["latents"], last, box)
+        if cancel.is_set():
+            raise _Cancelled
+        return tensors
+
+    def inside_step(_module, _args):
+        if cancel.is_set():
+            raise _Cancelled
+
+    unet = pipe.unet
+    blocks = [*unet.down_blocks, unet.mid_block, *unet.up_blocks]
+    handles = [unet.register_forward_pre_hook(before_unet)]
+    handles += [b.register_forward_pre_hook(inside_step) for b in blocks if b is not None]
+
+    # 3. Denoise and decode
+    try:
+        with torch.inference_mode():
+            result = pipe(**kwargs, callback_on_step_end=on_step_end, output_type="pil").images[0]
+    finally:
+        for handle in handles:
+            handle.remove()
+    return np.array(result.convert("RGB"))
+
+
+def _real_step_count(scheduler, request: GenerationRequest) -> int:
+    """The denoising steps an image-mode pipeline call of ``request`` really runs, known before
+    running it (diffusers' own rule: ``get_timesteps`` keeps the last ⌊steps × strength⌋ steps
+    of the schedule, times the scheduler's order); ``scheduler`` is a scratch instance."""
+    steps = _image_mode_steps(request)
+    scheduler.set_timesteps(steps, device="cpu")
+    init_steps = min(int(steps * request.strength), steps)
+    t_start = max(steps - init_steps, 0)
+    return len(scheduler.timesteps[t_start * scheduler.order :])
+
+
+def _image_mode_steps(request: GenerationRequest) -> int:
+    # Image modes run about steps × strength steps; never let that round down to zero.
+    return max(request.steps, math.ceil(1.0 / request.strength))
+
+
+def _pipeline_inputs(request: GenerationRequest, model: LoadedModel, size: tuple[int, int],
+                     image: Image.Image | None, mask: Image.Image | None, seed: int) -> dict:
+    """The keyword arguments for the diffusers pipeline call that serves ``request``.
+
+    size: (width, height) generated, multiples of 8; image (RGB) and mask ("L") are already at
+    ``size`` (mask only for inpaint, image only for the image modes); seed: the generator's.
+    """
+    w8, h8 = size
+    steps = request.steps if request.mode is Mode.TXT2IMG else _image_mode_steps(request)
     kwargs = dict(
         prompt=request.prompt,
         negative_prompt=request.negative_prompt or None,
         num_inference_steps=steps,
         guidance_scale=request.guidance,
-        generator=torch.Generator("cpu").manual_seed(request.seed),
+        generator=torch.Generator("cpu").manual_seed(seed),
         width=w8,
         height=h8,
     )
-    image = mask = None
     strength = request.strength
-    if request.image is not None:
-        image = Image.fromarray(np.asarray(request.image))
-        if image.size != (w8, h8):
-            image = image.resize((w8, h8), Image.LANCZOS)
-    if request.mode is Mode.INPAINT:
-        mask = Image.fromarray(np.asarray(request.mask)).resize((w8, h8), Image.BILINEAR)
-    elif model.inpainting:
+    if request.mode is not Mode.INPAINT and model.inpainting:
         # An inpainting model paints everything: a full mask; from scratch for txt2img.
         mask = Image.new("L", (w8, h8), 255)
         if image is None:

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QGraphicsEllipseItem, QGraphicsItem, QGraphicsPix
                                QGraphicsView)
 
 from gui.document import Document
+from gui.qimage import array_qimage
 
 MASK_RGB = (255, 40, 40)
 MASK_OPACITY = 0.45  # the photo stays readable under the mask
@@ -23,13 +24,6 @@ MIN_ZOOM, MAX_ZOOM = 1 / 64, 64.0
 BRUSH_STEP = 1.25
 MIN_BRUSH_PX, MAX_BRUSH_PX = 1, 1000
 TOOLS = ("brush", "eraser")
-
-
-def _rgb_qimage(rgb: np.ndarray) -> QImage:
-    """An h×w×3 (RGB) or h×w×4 (RGBA) uint8 C-contiguous array as a QImage that *aliases* it:
-    keep ``rgb`` alive while the QImage is used (QPixmap.fromImage copies what it needs)."""
-    fmt = QImage.Format.Format_RGBA8888 if rgb.shape[2] == 4 else QImage.Format.Format_RGB888
-    return QImage(rgb.data, rgb.shape[1], rgb.shape[0], rgb.strides[0], fmt)
 
 
 class MaskOverlayItem(QGraphicsItem):
@@ -242,7 +236,7 @@ class CanvasView(QGraphicsView):
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] not in (3, 4) or 0 in rgb.shape:
             raise ValueError(f"a preview must be h×w×3 or h×w×4 uint8, got shape {rgb.shape} {rgb.dtype}.")
         target = QRect(target) if not target.isEmpty() else self._document.rect
-        self._preview_item.setPixmap(QPixmap.fromImage(_rgb_qimage(rgb)))  # copies: rgb may go
+        self._preview_item.setPixmap(QPixmap.fromImage(array_qimage(rgb)))  # copies: rgb may go
         self._preview_item.setPos(target.x(), target.y())
         self._preview_item.setTransform(
             QTransform.fromScale(target.width() / rgb.shape[1], target.height() / rgb.shape[0]))
@@ -258,7 +252,7 @@ class CanvasView(QGraphicsView):
         doc = self._document
         self._stroke_last = None
         self.clear_preview()
-        self._photo_item.setPixmap(QPixmap.fromImage(_rgb_qimage(np.ascontiguousarray(doc.image))))
+        self._photo_item.setPixmap(QPixmap.fromImage(array_qimage(np.ascontiguousarray(doc.image))))
         self._mask_item.reset(doc.mask)
         self.setSceneRect(QRectF(doc.rect))
         self.fit()
@@ -271,7 +265,7 @@ class CanvasView(QGraphicsView):
         self._photo_item.setPixmap(QPixmap())
         painter = QPainter(pixmap)
         painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
-        painter.drawImage(rect.topLeft(), _rgb_qimage(patch))
+        painter.drawImage(rect.topLeft(), array_qimage(patch))
         painter.end()
         self._photo_item.setPixmap(pixmap)
 

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem
 
+from gui.qimage import array_qimage
 from inference.api import Mode
 
 THUMB_PX = 96
@@ -23,14 +24,6 @@ class HistoryEntry:
     mode: Mode
     seed: int
     parameters: str  # the A1111-style text written into exported PNGs
-
-
-def numpy_to_qimage(rgb: np.ndarray) -> QImage:
-    """H×W×3 or H×W×4 uint8 → a QImage that owns a copy of the pixels."""
-    rgb = np.ascontiguousarray(rgb)
-    height, width, channels = rgb.shape
-    fmt = QImage.Format.Format_RGB888 if channels == 3 else QImage.Format.Format_RGBA8888
-    return QImage(rgb.data, width, height, channels * width, fmt).copy()
 
 
 class HistoryStrip(QListWidget):
@@ -52,7 +45,7 @@ class HistoryStrip(QListWidget):
 
     def add(self, entry: HistoryEntry) -> None:
         """Append ``entry`` and select it."""
-        thumb = numpy_to_qimage(entry.image).scaled(
+        thumb = array_qimage(np.ascontiguousarray(entry.image)).copy().scaled(
             THUMB_PX, THUMB_PX, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
         )
         item = QListWidgetItem(QIcon(QPixmap.fromImage(thumb)), f"seed {entry.seed}")

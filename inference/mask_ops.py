@@ -53,18 +53,22 @@ def _box(mask: np.ndarray, margin_px: int) -> tuple[slice, slice] | None:
     )
 
 
+def _crop_for(mask: np.ndarray, radius_px: float):
+    """Shared start of grow and shrink: (output, reach in whole px, box or None, crop)."""
+    _check(mask, radius_px)
+    reach = int(math.floor(radius_px))
+    box = _box(mask, reach)
+    return np.zeros_like(mask), reach, box, (mask[box] if box is not None else None)
+
+
 def grow_mask(mask: np.ndarray, radius_px: float) -> np.ndarray:
     """Dilate H×W uint8 ``mask`` by a disc of ``radius_px`` → new H×W uint8 mask (0/255).
 
     ``radius_px`` may be fractional; 0 just binarises. Raises ``ValueError`` for a bad mask or radius.
     """
-    _check(mask, radius_px)
-    out = np.zeros_like(mask)
-    reach = int(math.floor(radius_px))
-    box = _box(mask, reach)
+    out, reach, box, crop = _crop_for(mask, radius_px)
     if box is None:
         return out
-    crop = mask[box]
     if reach == 0:
         out[box] = _binary(crop)
     elif reach <= _KERNEL_RADIUS_LIMIT_PX:
@@ -83,15 +87,11 @@ def shrink_mask(mask: np.ndarray, radius_px: float) -> np.ndarray:
     A pixel survives only if every pixel within ``radius_px`` of it is masked or lies beyond
     the image border. Raises ``ValueError`` for a bad mask or radius.
     """
-    _check(mask, radius_px)
-    out = np.zeros_like(mask)
-    reach = int(math.floor(radius_px))
     # The margin brings the unmasked pixels around the box into the crop; where the crop
     # meets the image edge, cv2.erode's default border counts as masked, as promised above.
-    box = _box(mask, reach)
+    out, reach, box, crop = _crop_for(mask, radius_px)
     if box is None:
         return out
-    crop = mask[box]
     if reach == 0:
         out[box] = _binary(crop)
     elif reach <= _KERNEL_RADIUS_LIMIT_PX:

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QGraphicsEllipseItem, QGraphicsItem, QGraphicsPix
                                QGraphicsView)
 
 from gui.document import Document
+from gui.preview_layer import PreviewLayer
 from gui.qimage import array_qimage
 
 MASK_RGB = (255, 40, 40)
@@ -104,17 +105,15 @@ class CanvasView(QGraphicsView):
         # (light solid and dark dashed, so it shows over any photo; cosmetic pens are 1 screen px).
         self._photo_item = QGraphicsPixmapItem()
         self._mask_item = MaskOverlayItem()
-        self._preview_item = QGraphicsPixmapItem()
-        self._preview_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
-        self._preview_item.hide()
         self._outline_items = [QGraphicsEllipseItem(), QGraphicsEllipseItem()]
         for item, color, style in zip(self._outline_items, (QColor(255, 255, 255, 200), QColor(0, 0, 0, 220)),
                                       (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine)):
             item.setPen(QPen(color, 0, style))  # width 0 = cosmetic hairline
             item.hide()
-        for z, item in enumerate((self._photo_item, self._mask_item, self._preview_item, *self._outline_items)):
+        for z, item in zip((0, 1, 3, 4), (self._photo_item, self._mask_item, *self._outline_items)):
             item.setZValue(z)
             self.scene().addItem(item)
+        self._previews = PreviewLayer(self.scene(), z=2)
 
         document.replaced.connect(self._on_replaced)
         document.image_changed.connect(self._on_image_changed)
@@ -176,7 +175,7 @@ class CanvasView(QGraphicsView):
 
     @property
     def preview_visible(self) -> bool:
-        return self._preview_item.isVisible()
+        return self._previews.visible
 
     # -- coordinates and zoom -----------------------------------------------------------------
 
@@ -232,19 +231,18 @@ class CanvasView(QGraphicsView):
         """Draw ``rgb`` (h×w×3 or h×w×4 uint8, any size, e.g. latent-resolution) scaled smoothly into
         ``target`` (image px; an empty rect means the whole picture) above the photo and mask.
         The pixels are copied: the caller may reuse ``rgb``."""
-        rgb = np.ascontiguousarray(rgb)
-        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] not in (3, 4) or 0 in rgb.shape:
-            raise ValueError(f"a preview must be h×w×3 or h×w×4 uint8, got shape {rgb.shape} {rgb.dtype}.")
-        target = QRect(target) if not target.isEmpty() else self._document.rect
-        self._preview_item.setPixmap(QPixmap.fromImage(array_qimage(rgb)))  # copies: rgb may go
-        self._preview_item.setPos(target.x(), target.y())
-        self._preview_item.setTransform(
-            QTransform.fromScale(target.width() / rgb.shape[1], target.height() / rgb.shape[0]))
-        self._preview_item.show()
+        self._previews.show(rgb, target)
+
+    def set_split(self, fraction: float | None) -> None:
+        """Split compare: the preview only left of ``fraction`` × the width, a divider there
+        (None or 1: the whole preview). The mask overlay is hidden meanwhile: the right side
+        shows the original as it is."""
+        self._previews.set_split(fraction)
+        self._mask_item.setVisible(self._previews.split is None)
 
     def clear_preview(self) -> None:
-        self._preview_item.hide()
-        self._preview_item.setPixmap(QPixmap())
+        self._previews.clear()
+        self._mask_item.show()
 
     # -- document → view ----------------------------------------------------------------------
 
@@ -252,6 +250,7 @@ class CanvasView(QGraphicsView):
         doc = self._document
         self._stroke_last = None
         self.clear_preview()
+        self._previews.set_picture(doc.rect)
         self._photo_item.setPixmap(QPixmap.fromImage(array_qimage(np.ascontiguousarray(doc.image))))
         self._mask_item.reset(doc.mask)
         self.setSceneRect(QRectF(doc.rect))

@@ -133,16 +133,11 @@ class GenerationController(QObject):
             self._canvas.show_preview(self._shown.image, QRect())
 
     def set_split(self, fraction: float) -> None:
-        """Split before/after: the result left of ``fraction`` × width, the original right of it."""
-        entry = self._shown
-        if entry is None:
+        """Split before/after: the result left of ``fraction`` × width, the original right of it,
+        a divider between them. The result stays uploaded; only the split moves."""
+        if self._shown is None:
             return
-        width_px = round(entry.image.shape[1] * min(max(fraction, 0.0), 1.0))
-        if width_px == 0:
-            self._canvas.clear_preview()
-            return
-        left = np.ascontiguousarray(entry.image[:, :width_px])
-        self._canvas.show_preview(left, QRect(0, 0, width_px, entry.image.shape[0]))
+        self._canvas.set_split(min(max(fraction, 0.0), 1.0))
 
     def shown_entry(self) -> HistoryEntry | None:
         return self._shown

@@ -84,12 +84,41 @@ def test_split_compare_and_changed_pixels_map(editor, qtbot, tiny_model_dir, scr
     editor.panel.steps_spin.setValue(2)
     editor.controller.generate()
     qtbot.waitUntil(lambda: editor.history.count() == 1, timeout=120_000)
-    shown = []
-    editor.canvas.show_preview = lambda rgb, rect: shown.append((rgb.shape, rect))
-    editor.controller.set_split(0.5)
-    width = original.shape[1]
-    (shape, rect), = shown
-    assert rect.width() == round(width * 0.5) and rect.x() == 0 and shape[1] == rect.width()
+    uploads = []
+    show_preview = editor.canvas.show_preview
+    editor.canvas.show_preview = lambda rgb, rect: uploads.append(rect) or show_preview(rgb, rect)
+    result = editor.controller.shown_entry().image
+    for fraction in (0.5, 0.25, 1.0, 0.5):
+        editor.controller.set_split(fraction)
+    # The result is not re-uploaded per move; the canvas shows it left of the split, the
+    # original right of it, and a divider line between them.
+    assert uploads == [] and editor.canvas.preview_visible
+    canvas = editor.canvas
+    canvas.set_zoom(1.0)
+    split_x = round(original.shape[1] * 0.5)
+    shot = canvas.viewport().grab().toImage()
+    dpr = shot.devicePixelRatio()
+
+    def shown_at(x, y):
+        pos = canvas.mapFromScene(x, y)  # the top-left corner of image pixel (x, y)
+        c = shot.pixelColor(int(pos.x() * dpr), int(pos.y() * dpr))
+        return c.red(), c.green(), c.blue()
+
+    def differs(x, y):
+        return np.abs(result[y, x].astype(int) - original[y, x]).sum() > 60
+
+    def nearer_result(x, y):
+        seen = np.array(shown_at(x, y))
+        return np.abs(seen - result[y, x]).sum() < np.abs(seen - original[y, x]).sum()
+
+    left = [(x, y) for y in range(22, 60, 3) for x in range(22, split_x - 6, 3) if differs(x, y)]
+    right = [(x, y) for y in range(22, 60, 3) for x in range(split_x + 6, 98, 3) if differs(x, y)]
+    assert len(left) > 5 and len(right) > 5
+    assert all(nearer_result(x, y) for x, y in left)
+    # Right of the split: the original exactly as it is, not tinted by the mask overlay
+    assert all(shown_at(x, y) == tuple(int(v) for v in original[y, x]) for x, y in right)
+    divider = [shown_at(split_x, y) for y in range(5, original.shape[0] - 5, 10)]
+    assert all(min(c) > 200 for c in divider)  # the light line of the divider
     editor.controller.accept()
     editor.files.export_changes_map = True
     out = tmp_path / "export.png"

@@ -127,7 +127,7 @@ class Engine:
         if request.mode is Mode.INPAINT:
             windows = plan_windows(np.asarray(request.mask), budget, request.mask_feather_px)
             scratch = make_scheduler(request.scheduler, model.base.scheduler)
-            total_steps = len(windows) * _real_step_count(scratch, request)
+            total_steps = sum(not w.heal for w in windows) * _real_step_count(scratch, request)
         progress = _Progress(request, on_step, LatentPreviewer(model.family), total_steps)
 
         def check_cancel() -> None:

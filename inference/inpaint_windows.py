@@ -56,7 +56,8 @@ def inpaint_in_windows(
     """Regenerate ``request.mask`` of ``request.image`` window by window; H×W×3 uint8, new array.
 
     Windows run in order on the photo as repaired so far, so a later window sees its repaired
-    neighbours as context. Each window only composites the mask group it owns. ``check_cancel``
+    neighbours as context. Each window only composites the mask group it owns; heal windows are
+    filled with ``inference.heal`` and do not call ``generate``. ``check_cancel``
     is called before each window and raises to stop (nothing is returned then).
     """
     photo, mask = request.image, request.mask
@@ -65,12 +66,17 @@ def inpaint_in_windows(
     keep_gray = not request.colorize and is_grayscale(photo)
     ring_px = tone_ring_px(request.mask_feather_px)
 
-    for index, window in enumerate(windows):
+    generated_index = 0
+    for window in windows:
         check_cancel()
         x, y, w, h = window.box
         # 1. Crop the photo (as repaired so far) and the mask group this window owns
         original = working[y : y + h, x : x + w].copy()
         owned = window.owned_mask(mask)
+        if window.heal:  # specks: filled classically, exact outside the mask (no feather needed)
+            working[y : y + h, x : x + w] = _heal(original, owned)
+            continue
+        index, generated_index = generated_index, generated_index + 1
         # 2. Optional classical pre-fill, so the model starts from surroundings, not from damage
         start = _heal(original, owned) if request.prefill == "heal" else original
         # 3. To the generation size (up for small windows, down for large ones)

@@ -25,6 +25,12 @@ MIN_PAD_PX = 32  # context around a region, at least, in photo pixels
 PAD_FRACTION = 0.5  # context around a region: this fraction of its size per side
 MAX_ASPECT = 2.0  # SD models compose badly far from square; wider windows grow their short side
 MAX_GEN_SIDE_FACTOR = 4  # a generation side never exceeds this × the budget side (thin photos)
+# A dusty scan has hundreds of specks; one generation each would take hours, and grouping them
+# chains them into one window the size of the scan, generated at a fraction of its resolution.
+# So specks (regions no larger than SPECK_SIDE_PX either way) are filled with Heal there, which is
+# as good as a model on a few pixels, and the rest is merged into at most MAX_WINDOWS windows.
+MAX_WINDOWS = 16
+SPECK_SIDE_PX = 24
 
 # Pixel budget per model family, as the side of a square: SD1.x/SD2 are trained at 512 px
 # (SD2-base; 768-v works at 512 too), SDXL at 1024 px.
@@ -44,11 +50,13 @@ class Window:
     gen_size: (width, height) in px the crop is generated at, both multiples of 8.
     owned: (x0, y0, x1, y1) in photo pixels, exclusive ends: the tight box of the mask group this
       window regenerates. Mask pixels outside it belong to other windows and are left alone here.
+    heal: filled classically (``inference.heal``), no pipeline call; ``gen_size`` is unused then.
     """
 
     box: tuple[int, int, int, int]
     gen_size: tuple[int, int]
     owned: tuple[int, int, int, int]
+    heal: bool = False
 
     @property
     def scale(self) -> float:
@@ -77,15 +85,20 @@ def generation_size(width_px: int, height_px: int, budget_side: int) -> tuple[in
     return side(width_px), side(height_px)
 
 
-def plan_windows(mask: np.ndarray, budget_side: int, feather_px: int) -> list[Window]:
+def plan_windows(mask: np.ndarray, budget_side: int, feather_px: int, max_windows: int = MAX_WINDOWS) -> list[Window]:
     """Windows that together regenerate every masked pixel of ``mask`` (H×W uint8, > 0 = masked).
 
     A photo whose area is within the budget (``budget_side``² px) is one window, the whole photo,
     generated at its own size rounded down to multiples of 8. A larger photo gets one window per
     group of nearby regions: the group's box plus context (``PAD_FRACTION`` of its size per side,
     at least ``MIN_PAD_PX`` and enough for the feather), widened toward ``MAX_ASPECT``, clamped to
-    the photo and generated at the budget. Owned boxes of different windows never overlap; the
-    windows themselves may. Order: top to bottom, left to right. Empty mask → [].
+    the photo and generated at the budget.
+
+    At most ``max_windows`` windows are generated. On a dusty scan (more than ``max_windows // 2``
+    specks, regions at most ``SPECK_SIDE_PX`` either way) the specks go to heal windows, listed
+    first so generated windows see them filled; past the cap, groups are merged with ever wider
+    context until they fit. Owned boxes of generated windows never overlap; the windows
+    themselves may. Order within each kind: top to bottom, left to right. Empty mask → [].
     """
     height, width = mask.shape
     boxes = _region_boxes(mask)
@@ -96,14 +109,26 @@ def plan_windows(mask: np.ndarray, budget_side: int, feather_px: int) -> list[Wi
         x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
         x1, y1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
         return [Window((0, 0, width, height), (max(8, width // 8 * 8), max(8, height // 8 * 8)), (x0, y0, x1, y1))]
-    # 2. Large photo: regions whose context would overlap become one group, one window each.
+    # 2. Large photo. A dusty scan (more specks than half the window cap): specks are healed,
+    #    else their context would chain them into one huge, low-resolution window.
     min_pad_px = max(MIN_PAD_PX, feather_reach_px(feather_px) + 8)
-    groups = _group_boxes(boxes, min_pad_px)
+    specks = [b for b in boxes if max(b[2] - b[0], b[3] - b[1]) <= SPECK_SIDE_PX]
+    if len(specks) > max_windows // 2:
+        boxes = [b for b in boxes if max(b[2] - b[0], b[3] - b[1]) > SPECK_SIDE_PX]
+    else:
+        specks = []
+    # 3. Regions whose context would overlap become one group, one window each; past the cap,
+    #    groups are merged with doubling context until they fit.
+    groups, pad_px = _group_boxes(boxes, min_pad_px), min_pad_px
+    while len(groups) > max_windows:
+        pad_px *= 2
+        groups = _group_boxes(groups, pad_px)
+    heals = [Window(_context_box(b, width, height, min_pad_px), (0, 0), b, heal=True) for b in specks]
     windows = []
     for owned in sorted(groups, key=lambda b: (b[1], b[0])):
         box = _context_box(owned, width, height, min_pad_px)
         windows.append(Window(box, generation_size(box[2], box[3], budget_side), owned))
-    return windows
+    return sorted(heals, key=lambda w: (w.owned[1], w.owned[0])) + windows
 
 
 def _pads(box: tuple[int, int, int, int], min_pad_px: int) -> tuple[int, int]:

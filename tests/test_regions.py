@@ -14,7 +14,7 @@ from inference.api import GenerationRequest, JobCancelled, JobFinished, JobStart
 from inference.compositing import feather_mask, feather_reach_px
 from inference.engine import Engine, _real_step_count
 from inference.errors import InvalidRequest
-from inference.regions import Window, generation_size, plan_windows
+from inference.regions import MAX_WINDOWS, SPECK_SIDE_PX, Window, generation_size, plan_windows
 from inference.schedulers import make_scheduler
 from inference.tone_match import is_grayscale, match_tone, to_gray
 
@@ -137,6 +137,32 @@ def test_planning_a_24_megapixel_mask_is_fast():
     windows = plan_windows(mask, 512, FEATHER)
     assert time.perf_counter() - started < 1.5
     assert sum(int(window_owned_pixels(w, mask)) for w in windows) == int((mask > 0).sum())
+
+
+def test_a_dusty_scan_is_capped_specks_healed_the_rest_merged():
+    mask = np.zeros((4000, 6000), np.uint8)
+    rng = np.random.default_rng(1)
+    for y, x in rng.integers(0, [3990, 5990], size=(300, 2)):  # 300 specks of 4 px
+        mask[y : y + 4, x : x + 4] = 255
+    scratches = [(300 + 700 * i, 500, 340 + 700 * i, 900) for i in range(8)] + [(500, 2000 + 200 * i, 1100, 2030 + 200 * i) for i in range(10)]
+    for x0, y0, x1, y1 in scratches:  # 18 scratches far apart: more than MAX_WINDOWS
+        mask[y0:y1, x0:x1] = 255
+    windows = plan_windows(mask, 512, FEATHER)
+    generated, healed = [w for w in windows if not w.heal], [w for w in windows if w.heal]
+    # 1. The model runs at most MAX_WINDOWS times; heal windows come first and hold only specks
+    assert 0 < len(generated) <= MAX_WINDOWS and healed and windows[: len(healed)] == healed
+    assert all(max(w.owned[2] - w.owned[0], w.owned[3] - w.owned[1]) <= SPECK_SIDE_PX for w in healed)
+    # 2. Every scratch belongs whole to one generated window; every masked pixel is covered
+    for x0, y0, x1, y1 in scratches:
+        assert any(o[0] <= x0 and o[1] <= y0 and x1 <= o[2] and y1 <= o[3] for o in (w.owned for w in generated))
+    covered = np.zeros_like(mask)
+    for w in windows:
+        covered[w.owned[1] : w.owned[3], w.owned[0] : w.owned[2]] = 1
+    assert covered[mask > 0].all()
+    # 3. Under the cap nothing changes: a few specks are still generated, each in its own window
+    few = np.zeros((4000, 6000), np.uint8)
+    few[100:104, 100:104] = few[3000:3004, 5000:5004] = 255
+    assert [w.heal for w in plan_windows(few, 512, FEATHER)] == [False, False]
 
 
 def window_owned_pixels(window, mask):
@@ -279,3 +305,23 @@ def test_planned_step_count_is_what_the_pipeline_runs(engine, tiny_model_dir, sc
     planned = _real_step_count(make_scheduler(scheduler, model.base.scheduler), request)
     assert isinstance(result, JobFinished)
     assert events[0].total_steps == planned == len(events) - 1
+
+
+def test_a_dusty_photo_heals_the_specks_and_generates_the_rest_in_one_job(engine, photo, tiny_model_dir):
+    rng = np.random.default_rng(3)
+    specks = [(int(x), int(y), int(x) + 3, int(y) + 3) for y, x in rng.integers(20, [880, 1180], size=(30, 2))]
+    mask = defect_mask(DEFECTS[:2] + specks)
+    result, events = run(engine, request_for(tiny_model_dir, photo, mask))
+    windows = plan_windows(mask, BUDGET, FEATHER)
+    generated = [w for w in windows if not w.heal]
+    assert isinstance(result, JobFinished) and 0 < len(generated) < len(windows)
+    # One progress bar over the generated windows only; previews only from them
+    started, previews = events[0], events[1:]
+    assert started.total_steps == len(previews) and len(previews) % len(generated) == 0
+    assert {p.box for p in previews} == {w.box for w in generated}
+    # Every masked pixel filled, nothing outside the feathered mask touched
+    changed = np.any(result.image != photo, axis=2)
+    outside = feather_mask(mask, FEATHER) == 0
+    assert not changed[outside].any()
+    for x0, y0, x1, y1 in specks:
+        assert changed[y0:y1, x0:x1].any()

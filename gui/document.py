@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, QRect, QSize, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from gui import brush
+from gui.undo_store import Patch, PatchStore
 from inference.api import MAX_SIDE_PX
 
 # Mask tiles saved before a stroke first touches them (see begin_stroke): big enough that the
@@ -49,7 +50,8 @@ def _slices(rect: QRect) -> tuple[slice, slice]:
 
 class PatchCommand(QUndoCommand):
     """One undoable edit of one layer ("image" or "mask"): the before and after pixels of the
-    bounding box ``rect`` (image px). The command owns its patches; nothing else holds them."""
+    bounding box ``rect`` (image px). The command owns its patches (``gui.undo_store.Patch``,
+    in memory or moved to disk by the document's store); nothing else holds them."""
 
     def __init__(self, document: Document, layer: str, rect: QRect, before: np.ndarray,
                  after: np.ndarray, text: str, already_applied: bool = False) -> None:
@@ -57,8 +59,7 @@ class PatchCommand(QUndoCommand):
         self._document = document
         self._layer = layer
         self._rect = QRect(rect)
-        self._before = before
-        self._after = after
+        self.patches = (Patch(before), Patch(after))
         # A stroke is painted live; QUndoStack.push calls redo() once more, which must not repeat it.
         self._skip_redo = already_applied
 
@@ -68,23 +69,24 @@ class PatchCommand(QUndoCommand):
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the stored patches, in bytes."""
-        return self._before.nbytes + self._after.nbytes
+        """Memory held by the stored patches, in bytes (0 for patches moved to disk)."""
+        return sum(p.in_memory_bytes for p in self.patches)
 
     def redo(self) -> None:
         if self._skip_redo:
             self._skip_redo = False
             return
-        self._document._write_patch(self._layer, self._rect, self._after)
+        self._document._write_patch(self._layer, self._rect, self.patches[1].array())
 
     def undo(self) -> None:
-        self._document._write_patch(self._layer, self._rect, self._before)
+        self._document._write_patch(self._layer, self._rect, self.patches[0].array())
 
 
 class InvertMaskCommand(QUndoCommand):
     """Inverting is its own inverse, so this command stores no pixels at all."""
 
     nbytes = 0
+    patches = ()
 
     def __init__(self, document: Document) -> None:
         super().__init__("Invert mask")
@@ -122,6 +124,9 @@ class Document(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.undo_stack = QUndoStack(self)
+        # Undo memory stays bounded: past the budget the oldest patches move to disk.
+        self.undo_store = PatchStore()
+        self.undo_stack.indexChanged.connect(self._bound_undo_memory)
         self._image = np.full((512, 512, 3), 255, np.uint8)
         self._mask = np.zeros((512, 512), np.uint8)
         self.path: str | None = None
@@ -368,6 +373,22 @@ class Document(QObject):
         after = np.array(new[rows, cols], copy=True, order="C")
         self.undo_stack.push(PatchCommand(self, layer, bounds, before, after, text))
         return True
+
+    def _undo_commands(self) -> list[QUndoCommand]:
+        """Every command on the stack, oldest first, a macro's children in their order."""
+        commands, pending = [], [self.undo_stack.command(i) for i in range(self.undo_stack.count())]
+        while pending:
+            command = pending.pop(0)
+            commands.append(command)
+            pending[:0] = [command.child(i) for i in range(command.childCount())]
+        return commands
+
+    def _bound_undo_memory(self) -> None:
+        self.undo_store.bound([p for c in self._undo_commands() for p in getattr(c, "patches", ())])
+
+    def undo_memory_bytes(self) -> int:
+        """Bytes of undo patches held in memory (those moved to disk not counted)."""
+        return sum(getattr(c, "nbytes", 0) for c in self._undo_commands())
 
     def _write_patch(self, layer: str, rect: QRect, patch: np.ndarray) -> None:
         rows, cols = _slices(rect)

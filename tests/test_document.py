@@ -226,3 +226,47 @@ def test_dirty_follows_the_undo_stack_and_mark_saved(doc):
     doc.undo_stack.redo()
     doc.mark_saved("out.png")
     assert not doc.dirty and doc.path == "out.png"
+
+
+def test_undo_memory_stays_within_its_budget_and_every_step_still_undoes(tmp_path):
+    doc = Document()
+    doc.load(np.zeros((300, 400, 3), np.uint8))
+    doc.undo_store.budget_bytes = 2 * 300 * 400 * 3 + 1  # one full-image step (before + after)
+    states = [doc.image.copy()]
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        assert doc.apply_image(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8), "Heal")
+        states.append(doc.image.copy())
+        assert doc.undo_memory_bytes() <= doc.undo_store.budget_bytes
+    spilled = list(doc.undo_store.folder.iterdir())
+    assert len(spilled) == 8  # the four older steps' patches moved to disk
+    for expected in reversed(states[:-1]):
+        doc.undo_stack.undo()
+        assert np.array_equal(doc.image, expected)
+    for expected in states[1:]:
+        doc.undo_stack.redo()
+        assert np.array_equal(doc.image, expected)
+    # A new picture drops the history, and with it the files on disk
+    doc.load(np.zeros((10, 10, 3), np.uint8))
+    import gc
+
+    gc.collect()
+    assert not any(doc.undo_store.folder.iterdir())
+
+
+def test_a_full_disk_keeps_undo_steps_in_memory(monkeypatch):
+    import errno
+
+    def full_disk(*_args, **_kw):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("gui.undo_store.open", full_disk, raising=False)
+    doc = Document()
+    doc.load(np.zeros((30, 40, 3), np.uint8))
+    doc.undo_store.budget_bytes = 1
+    for value in (10, 20, 30):
+        assert doc.apply_image(np.full((30, 40, 3), value, np.uint8))
+    assert doc.undo_memory_bytes() == 3 * 2 * 30 * 40 * 3  # nothing could move; nothing lost
+    for value in (20, 10, 0):
+        doc.undo_stack.undo()
+        assert (doc.image == value).all()

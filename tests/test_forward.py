@@ -58,6 +58,5 @@ def test_the_view_is_the_pictures_size_within_the_budget_and_seeded(model, pictu
     b = forward_view(model.base, picture, 0.6, 20, seed=3, budget_side=512)
     c = forward_view(model.base, picture, 0.6, 20, seed=4, budget_side=512)
     assert a.rgb.shape == picture.shape and np.array_equal(a.rgb, b.rgb) and not np.array_equal(a.rgb, c.rgb)
-    big = np.zeros((1200, 1600, 3), np.uint8)
     big = np.zeros((600, 800, 3), np.uint8)
     assert forward_view(model.base, big, 0.6, 20, seed=3, budget_side=64).rgb.shape == (56, 72, 3)

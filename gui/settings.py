@@ -56,3 +56,16 @@ class Settings:
         for name, value in asdict(params).items():
             self._qs.setValue(f"generation/{name}", value)
         self._qs.sync()
+
+    def local_models(self) -> list[str]:
+        """Diffusers folders and .safetensors files added in the Models dialog, newest first."""
+        value = self._qs.value("models/local", [])
+        if isinstance(value, str):  # QSettings returns a lone entry as a plain string
+            value = [value]
+        return [str(v) for v in value or [] if str(v).strip()]
+
+    def add_local_model(self, path: str) -> None:
+        path = path.strip()
+        if path:
+            self._qs.setValue("models/local", [path] + [p for p in self.local_models() if p != path])
+            self._qs.sync()

@@ -1,21 +1,29 @@
-"""Write a diffusers SD1.x pipeline as one checkpoint in the original (CompVis / LDM) key layout.
+"""Write a diffusers SD1.x/SD2.x/SDXL pipeline as one checkpoint in the original key layout.
 
-Model sites distribute Stable Diffusion 1.x as a single file whose tensor names come from the
-original training code, not from diffusers:
+Model sites distribute Stable Diffusion as a single file whose tensor names come from the
+original training code (CompVis / Stability "generative-models"), not from diffusers:
 
 * UNet under ``model.diffusion_model.``: ``time_embed.0/2``, ``input_blocks.N.M``,
   ``middle_block.N``, ``output_blocks.N.M``, ``out.0/2``; resnets named ``in_layers``,
-  ``emb_layers``, ``out_layers``, ``skip_connection``; downsamplers ``op``, upsamplers ``conv``.
+  ``emb_layers``, ``out_layers``, ``skip_connection``; downsamplers ``op``, upsamplers ``conv``;
+  SDXL's size/crop conditioning MLP as ``label_emb.0.0/0.2``.
 * VAE under ``first_stage_model.``: ``encoder.down.i.block.j``, ``decoder.up.(n-1-i).block.j``
   (the decoder counts levels from the bottom), ``mid.block_1/attn_1/block_2``, ``nin_shortcut``,
   and mid-block attention as 1×1 convolutions (``norm``, ``q``, ``k``, ``v``, ``proj_out``).
-* CLIP text encoder under ``cond_stage_model.transformer.`` + the Hugging Face ``text_model.``
-  keys.
+* Text encoders, by family:
+  - SD1.x: CLIP under ``cond_stage_model.transformer.`` + the Hugging Face ``text_model.`` keys;
+  - SD2.x: OpenCLIP under ``cond_stage_model.model.`` (``token_embedding``,
+    ``positional_embedding``, ``transformer.resblocks.N`` with q/k/v fused into ``in_proj``,
+    ``ln_final``);
+  - SDXL: CLIP under ``conditioner.embedders.0.transformer.`` and OpenCLIP (with its
+    ``text_projection``) under ``conditioner.embedders.1.model.``.
 
 The mapping is derived from the model configs (number of levels, ``layers_per_block``, which
-levels carry attention), so the same code writes the tiny test model and full-size SD1.5 (4- or
-9-channel UNet). Kiln uses it to make single-file test fixtures; the inverse is diffusers' own
-``convert_ldm_*_checkpoint``, which the tests use to check every tensor round-trips.
+levels carry attention), so the same code writes the tiny test models and the full-size
+architectures (4- or 9-channel UNet). Kiln uses it to make single-file test fixtures; the
+inverse is diffusers' own ``convert_ldm_*`` / ``convert_open_clip_checkpoint``, which the tests
+use to check every tensor round-trips. Real SD2 files carry a 24th OpenCLIP layer and a text
+projection that SD2 never uses (diffusers drops them); exports from diffusers have neither.
 """
 
 from __future__ import annotations
@@ -27,7 +35,11 @@ import torch
 
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."
-TEXT_PREFIX = "cond_stage_model.transformer."
+TEXT_PREFIX = "cond_stage_model.transformer."  # SD1.x CLIP
+OPEN_CLIP_PREFIX = "cond_stage_model.model."  # SD2.x OpenCLIP
+SDXL_TEXT_PREFIX = "conditioner.embedders.0.transformer."  # SDXL CLIP ViT-L
+SDXL_TEXT_2_PREFIX = "conditioner.embedders.1.model."  # SDXL OpenCLIP ViT-bigG
+FAMILIES = ("sd1", "sd2", "sdxl")
 
 # Resnet parameter names, diffusers → LDM (``in_layers`` is Sequential(norm, act, conv), etc.).
 _UNET_RESNET_NAMES = {
@@ -44,6 +56,9 @@ _UNET_FIXED_NAMES = {
     "conv_in": "input_blocks.0.0",
     "conv_norm_out": "out.0",
     "conv_out": "out.2",
+    # SDXL's micro-conditioning MLP (pooled text + size/crop embeddings → time embedding).
+    "add_embedding.linear_1": "label_emb.0.0",
+    "add_embedding.linear_2": "label_emb.0.2",
 }
 _VAE_FIXED_NAMES = {
     "conv_in": "conv_in",
@@ -77,8 +92,8 @@ def _rename_unet_resnet(rest: str) -> str:
 def unet_key_map(keys, config) -> dict[str, str]:
     """Map diffusers ``UNet2DConditionModel`` state-dict keys to LDM keys (without prefix).
 
-    ``config`` is the UNet's config (``unet.config``). Raises ``ValueError`` for a key the SD1.x
-    layout has no place for (class or addition embeddings, per-level ``layers_per_block``).
+    ``config`` is the UNet's config (``unet.config``). Raises ``ValueError`` for a key the LDM
+    layout has no place for (class embeddings, per-level ``layers_per_block``).
     """
     per_level = _layers_per_block(config) + 1  # input/output blocks per level (+ down/upsampler)
     up_has_attention = ["CrossAttn" in kind for kind in config["up_block_types"]]
@@ -114,7 +129,7 @@ def unet_key_map(keys, config) -> dict[str, str]:
             slot = 2 if up_has_attention[level] else 1
             mapping[key] = f"output_blocks.{level * per_level + per_level - 1}.{slot}.conv.{m[2]}"
         else:
-            raise ValueError(f"UNet parameter {key!r} has no place in the SD1.x LDM layout")
+            raise ValueError(f"UNet parameter {key!r} has no place in the LDM layout")
     return mapping
 
 
@@ -151,7 +166,7 @@ def vae_key_map(keys, config) -> dict[str, str]:
                 raise ValueError(f"unknown VAE attention parameter {key!r}")
             mapping[key] = f"{m[1]}.mid.attn_1.{_VAE_ATTENTION_NAMES[m[2]]}.{m[3]}"
         else:
-            raise ValueError(f"VAE parameter {key!r} has no place in the SD1.x LDM layout")
+            raise ValueError(f"VAE parameter {key!r} has no place in the LDM layout")
     return mapping
 
 
@@ -159,15 +174,75 @@ def _rename_vae_resnet(rest: str) -> str:
     return rest.replace("conv_shortcut", "nin_shortcut")
 
 
-def original_layout_state_dict(unet, vae, text_encoder) -> dict[str, torch.Tensor]:
-    """The three models' weights under their original SD1.x checkpoint names.
+_OPEN_CLIP_LAYER_NAMES = {
+    "layer_norm1": "ln_1",
+    "layer_norm2": "ln_2",
+    "mlp.fc1": "mlp.c_fc",
+    "mlp.fc2": "mlp.c_proj",
+    "self_attn.out_proj": "attn.out_proj",
+}
+_OPEN_CLIP_FIXED_NAMES = {
+    "text_model.embeddings.token_embedding.weight": "token_embedding.weight",
+    "text_model.embeddings.position_embedding.weight": "positional_embedding",
+    "text_model.final_layer_norm.weight": "ln_final.weight",
+    "text_model.final_layer_norm.bias": "ln_final.bias",
+}
 
-    Tensors are detached and contiguous; they share storage with the models where no reshape
-    was needed (meta-device models give meta tensors, which is how shapes of the full-size
-    architecture are checked without memory). The VAE mid-block attention projections become
-    ``[C, C, 1, 1]`` convolution weights, as in the original checkpoints. Raises ``ValueError``
-    for a model with parameters the SD1.x layout cannot hold.
+
+def _hf_clip_state(text_encoder) -> dict[str, torch.Tensor]:
+    """The text encoder's state dict with every key under ``text_model.``.
+
+    transformers >= 5.6 flattened CLIPTextModel (no ``text_model.`` level); checkpoints in the
+    wild, CLIPTextModelWithProjection and diffusers' converters keep it.
     """
+    nested = ("text_model.", "text_projection.")
+    return {k if k.startswith(nested) else "text_model." + k: v for k, v in text_encoder.state_dict().items()}
+
+
+def open_clip_state_dict(text_encoder) -> dict[str, torch.Tensor]:
+    """A Hugging Face CLIP text model's weights under OpenCLIP names (without prefix).
+
+    Per layer the separate q/k/v projections become one ``attn.in_proj_weight`` ``[3W, W]``
+    (and ``in_proj_bias`` ``[3W]``), stacked q, k, v as ``torch.nn.MultiheadAttention`` keeps
+    them. A ``text_projection.weight`` ``[P, W]`` (CLIPTextModelWithProjection) becomes
+    ``text_projection`` ``[W, P]``: OpenCLIP multiplies ``x @ text_projection``. Raises
+    ``ValueError`` for a parameter OpenCLIP has no place for.
+    """
+    out: dict[str, torch.Tensor] = {}
+    fused: dict[str, dict[str, torch.Tensor]] = {}
+    for key, tensor in _hf_clip_state(text_encoder).items():
+        if key in _OPEN_CLIP_FIXED_NAMES:
+            out[_OPEN_CLIP_FIXED_NAMES[key]] = tensor
+        elif key == "text_projection.weight":
+            out["text_projection"] = tensor.T
+        elif m := re.fullmatch(r"text_model\.encoder\.layers\.(\d+)\.self_attn\.([qkv])_proj\.(weight|bias)", key):
+            fused.setdefault(f"transformer.resblocks.{m[1]}.attn.in_proj_{m[3]}", {})[m[2]] = tensor
+        elif m := re.fullmatch(r"text_model\.encoder\.layers\.(\d+)\.(.+)\.(weight|bias)", key):
+            if m[2] not in _OPEN_CLIP_LAYER_NAMES:
+                raise ValueError(f"text encoder parameter {key!r} has no place in the OpenCLIP layout")
+            out[f"transformer.resblocks.{m[1]}.{_OPEN_CLIP_LAYER_NAMES[m[2]]}.{m[3]}"] = tensor
+        else:
+            raise ValueError(f"text encoder parameter {key!r} has no place in the OpenCLIP layout")
+    for key, parts in fused.items():
+        out[key] = torch.cat([parts["q"], parts["k"], parts["v"]])
+    return out
+
+
+def original_layout_state_dict(unet, vae, text_encoder, text_encoder_2=None, family: str = "sd1"):
+    """The models' weights under their original single-file checkpoint names.
+
+    ``family`` ("sd1", "sd2" or "sdxl") chooses where the text encoders go (see the module
+    docstring); SDXL needs ``text_encoder_2`` (a CLIPTextModelWithProjection), the others must
+    not have one. Returns name → tensor, detached and contiguous; tensors share storage with
+    the models where no reshape was needed (meta-device models give meta tensors, which is how
+    shapes of the full-size architectures are checked without memory). The VAE mid-block
+    attention projections become ``[C, C, 1, 1]`` convolution weights, as in the original
+    checkpoints. Raises ``ValueError`` for a model with parameters the layout cannot hold.
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    if (family == "sdxl") != (text_encoder_2 is not None):
+        raise ValueError("SDXL has two text encoders, SD1.x and SD2.x one: text_encoder_2 does not fit the family")
     out: dict[str, torch.Tensor] = {}
 
     # 1. UNet: rename only; LDM and diffusers use the same tensor shapes.
@@ -183,25 +258,32 @@ def original_layout_state_dict(unet, vae, text_encoder) -> dict[str, torch.Tenso
             tensor = tensor.reshape(*tensor.shape, 1, 1)
         out[VAE_PREFIX + ldm_key] = tensor
 
-    # 3. Text encoder: transformers >= 5.6 flattened CLIPTextModel (no ``text_model.`` level);
-    #    checkpoints in the wild, and diffusers' converter, keep it.
-    for key, tensor in text_encoder.state_dict().items():
-        if not key.startswith("text_model."):
-            key = "text_model." + key
-        out[TEXT_PREFIX + key] = tensor
+    # 3. Text encoders: Hugging Face CLIP names kept, or renamed to OpenCLIP's.
+    if family == "sd2":
+        text_layout = {OPEN_CLIP_PREFIX + k: v for k, v in open_clip_state_dict(text_encoder).items()}
+    else:
+        prefix = TEXT_PREFIX if family == "sd1" else SDXL_TEXT_PREFIX
+        text_layout = {prefix + k: v for k, v in _hf_clip_state(text_encoder).items()}
+    out.update(text_layout)
+    if family == "sdxl":
+        out.update({SDXL_TEXT_2_PREFIX + k: v for k, v in open_clip_state_dict(text_encoder_2).items()})
 
     return {key: tensor.detach().contiguous() for key, tensor in out.items()}
 
 
-def save_original_layout(pipe, path) -> Path:
-    """Write ``pipe``'s UNet, VAE and text encoder as one original-layout ``.safetensors`` file.
+def save_original_layout(pipe, path, family: str = "sd1") -> Path:
+    """Write ``pipe``'s UNet, VAE and text encoder(s) as one original-layout ``.safetensors`` file.
 
-    ``pipe`` is an SD1.x diffusers pipeline (text-to-image or inpainting). Returns the path
-    written. The file carries metadata ``{"format": "pt"}`` like checkpoints from model sites.
+    ``pipe`` is a diffusers pipeline of ``family`` ("sd1", "sd2" or "sdxl"; text-to-image or
+    inpainting): SD1.x and SD2.x pipelines have the same classes, so the family is named, not
+    guessed. Returns the path written. The file carries metadata ``{"format": "pt"}`` like
+    checkpoints from model sites. Raises ``ValueError`` as ``original_layout_state_dict``.
     """
     from safetensors.torch import save_file
 
-    state = original_layout_state_dict(pipe.unet, pipe.vae, pipe.text_encoder)
+    state = original_layout_state_dict(
+        pipe.unet, pipe.vae, pipe.text_encoder, getattr(pipe, "text_encoder_2", None), family
+    )
     path = Path(path)
     save_file(state, str(path), metadata={"format": "pt"})
     return path

@@ -34,6 +34,17 @@ DTYPE_BITS = {
 PICKLE_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle"}
 _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_PROTO = 0x80  # opcode PROTO, followed by the protocol number (2..5 in practice)
+_HEAD_BYTES = 512  # enough for the magic numbers below and a zip's first file name
+# Files people mistake for models (or save by accident), by their first bytes → what they are.
+_FOREIGN_MAGIC = {
+    b"\x89PNG\r\n\x1a\n": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"GGUF": "a GGUF file (a format for llama.cpp-style runtimes)",
+    b"\x1f\x8b": "a gzip archive",
+    b"7z\xbc\xaf\x27\x1c": "a 7-Zip archive",
+    b"Rar!": "a RAR archive",
+}
 
 _UNSAFE_ADVICE = (
     "Pickle checkpoints can run arbitrary code when they are opened, so Kiln never opens them. "
@@ -52,8 +63,9 @@ def check_checkpoint_file(path) -> dict:
     Raises:
       UnsafeCheckpoint: the file is a pickle or a torch zip checkpoint (by its bytes), or it is
         not safetensors and carries a pickle extension (.ckpt, .pt, .pth, .bin).
-      ModelError: missing file, folder, empty file, truncated or damaged safetensors, unknown
-        dtypes, or bytes that are not a model file at all.
+      ModelError: missing file, folder, empty file, truncated or damaged safetensors (overlapping
+        or gapped tensor data too), unknown dtypes, or bytes that are not a model file at all
+        (images, web pages, archives and other formats are named).
     """
     # 1. The path itself.
     path = Path(path)
@@ -70,7 +82,7 @@ def check_checkpoint_file(path) -> dict:
 
     # 2. Only the first bytes decide what the file is.
     with open(path, "rb") as file:
-        head = file.read(16)
+        head = file.read(_HEAD_BYTES)
         header_len = int.from_bytes(head[:8], "little") if len(head) >= 8 else 0
         looks_safetensors = len(head) > 8 and head[8:9] == b"{" and 2 <= header_len <= MAX_HEADER_BYTES
         if not looks_safetensors:
@@ -82,22 +94,20 @@ def check_checkpoint_file(path) -> dict:
 
     # 3. The header must be a JSON object of well-formed tensor entries inside the file.
     try:
+        # Valid JSON that starts with "{" (checked above, as safetensors requires) is an object.
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ModelError(
             f"{path.name} is damaged: its safetensors header is not valid JSON ({error}). Download it again."
         ) from None
-    if not isinstance(header, dict):
-        raise ModelError(
-            f"{path.name} is damaged: its safetensors header is not a JSON object. Download it again."
-        )
     _validate_entries(path, header, size - 8 - header_len, size)
     return header
 
 
 def _refuse_non_safetensors(path: Path, head: bytes) -> None:
     """Raise the right error for a file whose first bytes are not a safetensors header."""
-    if head.startswith(_ZIP_MAGIC):
+    if head.startswith(_ZIP_MAGIC) and _first_zip_entry(head).endswith(".pkl"):
+        # torch.save writes "<archive>/data.pkl" first; that pickle is what runs code.
         raise UnsafeCheckpoint(
             f"{path.name} is a PyTorch pickle checkpoint (zip format), not safetensors. {_UNSAFE_ADVICE}"
         )
@@ -108,10 +118,29 @@ def _refuse_non_safetensors(path: Path, head: bytes) -> None:
         raise UnsafeCheckpoint(
             f"{path.name} is a {path.suffix} checkpoint, a format that is a Python pickle. {_UNSAFE_ADVICE}"
         )
+    if head.lstrip().lower().startswith((b"<!doctype html", b"<html")):
+        raise ModelError(
+            f"{path.name} is a web page, not a model file: the download probably failed or needed a login. "
+            "Download the model again from its page."
+        )
+    if head.startswith(_ZIP_MAGIC):
+        raise ModelError(
+            f"{path.name} is a zip archive, not a model file: unpack it and choose the .safetensors file inside."
+        )
+    kind = next((kind for magic, kind in _FOREIGN_MAGIC.items() if head.startswith(magic)), None)
+    what = f"is {kind}, not a model file" if kind else "is not a model file Kiln can read"
     raise ModelError(
-        f"{path.name} is not a model file Kiln can read: it is not in the safetensors format. "
+        f"{path.name} {what}: it is not in the safetensors format. "
         "Choose a Stable Diffusion .safetensors checkpoint or a diffusers model folder."
     )
+
+
+def _first_zip_entry(head: bytes) -> str:
+    """The name of the first file in a zip archive, from its local file header (or "")."""
+    if len(head) < 30:
+        return ""
+    name_len = int.from_bytes(head[26:28], "little")
+    return head[30 : 30 + name_len].decode("utf-8", errors="replace")
 
 
 def _truncated(path: Path, size: int, needed: int) -> ModelError:
@@ -122,8 +151,13 @@ def _truncated(path: Path, size: int, needed: int) -> ModelError:
 
 
 def _validate_entries(path: Path, header: dict, data_size: int, size: int) -> None:
-    """Check each tensor entry's dtype, shape and byte range against the data section."""
-    needed = 0
+    """Check each tensor entry's dtype, shape and byte range against the data section.
+
+    As safetensors itself requires, the byte ranges must tile the data section exactly: no
+    overlaps, no gaps, nothing after the last tensor (safetensors would refuse such a file
+    later, deep inside a loader, with a message nobody can act on).
+    """
+    ranges = []  # (begin, end, name) of every tensor
     for name, entry in header.items():
         if name == "__metadata__":
             if not isinstance(entry, dict):
@@ -159,9 +193,28 @@ def _validate_entries(path: Path, header: dict, data_size: int, size: int) -> No
                 f"{path.name} is damaged: tensor {name!r} should take {math.prod(shape) * bits // 8} bytes "
                 f"but its header gives it {end - begin}. Download it again."
             )
-        needed = max(needed, end)
+        ranges.append((begin, end, name))
+    needed = max((end for _, end, _ in ranges), default=0)
     if needed > data_size:
         raise _truncated(path, size, size - data_size + needed)
+    position, previous = 0, None
+    for begin, end, name in sorted(ranges):
+        if begin < position:
+            raise ModelError(
+                f"{path.name} is damaged: tensors {previous!r} and {name!r} overlap in the file. "
+                "Download it again."
+            )
+        if begin > position:
+            raise ModelError(
+                f"{path.name} is damaged: bytes {position} to {begin} of its tensor data belong to no tensor. "
+                "Download it again."
+            )
+        position, previous = end, name
+    if position < data_size:
+        raise ModelError(
+            f"{path.name} is damaged: it has {data_size - position} bytes after its last tensor. "
+            "Download it again."
+        )
 
 
 def header_shapes(header: dict) -> dict[str, tuple[int, ...]]:

@@ -129,3 +129,113 @@ def test_empty_random_missing_and_folder(tmp_path):
         check_checkpoint_file(tmp_path / "missing.safetensors")
     with pytest.raises(ModelError, match="is a folder"):
         check_checkpoint_file(tmp_path)
+
+
+# --- damaged and foreign files: one clear line each -----------------------------------------------
+
+
+def _message(path, error=ModelError) -> str:
+    """The one-line message ``check_checkpoint_file(path)`` refuses ``path`` with."""
+    with pytest.raises(error) as caught:
+        check_checkpoint_file(path)
+    if error is ModelError:
+        assert not isinstance(caught.value, UnsafeCheckpoint), str(caught.value)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(path.name), message
+    return message
+
+
+def _raw_safetensors(path, header, data_bytes: int, header_bytes: bytes | None = None):
+    """A file with ``header`` (or ``header_bytes`` verbatim) and ``data_bytes`` zero bytes of data."""
+    import json
+
+    raw = json.dumps(header).encode() if header_bytes is None else header_bytes
+    path.write_bytes(len(raw).to_bytes(8, "little") + raw + bytes(data_bytes))
+    return path
+
+
+def _foreign_bytes(kind: str) -> bytes:
+    import gzip
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    if kind in ("PNG", "JPEG", "GIF"):
+        buffer = io.BytesIO()
+        Image.new("RGB", (8, 8), "red").save(buffer, format=kind)
+        return buffer.getvalue()
+    if kind == "zip":
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("model/model.safetensors", b"not really")
+        return buffer.getvalue()
+    return {
+        "web page": b"\n  <!DOCTYPE html><html><head><title>Sign in</title></head></html>",
+        "GGUF": b"GGUF\x03\x00\x00\x00" + bytes(64),
+        "gzip": gzip.compress(b"some model"),
+    }[kind]
+
+
+@pytest.mark.parametrize("kind", ["PNG", "JPEG", "GIF", "zip", "web page", "GGUF", "gzip"])
+def test_foreign_file_renamed_safetensors_is_named(kind, tmp_path):
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(_foreign_bytes(kind))
+    message = _message(path)
+    assert kind in message and "not a model file" in message
+
+
+def test_zip_that_is_not_a_torch_checkpoint_is_refused_by_name_only(tmp_path):
+    # A plain zip is not called a pickle, unless its name says it is one.
+    path = tmp_path / "model.ckpt"
+    path.write_bytes(_foreign_bytes("zip"))
+    assert ".ckpt checkpoint" in _assert_refused(path)
+
+
+def test_header_claiming_more_data_than_exists_is_truncated(tmp_path):
+    entry = {"w": {"dtype": "F32", "shape": [100], "data_offsets": [0, 400]}}
+    message = _message(_raw_safetensors(tmp_path / "short.safetensors", entry, data_bytes=16))
+    assert "truncated" in message and "download it again" in message
+
+    # The 8-byte length field itself points past the end of the file.
+    path = tmp_path / "short-header.safetensors"
+    path.write_bytes((10_000).to_bytes(8, "little") + b'{"w": {}}')
+    assert "truncated" in _message(path) and "header says 10008" in _message(path)
+
+
+def test_header_that_is_not_a_json_object(tmp_path):
+    path = _raw_safetensors(tmp_path / "list.safetensors", None, 0, header_bytes=b"[1, 2, 3]")
+    assert "not in the safetensors format" in _message(path)
+    path = _raw_safetensors(tmp_path / "broken.safetensors", None, 0, header_bytes=b'{"w": {"dtype": ')
+    assert "header is not valid JSON" in _message(path)
+    path = _raw_safetensors(tmp_path / "entry.safetensors", {"w": [0, 4]}, 4)
+    assert "entry for tensor 'w' is malformed" in _message(path)
+    path = _raw_safetensors(tmp_path / "meta.safetensors", {"__metadata__": ["format", "pt"]}, 0)
+    assert "metadata is not a JSON object" in _message(path)
+
+
+@pytest.mark.parametrize(
+    "offsets, data_bytes, phrase",
+    [
+        ([[0, 8], [4, 12]], 12, "tensors 'a' and 'b' overlap"),
+        ([[0, 8], [12, 20]], 20, "bytes 8 to 12 of its tensor data belong to no tensor"),
+        ([[0, 8], [8, 16]], 24, "8 bytes after its last tensor"),
+    ],
+    ids=["overlap", "gap", "trailing"],
+)
+def test_tensor_data_must_tile_the_file(offsets, data_bytes, phrase, tmp_path):
+    # safetensors refuses these too, but only later, deep inside a loader.
+    header = {name: {"dtype": "F32", "shape": [2], "data_offsets": span} for name, span in zip("ab", offsets)}
+    message = _message(_raw_safetensors(tmp_path / "odd.safetensors", header, data_bytes))
+    assert "damaged" in message and phrase in message
+
+
+def test_valid_hand_written_file_passes_and_loads(tmp_path):
+    # Control for the cases above: the same layout, tiled exactly, is accepted by both readers.
+    from safetensors.torch import load_file
+
+    header = {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+              "b": {"dtype": "F16", "shape": [2, 2], "data_offsets": [8, 16]}}
+    path = _raw_safetensors(tmp_path / "ok.safetensors", header, 16)
+    assert header_shapes(check_checkpoint_file(path)) == {"a": (2,), "b": (2, 2)}
+    assert load_file(str(path))["b"].shape == (2, 2)

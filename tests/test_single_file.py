@@ -1,21 +1,37 @@
-"""Single-file SD checkpoints: export layout, detection from tensors, offline loading, configs."""
+"""Single-file SD checkpoints: export layout, detection from tensors, offline loading."""
 
 from __future__ import annotations
 
 import json
+import math
 import shutil
+import time
 
 import numpy as np
 import pytest
 import torch
 
-from inference.checkpoint_export import original_layout_state_dict
+from inference.checkpoint_export import (
+    OPEN_CLIP_PREFIX,
+    SDXL_TEXT_2_PREFIX,
+    original_layout_state_dict,
+    save_original_layout,
+)
 from inference.errors import ModelError
-from inference.resources import model_config_dir
-from inference.single_file import inspect_checkpoint, load_single_file, sd1_configs
+from inference.model_configs import meta_models
+from inference.single_file import inspect_checkpoint, load_single_file
+from inference.tiny_families import build_tiny_family_pipeline
 
-SD15 = model_config_dir("sd15")
 GEN = dict(prompt="a red barn", height=128, width=128, num_inference_steps=4, output_type="np")
+VARIANTS = [(family, inpainting) for family in ("sd1", "sd2", "sdxl") for inpainting in (False, True)]
+PIPELINES = {
+    ("sd1", False): "StableDiffusionPipeline",
+    ("sd1", True): "StableDiffusionInpaintPipeline",
+    ("sd2", False): "StableDiffusionPipeline",
+    ("sd2", True): "StableDiffusionInpaintPipeline",
+    ("sdxl", False): "StableDiffusionXLPipeline",
+    ("sdxl", True): "StableDiffusionXLInpaintPipeline",
+}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -32,105 +48,102 @@ def _images(pipe, **extra) -> np.ndarray:
     return pipe(generator=torch.Generator("cpu").manual_seed(1), **GEN, **extra).images
 
 
-def _full_size_sd15(in_channels=4):
-    """SD1.5's UNet, VAE and text encoder from the bundled configs, on the meta device."""
-    from accelerate import init_empty_weights
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+def _inpaint_inputs(size_px: int = 128) -> dict:
+    from PIL import Image
 
-    with init_empty_weights():
-        unet = UNet2DConditionModel.from_config(
-            UNet2DConditionModel.load_config(SD15 / "unet"), in_channels=in_channels
-        )
-        vae = AutoencoderKL.from_config(AutoencoderKL.load_config(SD15 / "vae"))
-        text_encoder = CLIPTextModel(CLIPTextConfig.from_pretrained(SD15 / "text_encoder"))
-    return unet, vae, text_encoder
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (size_px, size_px, 3), dtype=np.uint8)
+    mask = np.zeros((size_px, size_px), dtype=np.uint8)
+    mask[size_px // 4 : 3 * size_px // 4, size_px // 4 : 3 * size_px // 4] = 255
+    return dict(image=Image.fromarray(image), mask_image=Image.fromarray(mask))
 
 
-def _count(model) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def _assert_round_trip(unet, vae, text_encoder, compare_values: bool):
-    """Export to the LDM layout, convert back with diffusers' converters, compare every tensor."""
+def _assert_round_trip(models: dict, family: str, compare_values: bool) -> dict:
+    """Export to the original layout, convert back with diffusers' converters, compare every tensor."""
     from diffusers.loaders.single_file_utils import (
         convert_ldm_clip_checkpoint,
         convert_ldm_unet_checkpoint,
         convert_ldm_vae_checkpoint,
+        convert_open_clip_checkpoint,
     )
 
-    state = original_layout_state_dict(unet, vae, text_encoder)
+    unet, vae, text_encoder = models["unet"], models["vae"], models["text_encoder"]
+    state = original_layout_state_dict(unet, vae, text_encoder, models.get("text_encoder_2"), family)
+    if family == "sd2":
+        text = convert_open_clip_checkpoint(text_encoder, state, prefix=OPEN_CLIP_PREFIX)
+    else:
+        text = convert_ldm_clip_checkpoint(state)
     back = {
         "unet": convert_ldm_unet_checkpoint(state, unet.config),
         "vae": convert_ldm_vae_checkpoint(state, vae.config),
         # transformers >= 5.6 CLIPTextModel has no text_model level
-        "text": {k.removeprefix("text_model."): v for k, v in convert_ldm_clip_checkpoint(state).items()},
+        "text_encoder": {k.removeprefix("text_model."): v for k, v in text.items()},
     }
-    for name, model in (("unet", unet), ("vae", vae), ("text", text_encoder)):
-        reference = model.state_dict()
-        assert set(back[name]) == set(reference), name
+    if family == "sdxl":
+        back["text_encoder_2"] = convert_open_clip_checkpoint(models["text_encoder_2"], state, SDXL_TEXT_2_PREFIX)
+    for name, converted in back.items():
+        reference = models[name].state_dict()
+        assert set(converted) == set(reference), name
         for key, tensor in reference.items():
-            assert back[name][key].shape == tensor.shape, key
+            assert converted[key].shape == tensor.shape, key
             if compare_values:
-                assert torch.equal(back[name][key], tensor), key
+                assert torch.equal(converted[key], tensor), key
     return state
 
 
 # --- export ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("inpainting", [False, True])
-def test_tiny_export_round_trips_through_diffusers_converters(inpainting):
-    from inference.tiny_model import build_tiny_pipeline
-
-    pipe = build_tiny_pipeline(inpainting=inpainting)
-    state = _assert_round_trip(pipe.unet, pipe.vae, pipe.text_encoder, compare_values=True)
+@pytest.mark.parametrize("family, inpainting", VARIANTS)
+def test_tiny_export_round_trips_through_diffusers_converters(family, inpainting):
+    pipe = build_tiny_family_pipeline(family, inpainting=inpainting)
+    state = _assert_round_trip(pipe.components, family, compare_values=True)
     assert state["model.diffusion_model.input_blocks.0.0.weight"].shape[1] == (9 if inpainting else 4)
     assert state["first_stage_model.encoder.mid.attn_1.q.weight"].ndim == 4  # 1×1 conv, as in LDM
 
 
-def test_full_size_export_matches_diffusers_layout():
-    unet, vae, text_encoder = _full_size_sd15()
-    state = _assert_round_trip(unet, vae, text_encoder, compare_values=False)
-    # Landmarks of real SD1.5 checkpoints.
-    assert state["model.diffusion_model.output_blocks.11.0.skip_connection.weight"].shape == (320, 640, 1, 1)
-    assert state["model.diffusion_model.output_blocks.2.1.conv.weight"].shape == (1280, 1280, 3, 3)
-    assert state["model.diffusion_model.output_blocks.5.2.conv.weight"].shape == (1280, 1280, 3, 3)
-    assert state["model.diffusion_model.input_blocks.3.0.op.weight"].shape == (320, 320, 3, 3)
-    assert state["first_stage_model.decoder.up.0.block.0.nin_shortcut.weight"].shape == (128, 256, 1, 1)
-    assert state["first_stage_model.encoder.mid.attn_1.proj_out.weight"].shape == (512, 512, 1, 1)
-    assert state["cond_stage_model.transformer.text_model.final_layer_norm.weight"].shape == (768,)
+# Tensors of real checkpoints of each family, with their shapes.
+LANDMARKS = {
+    "sd1": {
+        "model.diffusion_model.output_blocks.11.0.skip_connection.weight": (320, 640, 1, 1),
+        "model.diffusion_model.output_blocks.2.1.conv.weight": (1280, 1280, 3, 3),
+        "model.diffusion_model.output_blocks.5.2.conv.weight": (1280, 1280, 3, 3),
+        "model.diffusion_model.input_blocks.3.0.op.weight": (320, 320, 3, 3),
+        "first_stage_model.decoder.up.0.block.0.nin_shortcut.weight": (128, 256, 1, 1),
+        "first_stage_model.encoder.mid.attn_1.proj_out.weight": (512, 512, 1, 1),
+        "cond_stage_model.transformer.text_model.final_layer_norm.weight": (768,),
+    },
+    "sd2": {
+        "model.diffusion_model.input_blocks.1.1.proj_in.weight": (320, 320),  # linear, not 1×1 conv
+        "model.diffusion_model.input_blocks.2.1.transformer_blocks.0.attn2.to_k.weight": (320, 1024),
+        "cond_stage_model.model.token_embedding.weight": (49408, 1024),
+        "cond_stage_model.model.positional_embedding": (77, 1024),
+        "cond_stage_model.model.transformer.resblocks.22.attn.in_proj_weight": (3072, 1024),
+        "cond_stage_model.model.transformer.resblocks.22.attn.out_proj.bias": (1024,),
+        "cond_stage_model.model.transformer.resblocks.22.mlp.c_fc.weight": (4096, 1024),
+        "cond_stage_model.model.ln_final.weight": (1024,),
+    },
+    "sdxl": {
+        "model.diffusion_model.label_emb.0.0.weight": (1280, 2816),
+        "model.diffusion_model.label_emb.0.2.weight": (1280, 1280),
+        "model.diffusion_model.input_blocks.3.0.op.weight": (320, 320, 3, 3),
+        "model.diffusion_model.input_blocks.7.1.transformer_blocks.9.attn2.to_k.weight": (1280, 2048),
+        "model.diffusion_model.middle_block.1.transformer_blocks.9.ff.net.2.weight": (1280, 5120),
+        "model.diffusion_model.output_blocks.2.2.conv.weight": (1280, 1280, 3, 3),
+        "model.diffusion_model.output_blocks.5.2.conv.weight": (640, 640, 3, 3),
+        "conditioner.embedders.0.transformer.text_model.encoder.layers.11.mlp.fc2.weight": (768, 3072),
+        "conditioner.embedders.1.model.positional_embedding": (77, 1280),
+        "conditioner.embedders.1.model.text_projection": (1280, 1280),
+        "conditioner.embedders.1.model.transformer.resblocks.31.attn.in_proj_weight": (3840, 1280),
+    },
+}
 
 
-# --- bundled SD1.5 configs ------------------------------------------------------------------------
-
-
-def test_sd15_parameter_counts():
-    unet, vae, text_encoder = _full_size_sd15()
-    assert _count(unet) == 859_520_964
-    assert _count(vae) == 83_653_863
-    assert _count(text_encoder) == 123_060_480
-    assert _count(_full_size_sd15(in_channels=9)[0]) == 859_535_364
-
-
-@pytest.mark.parametrize("in_channels", [4, 9])
-def test_overrides_reproduce_bundled_config_for_real_sd15_shapes(in_channels):
-    shapes = {k: tuple(t.shape) for k, t in original_layout_state_dict(*_full_size_sd15(in_channels)).items()}
-    configs = sd1_configs(shapes)
-    for name, relative in [("unet", "unet/config.json"), ("vae", "vae/config.json"),
-                           ("text_encoder", "text_encoder/config.json"),
-                           ("scheduler", "scheduler/scheduler_config.json")]:
-        bundled = json.loads((SD15 / relative).read_text())
-        if name == "unet":
-            bundled["in_channels"] = in_channels
-        assert configs[name] == bundled, name
-
-
-def test_bundled_folder_has_no_tokenizer_copy():
-    # The loader copies resources/tokenizer in; the repo keeps one copy.
-    assert not (SD15 / "tokenizer").exists()
-    index = json.loads((SD15 / "model_index.json").read_text())
-    assert index["safety_checker"] == [None, None] and index["feature_extractor"] == [None, None]
+@pytest.mark.parametrize("family", ["sd1", "sd2", "sdxl"])
+def test_full_size_export_matches_diffusers_layout(family):
+    state = _assert_round_trip(meta_models(family, inpainting=False), family, compare_values=False)
+    for key, shape in LANDMARKS[family].items():
+        assert tuple(state[key].shape) == shape, key
 
 
 # --- detection and loading ------------------------------------------------------------------------
@@ -162,13 +175,31 @@ def test_tiny_inpaint_single_file_is_detected_and_bit_identical(
     pipe, info = load_single_file(misleading, torch.float32)
     assert type(pipe) is StableDiffusionInpaintPipeline and info.inpainting
     folder = StableDiffusionInpaintPipeline.from_pretrained(tiny_inpaint_dir, use_safetensors=True)
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)
-    mask = np.zeros((128, 128), dtype=np.uint8)
-    mask[32:96, 32:96] = 255
-    from PIL import Image
+    for p in (pipe, folder):
+        p.set_progress_bar_config(disable=True)
+    assert np.array_equal(_images(pipe, **_inpaint_inputs()), _images(folder, **_inpaint_inputs()))
 
-    extra = dict(image=Image.fromarray(image), mask_image=Image.fromarray(mask))
+
+@pytest.mark.parametrize("family, inpainting", [v for v in VARIANTS if v[0] != "sd1"])
+def test_tiny_sd2_and_sdxl_single_files_load_offline_and_match_the_folder(family, inpainting, tmp_path):
+    # conftest sets HF_HUB_OFFLINE=1: configs come from Kiln's bundled folders or nowhere.
+    from diffusers import DiffusionPipeline
+
+    built = build_tiny_family_pipeline(family, inpainting=inpainting)
+    path = save_original_layout(built, tmp_path / "model.safetensors", family)
+    built.save_pretrained(tmp_path / "folder", safe_serialization=True)
+
+    pipe, info = load_single_file(path, torch.float32)
+    assert (info.family, info.inpainting) == (family, inpainting)
+    assert type(pipe).__name__ == PIPELINES[family, inpainting]
+    if family == "sd2":
+        assert pipe.scheduler.config.prediction_type == ("epsilon" if inpainting else "v_prediction")
+        assert pipe.tokenizer.pad_token == "!"
+    else:
+        assert (pipe.tokenizer.pad_token, pipe.tokenizer_2.pad_token) == ("<|endoftext|>", "!")
+        assert pipe.vae.config.scaling_factor == 0.13025
+    folder = DiffusionPipeline.from_pretrained(tmp_path / "folder", use_safetensors=True)
+    extra = _inpaint_inputs() if inpainting else {}
     for p in (pipe, folder):
         p.set_progress_bar_config(disable=True)
     assert np.array_equal(_images(pipe, **extra), _images(folder, **extra))
@@ -201,16 +232,28 @@ def test_family_detection_from_tensor_names(tmp_path):
         inspect_checkpoint(unet_only)
 
 
-def test_sdxl_without_hub_gives_clear_error(tmp_path):
-    # conftest sets HF_HUB_OFFLINE=1: the hub is unreachable and nothing is cached.
-    xl = _fake_checkpoint(tmp_path / "xl.safetensors", {
+def test_sdxl_refiner_is_refused_with_advice(tmp_path):
+    refiner = _fake_checkpoint(tmp_path / "refiner.safetensors", {
         "model.diffusion_model.input_blocks.0.0.weight": (8, 4, 3, 3),
-        "conditioner.embedders.1.model.transformer.resblocks.9.mlp.c_proj.bias": (4,),
+        "conditioner.embedders.0.model.text_projection": (4, 4),
     })
-    with pytest.raises(ModelError) as caught:
-        load_single_file(xl)
-    message = str(caught.value)
-    assert "SDXL" in message and "Hugging Face hub" in message and "diffusers folder" in message
+    with pytest.raises(ModelError, match="SDXL refiner.*base model"):
+        inspect_checkpoint(refiner)
+
+
+@pytest.mark.parametrize("family, dropped", [("sd2", "first_stage_model."), ("sdxl", "conditioner.embedders.1.")])
+def test_incomplete_sd2_and_sdxl_checkpoints_name_the_missing_tensor(family, dropped, tmp_path):
+    # Before the bundled configs these asked the hub; now a file missing a part says which.
+    from safetensors.torch import save_file
+
+    pipe = build_tiny_family_pipeline(family)
+    text_encoder_2 = pipe.components.get("text_encoder_2")
+    state = original_layout_state_dict(pipe.unet, pipe.vae, pipe.text_encoder, text_encoder_2, family)
+    path = tmp_path / "part.safetensors"
+    save_file({k: v for k, v in state.items() if not k.startswith(dropped)}, str(path))
+    name = {"sd2": "Stable Diffusion 2.x", "sdxl": "SDXL"}[family]
+    with pytest.raises(ModelError, match=f"This {name} checkpoint is incomplete.*no tensor '{dropped}"):
+        load_single_file(path)
 
 
 def test_incomplete_sd1_checkpoint_is_explained(tmp_path):
@@ -218,7 +261,7 @@ def test_incomplete_sd1_checkpoint_is_explained(tmp_path):
         "model.diffusion_model.input_blocks.0.0.weight": (8, 4, 3, 3),
         "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight": (10, 4),
     })
-    with pytest.raises(ModelError, match="SD1.x checkpoint"):
+    with pytest.raises(ModelError, match="Stable Diffusion 1.x checkpoint"):
         load_single_file(path)
 
 
@@ -249,3 +292,61 @@ def test_fp16_checkpoint_with_real_world_extras_loads(tiny_single_file, tmp_path
     assert info.dtype == "F16" and pipe.unet.dtype == torch.float32
     key = "model.diffusion_model.out.2.weight"
     assert torch.equal(pipe.unet.conv_out.weight, half[key].float())
+
+
+# --- full size -------------------------------------------------------------------------------------
+
+
+def _write_random_checkpoint(path, shapes: dict[str, tuple[int, ...]]) -> None:
+    """An original-layout fp16 ``.safetensors`` of ``shapes`` holding small random values.
+
+    Values are cut from one pool of normal draws (× 0.02, like an initialisation) at shifting
+    offsets and streamed to the file: drawing a billion separate values, or ``save_file`` (which
+    holds the tensors and their serialised bytes, 2 × 2 GB), take longer than the test itself.
+    """
+    pool = (torch.randn(1 << 26, generator=torch.Generator().manual_seed(0)) * 0.02).half()
+    header, begin = {"__metadata__": {"format": "pt"}}, 0
+    for name, shape in shapes.items():
+        end = begin + 2 * math.prod(shape)
+        header[name] = {"dtype": "F16", "shape": list(shape), "data_offsets": [begin, end]}
+        begin = end
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)  # safetensors pads its header to 8 bytes
+    with open(path, "wb") as file:
+        file.write(len(raw).to_bytes(8, "little") + raw)
+        offset = 0
+        for shape in shapes.values():
+            count = math.prod(shape)
+            values = pool.repeat(1 + count // pool.numel()) if count > pool.numel() else pool
+            start = offset % (values.numel() - count + 1)
+            file.write(values[start : start + count].numpy().data)
+            offset += 7919 + count  # a prime step, so neighbouring tensors do not start alike
+
+
+def test_full_size_sd15_single_file_loads_offline_and_runs_a_step(tmp_path):
+    # A real-size SD1.5 checkpoint (random fp16 weights, ~2.1 GB) through the bundled configs,
+    # as a model from a model site would go: load in fp32, one 64×64 step on the CPU.
+    started_s = time.perf_counter()
+    models = meta_models("sd1", inpainting=False)
+    state = original_layout_state_dict(models["unet"], models["vae"], models["text_encoder"])
+    shapes = {name: tuple(tensor.shape) for name, tensor in state.items()}
+    path = tmp_path / "sd15-random.safetensors"
+    _write_random_checkpoint(path, shapes)
+    written_s = time.perf_counter()
+
+    pipe, info = load_single_file(path, torch.float32)
+    loaded_s = time.perf_counter()
+    assert (info.family, info.inpainting, info.dtype, info.tensor_count) == ("sd1", False, "F16", len(shapes))
+    assert sum(p.numel() for p in pipe.unet.parameters()) == 859_520_964
+    assert pipe.unet.dtype == torch.float32 and pipe.text_encoder.dtype == torch.float32
+    pipe.set_progress_bar_config(disable=True)
+    image = pipe(
+        "a red barn", height=64, width=64, num_inference_steps=1, guidance_scale=1.0, output_type="np",
+        generator=torch.Generator("cpu").manual_seed(0),
+    ).images
+    assert image.shape == (1, 64, 64, 3) and np.isfinite(image).all()
+    done_s = time.perf_counter()
+    print(
+        f"\nfull-size SD1.5: write {written_s - started_s:.1f} s, load {loaded_s - written_s:.1f} s, "
+        f"one step {done_s - loaded_s:.1f} s, file {path.stat().st_size / 1e9:.2f} GB"
+    )

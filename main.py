@@ -32,6 +32,13 @@ def _generate_parser(sub) -> None:
     p.add_argument("--scheduler", default=DEFAULT_SCHEDULER, help="sampler: default, ddim, euler, euler_a, dpm++_2m_karras, … (default: the model's)")
     p.add_argument("--out", required=True, help="output .png (never one of the inputs)")
     p.add_argument("--save-steps", metavar="DIR", help="also save each denoising step's preview into DIR")
+    p.add_argument("--precision", choices=("auto", "fp16", "bf16", "fp32"), default="auto",
+                   help="number format of the weights (default auto: fp16 on a GPU, fp32 on the CPU)")
+    p.add_argument("--memory", choices=("auto", "none", "slicing", "offload", "sequential"), default="auto",
+                   help="GPU memory savers: slicing (VAE tiling, attention slicing), offload (models move to the GPU "
+                        "in turn), sequential (layer by layer: least memory, slowest); default auto, from free memory")
+    p.add_argument("--lora", action="append", metavar="PATH[:WEIGHT]",
+                   help="apply a .safetensors LoRA at WEIGHT (-2..2, default 1); repeat for several")
 
 
 def _restore_parser(sub) -> None:

@@ -15,7 +15,7 @@ import threading
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from inference.api import JobCancelled, JobFailed, JobFinished, JobStarted, StepPreview
+from inference.api import JobCancelled, JobFailed, JobFinished, JobNotice, JobStarted, StepPreview
 
 
 class _Worker(QObject):
@@ -56,7 +56,8 @@ class WorkerClient(QObject):
 
     Signals (all in the GUI thread, only for the current job): ``started(JobStarted)``,
     ``step(StepPreview)``, ``finished(JobFinished)``, ``cancelled(JobCancelled)``,
-    ``failed(JobFailed)``, ``status(str)``.
+    ``failed(JobFailed)``, ``notice(JobNotice)`` (the job goes on), ``status(str)``.
+    Events of other types are informational and ignored; only the terminal ones end a job.
     """
 
     started = Signal(object)
@@ -64,6 +65,7 @@ class WorkerClient(QObject):
     finished = Signal(object)
     cancelled = Signal(object)
     failed = Signal(object)
+    notice = Signal(object)
     status = Signal(str)
     _submit = Signal(object, object)
 
@@ -78,6 +80,7 @@ class WorkerClient(QObject):
         self._worker.status.connect(self._on_status)
         self._current_job = None
         self._cancel = threading.Event()
+        self._terminal = {JobFinished: self.finished, JobCancelled: self.cancelled, JobFailed: self.failed}
         self._thread.start()
 
     @property
@@ -109,10 +112,11 @@ class WorkerClient(QObject):
             self.step.emit(event)
         elif isinstance(event, JobStarted):
             self.started.emit(event)
-        else:
+        elif isinstance(event, JobNotice):  # e.g. an out-of-memory retry: the job goes on
+            self.notice.emit(event)
+        elif type(event) in self._terminal:
             self._current_job = None
-            signal = {JobFinished: self.finished, JobCancelled: self.cancelled, JobFailed: self.failed}[type(event)]
-            signal.emit(event)
+            self._terminal[type(event)].emit(event)
 
     @Slot(int, str)
     def _on_status(self, job_id: int, text: str) -> None:

@@ -8,7 +8,9 @@ carries the ``job_id`` of the request it belongs to, so a listener drops events 
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -18,6 +20,7 @@ DEFAULT_SCHEDULER = "default"
 MAX_SIDE_PX = 4096  # txt2img: the generated size itself
 MAX_IMAGE_SIDE_PX = 30000  # img2img/inpaint: the photo's size (the engine generates at the model's budget)
 PREFILL_METHODS = ("none", "heal")
+LORA_WEIGHT_RANGE = (-2.0, 2.0)  # beyond this a LoRA overwhelms the model (noise, burnt colours)
 
 
 class Mode(enum.Enum):
@@ -68,6 +71,10 @@ class GenerationRequest:
       prefill: inpaint only. "none", or "heal": a classical fill (``inference.heal.heal``) of
              the masked pixels of each window before generation, so a normal (4-channel) model
              starts from plausible surroundings instead of the defect.
+      loras: LoRA adapters to run with, as (path, weight) pairs: a .safetensors LoRA file that
+             exists, each at most once, weight within ``LORA_WEIGHT_RANGE`` (1 = as trained,
+             0 = no effect, negative = the opposite). The engine judges the file's content
+             (a pickle is refused) when it loads it; see ``inference.lora``.
     Raises ``InvalidRequest`` with a message a person can act on when a field is out of range.
     """
 
@@ -89,9 +96,11 @@ class GenerationRequest:
     mask_feather_px: int = 8
     colorize: bool = False
     prefill: str = "none"
+    loras: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", Mode(self.mode))
+        object.__setattr__(self, "loras", _lora_pairs(self.loras))
         object.__setattr__(self, "image", _frozen_copy(self.image))
         object.__setattr__(self, "mask", _frozen_copy(self.mask))
         if self.image is not None:
@@ -147,6 +156,26 @@ class GenerationRequest:
             raise InvalidRequest(f"mask feather must be 0 px or more, got {self.mask_feather_px}.")
         if self.prefill not in PREFILL_METHODS:
             raise InvalidRequest(f"prefill must be one of {', '.join(PREFILL_METHODS)}, got '{self.prefill}'.")
+        # 4. LoRAs
+        low, high = LORA_WEIGHT_RANGE
+        seen = set()
+        for path, weight in self.loras:
+            if not (math.isfinite(weight) and low <= weight <= high):
+                raise InvalidRequest(f"the LoRA weight must be between {low:g} and {high:g}, got {weight:g} for '{path}'.")
+            if not Path(path).is_file():
+                raise InvalidRequest(f"the LoRA file '{path}' does not exist: check the path.")
+            key = Path(path).resolve()
+            if key in seen:
+                raise InvalidRequest(f"the LoRA '{path}' is listed twice: give it once, with one weight.")
+            seen.add(key)
+
+
+def _lora_pairs(loras) -> tuple[tuple[str, float], ...]:
+    """``loras`` as a tuple of (str path, float weight); InvalidRequest when it is not pairs."""
+    try:
+        return tuple((str(path), float(weight)) for path, weight in loras)
+    except (TypeError, ValueError):
+        raise InvalidRequest(f"loras must be (path, weight) pairs, got {loras!r}.") from None
 
 
 # Events: every one carries the job id of its request.
@@ -183,13 +212,28 @@ class StepPreview:
 
 
 @dataclass(frozen=True)
+class JobNotice:
+    """Something a person should know about a running job that does not stop it, e.g. that
+    it ran out of memory and is being retried in a lighter memory mode. Informational: the
+    job's terminal event still follows. message: one or two sentences for the user."""
+
+    job_id: int
+    message: str
+
+
+@dataclass(frozen=True)
 class JobFinished:
-    """image: H×W×3 uint8 at the request's size; ``seed`` is the seed that made it."""
+    """image: H×W×3 uint8 at the request's size; ``seed`` is the seed that made it.
+
+    notice: ``None``, or the JobNotice message of something that happened on the way (e.g. an
+    out-of-memory retry in a lighter memory mode), for whoever missed the notice itself.
+    """
 
     job_id: int
     image: np.ndarray = field(repr=False, compare=False)
     seed: int = 0
     elapsed_s: float = 0.0
+    notice: str | None = None
 
 
 @dataclass(frozen=True)
@@ -208,4 +252,4 @@ class JobFailed:
     message: str
 
 
-Event = JobStarted | StepPreview | JobFinished | JobCancelled | JobFailed
+Event = JobStarted | StepPreview | JobNotice | JobFinished | JobCancelled | JobFailed

@@ -13,7 +13,16 @@ import threading
 import time
 from pathlib import Path
 
-from inference.api import GenerationRequest, JobCancelled, JobFailed, JobFinished, JobStarted, Mode, StepPreview
+from inference.api import (
+    GenerationRequest,
+    JobCancelled,
+    JobFailed,
+    JobFinished,
+    JobNotice,
+    JobStarted,
+    Mode,
+    StepPreview,
+)
 from inference.errors import ImageFileError, InvalidRequest, KilnError
 
 EXIT_OK, EXIT_ERROR, EXIT_CANCELLED = 0, 1, 130
@@ -66,7 +75,26 @@ def build_generate_request(args) -> GenerationRequest:
         seed=seed,
         scheduler=args.scheduler,
         preview_every=1 if args.save_steps else 0,
+        loras=tuple(parse_lora_arg(text) for text in getattr(args, "lora", None) or ()),
     )
+
+
+def parse_lora_arg(text: str) -> tuple[str, float]:
+    """``--lora PATH[:WEIGHT]`` → (path, weight); the weight defaults to 1.
+
+    Only a last ``:`` followed by a number is a weight, so Windows paths (``C:\\loras\\x``) and
+    names with colons stay whole. Raises InvalidRequest for an empty path.
+    """
+    path, weight = text, 1.0
+    head, sep, tail = text.rpartition(":")
+    if sep and head:
+        try:
+            path, weight = head, float(tail)
+        except ValueError:
+            pass  # not a weight: the colon belongs to the path
+    if not path.strip():
+        raise InvalidRequest(f"--lora takes PATH or PATH:WEIGHT (e.g. style.safetensors:0.8), got '{text}'.")
+    return path, weight
 
 
 def check_output_path(out: Path, inputs: list[str | None]) -> None:
@@ -99,15 +127,24 @@ def generate_command(args) -> int:
     except OSError as exc:
         return fail(f"cannot create '{args.save_steps}': {exc.strerror or exc}.")
 
-    # 2. Run on a worker thread, so Ctrl+C here can cancel within a step
+    # 2. Device, precision and memory mode: refused here, in one line, if this machine can't use them
     quiet_libraries()
+    from inference.devices import choose_device
     from inference.engine import Engine, run_job
 
-    print(f"kiln: {request.mode.value}, seed {request.seed}, loading model '{args.model}'…", file=sys.stderr)
+    try:
+        engine = Engine(choose_device(precision=getattr(args, "precision", None)),
+                        memory_mode=getattr(args, "memory", None) or "auto")
+    except KilnError as exc:
+        return fail(str(exc))
+
+    # 3. Run on a worker thread, so Ctrl+C here can cancel within a step
+    print(f"kiln: {request.mode.value}, seed {request.seed}, loading model '{args.model}' "
+          f"on {engine.device_plan.description}…", file=sys.stderr)
     progress = _Progress(request, args.save_steps)
     cancel = threading.Event()
     outcome: list = []
-    worker = threading.Thread(target=lambda: outcome.append(run_job(Engine(), request, progress.on_event, cancel)))
+    worker = threading.Thread(target=lambda: outcome.append(run_job(engine, request, progress.on_event, cancel)))
     worker.start()
     try:
         while worker.is_alive():
@@ -118,7 +155,7 @@ def generate_command(args) -> int:
         worker.join()
     progress.close()
 
-    # 3. Save only a finished image
+    # 4. Save only a finished image
     final = outcome[0] if outcome else None
     if isinstance(final, JobFailed):
         return fail(final.message)
@@ -145,7 +182,11 @@ class _Progress:
         from tqdm import tqdm
 
         if isinstance(event, JobStarted):
+            self.close()  # a retry after running out of memory starts its progress over
             self._bar = tqdm(total=event.total_steps, unit="step", desc="kiln", file=sys.stderr, leave=True)
+        elif isinstance(event, JobNotice):
+            self.close()
+            print(f"kiln: note: {event.message}", file=sys.stderr)
         elif isinstance(event, StepPreview):
             if self._bar is not None:
                 self._bar.update(event.step - self._bar.n)
@@ -162,6 +203,7 @@ class _Progress:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+            self._bar = None
 
 
 def make_test_model_command(args) -> int:

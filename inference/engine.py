@@ -4,11 +4,13 @@
 keeps loaded; it never touches Qt, widgets or settings. ``run_job`` wraps it for a thread
 boundary: every outcome, errors included, becomes one terminal event. This module owns the
 single pipeline call (hooks, previews, cancel); inpainting's window loop lives in
-``inference.inpaint_windows`` and its geometry in ``inference.regions``.
+``inference.inpaint_windows`` and its geometry in ``inference.regions``; memory plans and the
+out-of-memory retry in ``inference.memory``; LoRA adapters in ``inference.lora``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
@@ -25,13 +27,22 @@ from inference.api import (
     JobCancelled,
     JobFailed,
     JobFinished,
+    JobNotice,
     JobStarted,
     Mode,
     StepPreview,
 )
-from inference.devices import DevicePlan
+from inference.devices import DevicePlan, choose_device, memory_budget
 from inference.errors import KilnError
 from inference.inpaint_windows import inpaint_in_windows
+from inference.lora import apply_loras
+from inference.memory import (
+    MemoryPlan,
+    auto_memory_plan,
+    memory_plan_for_mode,
+    run_with_memory_fallback,
+    use_memory_plan,
+)
 from inference.models import LoadedModel, load_model
 from inference.previews import LatentPreviewer, X0Tap
 from inference.regions import budget_side_px, generation_size, plan_windows
@@ -40,7 +51,7 @@ from inference.tone_match import is_grayscale, to_gray
 
 log = logging.getLogger(__name__)
 
-OnStep = Callable[[JobStarted | StepPreview], None]
+OnStep = Callable[[JobStarted | StepPreview | JobNotice], None]
 
 
 class _Cancelled(Exception):
@@ -85,29 +96,69 @@ class Engine:
     """Runs requests on one loaded model; a request for another model replaces it.
 
     Not thread-safe: one thread (the worker) owns an engine and runs one job at a time.
+    plan: device and precision (``inference.devices.choose_device``; ``None``: the best here).
     budget_side_px: the side of the square pixel budget image modes generate at (``None``: the
     model family's own, see ``inference.regions.budget_side_px``); tests set it small.
+    memory_mode: one of ``inference.memory.MEMORY_MODE_NAMES``; "auto" plans each job from free
+    memory and its size. Raises ``InvalidRequest`` for an unknown mode, or for one ``plan``'s
+    device cannot use (without a plan that is known at the first job, which then fails).
     """
 
-    def __init__(self, plan: DevicePlan | None = None, budget_side_px: int | None = None):
+    def __init__(self, plan: DevicePlan | None = None, budget_side_px: int | None = None, memory_mode: str = "auto"):
         self._plan = plan
         self._model: LoadedModel | None = None
         self._budget_side_px = budget_side_px
+        self.set_memory_mode(memory_mode)
+
+    @property
+    def device_plan(self) -> DevicePlan:
+        """Device and precision; chosen at first use when the engine was made without one."""
+        if self._plan is None:
+            self._plan = choose_device()
+        return self._plan
+
+    def set_memory_mode(self, name: str) -> None:
+        """Use memory mode ``name`` from the next job on (it is applied when that job starts).
+
+        Raises ``InvalidRequest`` for an unknown mode or one the device cannot use."""
+        memory_plan_for_mode(name, self._plan.device if self._plan else None)
+        self._memory_mode = name
 
     def has_model(self, ref: str) -> bool:
         """Whether ``ref`` is the model already loaded (a job on it starts without loading)."""
         return self._model is not None and self._model.ref == (ref or "").strip()
 
     def model(self, ref: str) -> LoadedModel:
-        """The loaded model for ``ref``, loading it (and dropping the previous one) if needed."""
+        """The loaded model for ``ref``, loading it (and dropping the previous one) if needed,
+        placed on the device by the memory plan of a job at the pixel budget if it was not yet
+        (each job re-plans for its own size, see ``memory_plan``)."""
+        model = self._load(ref)
+        if model.memory is None:
+            side = self.budget_side(model)
+            use_memory_plan(model, self.memory_plan(model, side, side), model.base)
+        return model
+
+    def _load(self, ref: str) -> LoadedModel:
+        """The model for ``ref`` as loaded, placed or not (a new one waits in system memory:
+        offloading starts from there, and the job's attempt places it, out-of-memory retry included)."""
         if not self.has_model(ref):
             self._model = None  # free the old weights before loading new ones
-            self._model = load_model(ref, self._plan)
+            self._model = load_model(ref, self.device_plan, memory=None)
         return self._model
 
     def budget_side(self, model: LoadedModel) -> int:
         """Side in px of the square pixel budget image modes generate at on ``model``."""
         return self._budget_side_px or budget_side_px(model.family)
+
+    def memory_plan(self, model: LoadedModel, width_px: int, height_px: int) -> MemoryPlan:
+        """The memory plan a width_px × height_px generation on ``model`` runs in normally: the
+        fixed mode, or for "auto" ``auto_memory_plan`` with the device's memory now."""
+        fixed = memory_plan_for_mode(self._memory_mode, model.plan.device)
+        if fixed is not None:
+            return fixed
+        free_bytes, total_bytes = memory_budget(model.plan.device)
+        return auto_memory_plan(free_bytes, total_bytes, model.family, width_px, height_px, model.plan.dtype,
+                                device=model.plan.device, weights_bytes=model.weights_bytes)
 
     def run(self, request: GenerationRequest, on_step: OnStep, cancel: threading.Event) -> JobFinished | JobCancelled:
         """Generate ``request``; call ``on_step`` with JobStarted, then a StepPreview per real step.
@@ -116,12 +167,39 @@ class Engine:
         window, the whole image, for an image within the pixel budget); steps and previews count
         across windows. Returns JobFinished (image H×W×3 uint8 at the request's size) or
         JobCancelled when ``cancel`` was set: the run stops at the next step boundary — or,
-        inside a long step, at the next UNet block — and never decodes. Raises KilnError for
-        user-fixable problems.
+        inside a long step, at the next UNet block — and never decodes.
+        Out of memory: the job runs once more in a lighter memory plan, for this job only,
+        after a JobNotice (progress then starts over with a new JobStarted) and JobFinished
+        carries the notice. Raises KilnError for user-fixable problems, ``OutOfMemory`` among
+        them when the retry runs out of memory too.
         """
-        # 1. Model, pipeline, and the plan: windows and their real step count for inpaint
-        model = self.model(request.model_ref)
+        # 1. The model, its LoRAs, and the memory plan for this size
+        model = self._load(request.model_ref)
+        apply_loras(model, request.loras)
+        budget = self.budget_side(model)
+        width_px, height_px = request.width_px, request.height_px
+        if request.mode is not Mode.TXT2IMG and width_px * height_px > budget * budget:
+            width_px, height_px = generation_size(width_px, height_px, budget)  # what a window or image runs at
+        normal = self.memory_plan(model, width_px, height_px)
+
+        # 2. Generate; on out-of-memory once more, lighter
+        def attempt(memory: MemoryPlan) -> JobFinished | JobCancelled:
+            return self._run_once(request, model, memory, on_step, cancel)
+
+        def notify(message: str) -> None:
+            on_step(JobNotice(request.job_id, message))
+
+        final, notice = run_with_memory_fallback(attempt, normal, model.plan.device, notify)
+        if notice is not None and isinstance(final, JobFinished):
+            final = dataclasses.replace(final, notice=notice)
+        return final
+
+    def _run_once(self, request: GenerationRequest, model: LoadedModel, memory: MemoryPlan, on_step: OnStep,
+                  cancel: threading.Event) -> JobFinished | JobCancelled:
+        """One attempt at ``request`` with ``model`` placed by ``memory``."""
+        # 1. Pipeline, memory plan, and the plan of windows and their real step count for inpaint
         pipe = model.pipeline_for(request.mode)
+        use_memory_plan(model, memory, pipe)
         budget = self.budget_side(model)
         windows, total_steps = None, None  # txt2img/img2img: the total comes from the pipeline
         if request.mode is Mode.INPAINT:
@@ -270,10 +348,10 @@ def run_job(engine: Engine, request: GenerationRequest, emit: Callable[[Event], 
         final = engine.run(request, emit, cancel)
     except KilnError as exc:
         final = JobFailed(request.job_id, str(exc))
-    except torch.OutOfMemoryError:
+    except torch.OutOfMemoryError:  # outside the retry (e.g. while loading): no lighter plan to try
         final = JobFailed(
             request.job_id,
-            "the GPU ran out of memory: try a smaller size, fewer images at once, or close other GPU programs.",
+            "the GPU ran out of memory: try a smaller size, a lighter memory mode, or close other GPU programs.",
         )
     except Exception as exc:  # the worker must survive any bug to run the next job
         log.exception("generation %s failed", request.job_id)

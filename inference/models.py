@@ -6,6 +6,9 @@ A reference is one of:
   * a Hugging Face hub repo id such as ``stable-diffusion-v1-5/stable-diffusion-v1-5`` (read from
     the standard Hugging Face cache, downloaded there when the hub is reachable).
 Weights are only ever read from safetensors: pickle files can run code when opened.
+
+A model loads into system memory and is then placed on its device by a memory plan
+(``inference.memory``): weights on the device, or offload hooks that move them there on demand.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 from diffusers import (
     AutoPipelineForImage2Image,
     AutoPipelineForInpainting,
@@ -23,6 +27,9 @@ from diffusers import (
 from inference.api import Mode
 from inference.devices import DevicePlan, choose_device, vae_needs_fp32
 from inference.errors import ModelError
+from inference.hub_cache import snapshot_path, weights_variant
+from inference.lora import AdapterSet
+from inference.memory import NO_SAVINGS, MemoryPlan, use_memory_plan
 from inference.model_ref import resolve_model_ref
 
 _AUTO_PIPELINES = {
@@ -39,6 +46,10 @@ class LoadedModel:
     family: "sd1", "sd2" or "sdxl". inpainting: the UNet takes 9 input channels (image and
     mask as extra conditioning); such a model serves every mode through its inpainting
     pipeline (text-to-image and image-to-image as inpainting with a full mask).
+    memory: the memory plan the weights are placed by (``inference.memory.use_memory_plan``
+    keeps it); ``None`` while they are in system memory, not placed yet.
+    weights_bytes: the size of every component's parameters, measured at load.
+    loras: the LoRA adapters loaded into the shared modules (``inference.lora.apply_loras``).
     """
 
     ref: str
@@ -46,6 +57,9 @@ class LoadedModel:
     family: str
     inpainting: bool
     plan: DevicePlan
+    memory: MemoryPlan | None = None
+    weights_bytes: int = 0
+    loras: AdapterSet = field(default_factory=AdapterSet, repr=False)
     _by_mode: dict = field(default_factory=dict, repr=False)
 
     def pipeline_for(self, mode: Mode) -> DiffusionPipeline:
@@ -57,6 +71,10 @@ class LoadedModel:
             self._by_mode[key] = pipe
         return self._by_mode[key]
 
+    def pipelines(self) -> list[DiffusionPipeline]:
+        """The base pipeline and every pipeline derived from it so far (they share modules)."""
+        return [self.base, *self._by_mode.values()]
+
 
 def detect_family(pipe: DiffusionPipeline) -> str:
     """"sdxl", "sd2" or "sd1", from the loaded components (not from names a user chose)."""
@@ -67,8 +85,10 @@ def detect_family(pipe: DiffusionPipeline) -> str:
     return "sd1"
 
 
-def load_model(ref: str, plan: DevicePlan | None = None) -> LoadedModel:
-    """Load ``ref`` onto ``plan``'s device (the best one available when ``None``).
+def load_model(ref: str, plan: DevicePlan | None = None, memory: MemoryPlan | None = NO_SAVINGS) -> LoadedModel:
+    """Load ``ref`` for ``plan``'s device (the best one available when ``None``) and place it
+    there by ``memory``; ``memory=None`` leaves it in system memory for the caller to place
+    with ``inference.memory.use_memory_plan`` (offloading must start from there).
 
     Raises ``ModelError`` (or ``UnsafeCheckpoint``) with a message saying what to do when the
     reference is empty, missing, not a model, a pickle, or not in the cache while offline.
@@ -86,12 +106,20 @@ def load_model(ref: str, plan: DevicePlan | None = None) -> LoadedModel:
         pipe = load(resolved.value, plan)
         family, inpainting = detect_family(pipe), pipe.unet.config.in_channels == 9
 
-    # 2. Place on the device; keep SDXL's VAE out of fp16 overflow
+    # 2. Keep SDXL's VAE out of fp16 overflow; place on the device unless the caller will
     if vae_needs_fp32(family, plan.dtype):
         pipe.vae.register_to_config(force_upcast=True)
-    pipe.to(plan.device)
     pipe.set_progress_bar_config(disable=True)
-    return LoadedModel(ref=ref.strip(), base=pipe, family=family, inpainting=inpainting, plan=plan)
+    model = LoadedModel(ref=ref.strip(), base=pipe, family=family, inpainting=inpainting, plan=plan,
+                        weights_bytes=_weights_bytes(pipe))
+    if memory is not None:
+        use_memory_plan(model, memory, pipe)
+    return model
+
+
+def _weights_bytes(pipe: DiffusionPipeline) -> int:
+    return sum(p.numel() * p.element_size() for module in pipe.components.values()
+               if isinstance(module, torch.nn.Module) for p in module.parameters())
 
 
 def _load_folder(path: str, plan: DevicePlan) -> DiffusionPipeline:
@@ -102,8 +130,12 @@ def _load_folder(path: str, plan: DevicePlan) -> DiffusionPipeline:
 
 
 def _load_hub(repo_id: str, plan: DevicePlan) -> DiffusionPipeline:
+    # A download that holds only the fp16 weights must be loaded as that variant, or diffusers
+    # looks for the plain file names and fails.
+    snapshot = snapshot_path(repo_id)
+    variant = weights_variant(snapshot) if snapshot is not None else None
     try:
-        return DiffusionPipeline.from_pretrained(repo_id, dtype=plan.dtype, use_safetensors=True)
+        return DiffusionPipeline.from_pretrained(repo_id, dtype=plan.dtype, use_safetensors=True, variant=variant)
     except OSError as exc:
         raise ModelError(
             f"model '{repo_id}' is not in the local Hugging Face cache and could not be downloaded "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inference.api import GenerationRequest, Mode
+from inference.api import GenerationRequest, JobFinished, JobNotice, Mode
 from inference.errors import InvalidRequest
 from inference.metadata import format_parameters, parse_parameters
 
@@ -63,3 +63,16 @@ def test_parameters_round_trip_and_read_other_tools_text():
     }
     assert parse_parameters("just a prompt") == {"prompt": "just a prompt"}
     assert parse_parameters("") == {}
+
+
+def test_loras_are_validated_pairs_and_finished_jobs_can_carry_a_notice(tmp_path):
+    lora = tmp_path / "style.safetensors"
+    lora.write_bytes(b"x")
+    request = GenerationRequest(job_id=1, mode=Mode.TXT2IMG, prompt="p", loras=[(lora, 1)])
+    assert request.loras == ((str(lora), 1.0),)
+    with pytest.raises(InvalidRequest, match="the LoRA weight must be between -2 and 2, got -2.5"):
+        GenerationRequest(job_id=1, mode=Mode.TXT2IMG, prompt="p", loras=((str(lora), -2.5),))
+    with pytest.raises(InvalidRequest, match="does not exist"):
+        GenerationRequest(job_id=1, mode=Mode.TXT2IMG, prompt="p", loras=((str(tmp_path / "nope"), 1.0),))
+    assert JobFinished(1, np.zeros((8, 8, 3), np.uint8)).notice is None
+    assert JobNotice(1, "retried").message == "retried"

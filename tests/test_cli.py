@@ -75,6 +75,10 @@ def test_generate_inpaint_keeps_pixels_outside_the_mask(tiny_model_dir, photo_fi
         ("overwrite", "never writes over an original"),
         ("mask-without-image", "--mask needs --image"),
         ("broken-image", "not an image Kiln can read"),
+        ("fp16-on-cpu", "fp16 on the CPU is very slow"),
+        ("offload-on-cpu", "on the CPU they are already in system memory"),
+        ("pickled-lora", "LoRA refused: lora.safetensors is a Python pickle"),
+        ("lora-weight", "the LoRA weight must be between -2 and 2, got 3"),
     ],
 )
 def test_user_errors_are_one_line_and_exit_nonzero(case, expected, tiny_model_dir, photo_file, tmp_path):
@@ -96,6 +100,10 @@ def test_user_errors_are_one_line_and_exit_nonzero(case, expected, tiny_model_di
         "overwrite": ["generate", "--model", tiny_model_dir, "--prompt", "x", "--image", photo_file, "--out", photo_file],
         "mask-without-image": base + ["--mask", small_mask],
         "broken-image": base + ["--image", broken],
+        "fp16-on-cpu": base + ["--precision", "fp16"],
+        "offload-on-cpu": base + ["--memory", "offload"],
+        "pickled-lora": base + ["--lora", _pickled_lora(tmp_path, marker)],
+        "lora-weight": base + ["--lora", f"{photo_file}:3"],
     }[case]
     before = photo_file.read_bytes()
     done = kiln(*args)
@@ -115,9 +123,56 @@ class _Payload:
         return (open, (self.marker, "w"))
 
 
+def _pickled_lora(folder, marker):
+    path = folder / "lora.safetensors"
+    path.write_bytes(pickle.dumps(_Payload(str(marker))))
+    return path
+
+
+def test_generate_with_a_lora_precision_and_memory_mode(tiny_model_dir, tmp_path):
+    from test_lora import _save_unet_lora
+
+    from inference.tiny_model import build_tiny_pipeline
+
+    lora = _save_unet_lora(build_tiny_pipeline().unet, tmp_path)
+    out = tmp_path / "styled.png"
+    done = kiln("generate", "--model", tiny_model_dir, "--prompt", "a barn", "--width", 64, "--height", 64,
+                "--steps", 2, "--seed", 3, "--lora", f"{lora}:0.7", "--precision", "fp32", "--memory", "slicing",
+                "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "fp32" in done.stderr
+    assert Image.open(out).size == (64, 64)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("style.safetensors", ("style.safetensors", 1.0)),
+        ("style.safetensors:0.8", ("style.safetensors", 0.8)),
+        ("loras/a:b.safetensors", ("loras/a:b.safetensors", 1.0)),
+        ("C:\\loras\\x.safetensors", ("C:\\loras\\x.safetensors", 1.0)),
+        ("C:\\loras\\x.safetensors:-1", ("C:\\loras\\x.safetensors", -1.0)),
+    ],
+)
+def test_lora_argument_is_path_and_optional_weight(text, expected):
+    from inference.cli import parse_lora_arg
+
+    assert parse_lora_arg(text) == expected
+
+
 def test_make_test_model_single_file_and_help(tmp_path):
     done = kiln("make-test-model", tmp_path / "tiny", "--inpainting", "--single-file")
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "tiny.safetensors").stat().st_size > 1_000_000
     usage = kiln("generate", "--help")
     assert usage.returncode == 0 and "--save-steps" in usage.stdout and "--strength" in usage.stdout
+
+
+def test_generate_flag_choices_match_the_engines_names():
+    import main
+    from inference.devices import PRECISIONS
+    from inference.memory import MEMORY_MODE_NAMES
+
+    generate = next(a for a in main.build_parser()._actions if a.dest == "command").choices["generate"]
+    choices = {a.dest: a.choices for a in generate._actions if a.choices}
+    assert tuple(choices["precision"]) == PRECISIONS and tuple(choices["memory"]) == MEMORY_MODE_NAMES

@@ -159,10 +159,11 @@ def test_the_fp16_variant_is_fetched_when_the_repo_has_one(hub, tiny_model_dir, 
     assert weights_variant(snapshot) == "fp16" and is_downloaded("kiln-tests/tiny-fp16")
 
     go_offline(monkeypatch)
-    from diffusers import DiffusionPipeline
+    from inference.devices import choose_device
+    from inference.models import load_model
 
-    pipe = DiffusionPipeline.from_pretrained("kiln-tests/tiny-fp16", variant="fp16", use_safetensors=True)
-    assert pipe.unet.config.in_channels == 4
+    model = load_model("kiln-tests/tiny-fp16", choose_device("cpu"))  # Kiln's own loader finds the variant
+    assert model.base.unet.config.in_channels == 4
 
 
 def test_models_other_tools_downloaded_are_listed(hub):

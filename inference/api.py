@@ -75,6 +75,12 @@ class GenerationRequest:
              exists, each at most once, weight within ``LORA_WEIGHT_RANGE`` (1 = as trained,
              0 = no effect, negative = the opposite). The engine judges the file's content
              (a pickle is refused) when it loads it; see ``inference.lora``.
+      branch_from: (job id, step k) of an earlier text-to-image or image-to-image job of the
+             same engine (its last one): continue from that job's state after step k instead of
+             from noise (``inference.timeline``). The same seed and prompt reproduce that job's
+             result; another seed keeps the picture formed so far and varies the rest.
+             ``steps``/``scheduler``/size come from that job; ``prompt``, ``guidance`` and
+             ``seed`` are this request's.
     Raises ``InvalidRequest`` with a message a person can act on when a field is out of range.
     """
 
@@ -97,6 +103,7 @@ class GenerationRequest:
     colorize: bool = False
     prefill: str = "none"
     loras: tuple[tuple[str, float], ...] = ()
+    branch_from: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", Mode(self.mode))
@@ -156,6 +163,11 @@ class GenerationRequest:
             raise InvalidRequest(f"mask feather must be 0 px or more, got {self.mask_feather_px}.")
         if self.prefill not in PREFILL_METHODS:
             raise InvalidRequest(f"prefill must be one of {', '.join(PREFILL_METHODS)}, got '{self.prefill}'.")
+        if self.branch_from is not None:
+            if self.mode is Mode.INPAINT:
+                raise InvalidRequest("branching continues a text-to-image or image-to-image result, not an inpainting one.")
+            if len(self.branch_from) != 2 or self.branch_from[1] < 1:
+                raise InvalidRequest(f"branch_from must be (job id, step ≥ 1), got {self.branch_from!r}.")
         # 4. LoRAs
         low, high = LORA_WEIGHT_RANGE
         seen = set()

@@ -33,7 +33,7 @@ from inference.api import (
     StepPreview,
 )
 from inference.devices import DevicePlan, choose_device, memory_budget
-from inference.errors import KilnError
+from inference.errors import InvalidRequest, KilnError
 from inference.inpaint_windows import inpaint_in_windows
 from inference.lora import apply_loras
 from inference.memory import (
@@ -47,6 +47,7 @@ from inference.models import LoadedModel, load_model
 from inference.previews import LatentPreviewer, X0Tap
 from inference.regions import budget_side_px, generation_size, plan_windows
 from inference.schedulers import make_scheduler
+from inference.timeline import Timeline, TimelineRecorder, branch_start
 from inference.tone_match import is_grayscale, to_gray
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ class Engine:
         self._plan = plan
         self._model: LoadedModel | None = None
         self._budget_side_px = budget_side_px
+        self._timeline: Timeline | None = None  # the last finished txt2img/img2img job's steps
         self.set_memory_mode(memory_mode)
 
     @property
@@ -198,7 +200,8 @@ class Engine:
                   cancel: threading.Event) -> JobFinished | JobCancelled:
         """One attempt at ``request`` with ``model`` placed by ``memory``."""
         # 1. Pipeline, memory plan, and the plan of windows and their real step count for inpaint
-        pipe = model.pipeline_for(request.mode)
+        # A branch continues any image mode in the text-to-image loop (the same after the first step)
+        pipe = model.pipeline_for(Mode.TXT2IMG if request.branch_from else request.mode)
         use_memory_plan(model, memory, pipe)
         budget = self.budget_side(model)
         windows, total_steps = None, None  # txt2img/img2img: the total comes from the pipeline
@@ -223,37 +226,68 @@ class Engine:
 
                 image = inpaint_in_windows(request, windows, generate, check_cancel)
             else:
-                image = self._run_whole(request, model, pipe, budget, progress, cancel)
+                image, timeline = self._run_whole(request, model, pipe, budget, progress, cancel)
+                self._timeline = timeline
         except _Cancelled:
             return JobCancelled(request.job_id, progress.step)
         return JobFinished(request.job_id, image, request.seed, progress.elapsed_s())
 
-    def _run_whole(self, request, model, pipe, budget: int, progress: _Progress, cancel) -> np.ndarray:
+    def _run_whole(self, request, model, pipe, budget: int, progress: _Progress, cancel) -> tuple[np.ndarray, Timeline | None]:
         """txt2img / img2img: one call at the request's size (image modes: at most the pixel
-        budget), scaled back to the request's size; H×W×3 uint8."""
+        budget), scaled back to the request's size; H×W×3 uint8, and the call's timeline (None
+        for inpainting models, whose pipeline cannot resume mid-schedule)."""
+        # 1. Where to start: noise or the image (scaled to the budget), or a branch's step
         size = (request.width_px // 8 * 8, request.height_px // 8 * 8)
-        image = None
-        if request.image is not None:
-            if request.width_px * request.height_px > budget * budget:
-                size = generation_size(request.width_px, request.height_px, budget)
-            image = Image.fromarray(np.asarray(request.image))
-            if image.size != size:
-                image = image.resize(size, Image.LANCZOS)
-        kwargs = _pipeline_inputs(request, model, size, image, None, request.seed)
-        result = _denoise(pipe, kwargs, request.scheduler, model, progress, cancel, None)
+        gray = request.image is not None and not request.colorize and is_grayscale(request.image)
+        scheduler, recorder = None, None
+        if request.branch_from is not None:
+            source, step = self._branch_source(request, model)
+            fresh = make_scheduler(source.scheduler_name, model.base.scheduler)
+            start = branch_start(source, step, request.seed, fresh, model.plan.device, model.plan.dtype)
+            scheduler, size, gray = start.scheduler, start.size, source.gray
+            as_txt2img = dataclasses.replace(request, mode=Mode.TXT2IMG, image=None, branch_from=None,
+                                             width_px=size[0], height_px=size[1], steps=source.steps)
+            kwargs = _pipeline_inputs(as_txt2img, model, size, None, None, request.seed)
+            kwargs["latents"] = start.latents
+            recorder = TimelineRecorder(request.job_id, request.seed, source.scheduler_name, source.steps, size, gray,
+                                        source, step)
+        else:
+            image = None
+            if request.image is not None:
+                if request.width_px * request.height_px > budget * budget:
+                    size = generation_size(request.width_px, request.height_px, budget)
+                image = Image.fromarray(np.asarray(request.image))
+                if image.size != size:
+                    image = image.resize(size, Image.LANCZOS)
+            kwargs = _pipeline_inputs(request, model, size, image, None, request.seed)
+            if not model.inpainting:
+                recorder = TimelineRecorder(request.job_id, request.seed, request.scheduler, request.steps, size, gray)
+        # 2. Denoise, keeping every step's state for branching
+        result = _denoise(pipe, kwargs, request.scheduler, model, progress, cancel, None, scheduler, recorder)
         if result.shape[:2] != (request.height_px, request.width_px):
             result = np.array(Image.fromarray(result).resize((request.width_px, request.height_px), Image.LANCZOS))
-        if request.image is not None and not request.colorize and is_grayscale(request.image):
+        if gray:
             result = to_gray(result)
-        return result
+        return result, None if recorder is None else recorder.timeline
+
+    def _branch_source(self, request: GenerationRequest, model: LoadedModel) -> tuple[Timeline, int]:
+        """The timeline and step a ``branch_from`` request continues. Raises InvalidRequest when
+        the source job is not this engine's last text-to-image or image-to-image result."""
+        job_id, step = request.branch_from
+        source = self._timeline
+        if source is None or source.job_id != job_id or model.inpainting:
+            raise InvalidRequest("that result can no longer be branched: only the last text-to-image or "
+                                 "image-to-image result of an ordinary (not inpainting) model can.")
+        return source, step
 
 
 def _denoise(pipe, kwargs: dict, scheduler_name: str, model: LoadedModel, progress: _Progress,
-             cancel: threading.Event, box) -> np.ndarray:
-    """One pipeline call with a fresh scheduler, progress hooks and cancel hooks → h×w×3 uint8
-    at the generation size. Raises _Cancelled (before any decode) when ``cancel`` is set."""
+             cancel: threading.Event, box, scheduler=None, recorder: TimelineRecorder | None = None) -> np.ndarray:
+    """One pipeline call with a fresh scheduler (or ``scheduler``, a branch's restored one),
+    progress hooks and cancel hooks → h×w×3 uint8 at the generation size; ``recorder`` keeps
+    each step's state. Raises _Cancelled (before any decode) when ``cancel`` is set."""
     # 1. A fresh scheduler per call (multistep schedulers keep state) with an x0 tap for previews
-    scheduler = make_scheduler(scheduler_name, model.base.scheduler)
+    scheduler = scheduler or make_scheduler(scheduler_name, model.base.scheduler)
     pipe.scheduler = scheduler
     tap = X0Tap(scheduler)
 
@@ -263,8 +297,10 @@ def _denoise(pipe, kwargs: dict, scheduler_name: str, model: LoadedModel, progre
             raise _Cancelled
         progress.first_unet_call(pipe)
 
-    def on_step_end(_pipe, i, _t, tensors):
+    def on_step_end(_pipe, i, t, tensors):
         last = i + 1 == pipe.num_timesteps
+        if recorder is not None:
+            recorder.record(t, tensors["latents"], tap.x0, scheduler)
         progress.step_done(tap.x0 if tap.x0 is not None else tensors["latents"], last, box)
         if cancel.is_set():
             raise _Cancelled

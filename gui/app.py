@@ -13,7 +13,10 @@ from gui.file_actions import FileActions
 from gui.generation import GenerationController
 from gui.generation_panel import GenerationPanel
 from gui.history import HistoryStrip
+from gui.live_mode import LiveMode
 from gui.main_window import MainWindow
+from gui.outpaint import OutpaintActions
+from gui.paint_panel import PaintPanel
 from gui.restore_actions import RestoreActions
 from gui.restore_panel import RestorePanel
 from gui.settings import Settings
@@ -34,6 +37,9 @@ class Editor:
     restore: RestoreActions
     window: MainWindow
     settings: Settings
+    paint_panel: PaintPanel
+    live: LiveMode
+    outpaint: OutpaintActions
 
 
 def build_editor(settings: Settings, engine_factory=None) -> Editor:
@@ -50,13 +56,19 @@ def build_editor(settings: Settings, engine_factory=None) -> Editor:
     files = FileActions(document, lambda: controller.last_applied.parameters if controller.last_applied else None)
     restore = RestoreActions(document)
     restore_panel = RestorePanel(restore)
-    window = MainWindow(document, canvas, panel, history, controller, files, restore_panel, restore)
+    paint_panel = PaintPanel(canvas, document)
+    live = LiveMode(document, controller)
+    outpaint = OutpaintActions(document)
+    window = MainWindow(document, canvas, panel, history, controller, files, restore_panel, restore,
+                        paint_panel, live, outpaint)
     files.set_window(window)
-    for owned in (document, worker, controller, files, restore):
+    outpaint.set_window(window)
+    for owned in (document, worker, controller, files, restore, live, outpaint):
         owned.setParent(window)  # destroyed with the window, after its connections are gone
 
     # Remember what matters across restarts; stop the worker before the window goes.
     def on_closing():
+        panel.set_fast(False)  # remember the user's own steps and guidance, not the preset's
         settings.remember_model(params.model_ref)
         settings.save_params(params)
         worker.shutdown()
@@ -64,7 +76,8 @@ def build_editor(settings: Settings, engine_factory=None) -> Editor:
     window.closing.connect(on_closing)
     files.parameters_found.connect(lambda found: _reuse_parameters(panel, found))
     panel.size_changed.connect(lambda w, h: document.new_blank(w, h) if document.is_blank and not document.dirty else None)
-    return Editor(document, canvas, panel, history, worker, controller, files, restore, window, settings)
+    return Editor(document, canvas, panel, history, worker, controller, files, restore, window, settings,
+                  paint_panel, live, outpaint)
 
 
 def _reuse_parameters(panel: GenerationPanel, found: dict) -> None:

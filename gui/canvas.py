@@ -1,4 +1,5 @@
-"""The canvas: shows a Document's photo, its mask and live previews, and paints the mask.
+"""The canvas: shows a Document's photo, its paint layer, its mask and live previews, and paints
+the mask and the paint layer.
 
 Scene coordinates are image pixels: the photo sits at the scene origin and 1 scene unit is
 1 image pixel, so the view's transform is a pure scale (the zoom) plus scrolling. Pointer
@@ -10,77 +11,40 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap, QTransform
-from PySide6.QtWidgets import (QGraphicsEllipseItem, QGraphicsItem, QGraphicsPixmapItem, QGraphicsScene,
-                               QGraphicsView)
+from PySide6.QtGui import QColor, QPainter, QPen, QPixmap, QTransform
+from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
 
+from gui.canvas_layers import MaskOverlayItem, PaintOverlayItem
 from gui.document import Document
 from gui.preview_layer import PreviewLayer
 from gui.qimage import array_qimage
 
-MASK_RGB = (255, 40, 40)
-MASK_OPACITY = 0.45  # the photo stays readable under the mask
 ZOOM_STEP = 1.25
 MIN_ZOOM, MAX_ZOOM = 1 / 64, 64.0
 BRUSH_STEP = 1.25
 MIN_BRUSH_PX, MAX_BRUSH_PX = 1, 1000
-TOOLS = ("brush", "eraser")
-
-
-class MaskOverlayItem(QGraphicsItem):
-    """The mask drawn as translucent colour, from a premultiplied RGBA numpy buffer that only
-    changed rects are rewritten into; only the exposed part of the image is drawn."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption)  # exposedRect
-        # Mask value → premultiplied alpha; premultiplied colour channel c is c·alpha/255.
-        alpha = np.rint(np.arange(256) * MASK_OPACITY).astype(np.uint16)
-        rgba_lut = np.stack([(alpha * c + 127) // 255 for c in MASK_RGB] + [alpha], axis=1).astype(np.uint8)
-        # One uint32 per pixel (same bytes, any endianness): indexing it is ~6× faster than
-        # indexing the 256×4 table, which matters when inverting a 12-megapixel mask.
-        self._lut32 = rgba_lut.view(np.uint32).ravel()
-        self._rgba32 = np.zeros((1, 1), np.uint32)  # H×W, each one RGBA pixel in memory order
-        self._qimage = QImage()
-
-    def reset(self, mask: np.ndarray) -> None:
-        """Take a new H×W uint8 mask (a new picture, maybe a new size)."""
-        self.prepareGeometryChange()
-        height, width = mask.shape
-        self._rgba32 = np.zeros((height, width), np.uint32)
-        # Aliases self._rgba32, which this item keeps alive as long as the QImage.
-        self._qimage = QImage(self._rgba32.data, width, height, 4 * width,
-                              QImage.Format.Format_RGBA8888_Premultiplied)
-        self.refresh(mask, QRect(0, 0, width, height))
-
-    def refresh(self, mask: np.ndarray, rect: QRect) -> None:
-        """Recolour ``rect`` (image px, inside the mask) from ``mask`` and repaint it."""
-        rows, cols = slice(rect.top(), rect.bottom() + 1), slice(rect.left(), rect.right() + 1)
-        self._rgba32[rows, cols] = self._lut32[mask[rows, cols]]
-        self.update(QRectF(rect))
-
-    def boundingRect(self) -> QRectF:
-        return QRectF(0, 0, self._rgba32.shape[1], self._rgba32.shape[0])
-
-    def paint(self, painter: QPainter, option, widget=None) -> None:
-        exposed = option.exposedRect.toAlignedRect() & self._qimage.rect()
-        if not exposed.isEmpty():
-            painter.drawImage(QRectF(exposed), self._qimage, QRectF(exposed))
+# Mask tools, then paint-layer tools; "fill" is a click, the others are strokes.
+TOOLS = ("brush", "eraser", "paint", "paint eraser", "fill")
 
 
 class CanvasView(QGraphicsView):
-    """A view of one ``Document``: the photo, a red translucent mask overlay, a preview overlay
-    and a brush-outline cursor; the brush and eraser paint the document's mask.
+    """A view of one ``Document``: the photo, its paint layer, a red translucent mask overlay, a
+    preview overlay and a brush-outline cursor. The brush and eraser paint the document's mask;
+    "paint" and "paint eraser" paint its paint layer in ``paint_color`` at ``paint_opacity``;
+    "fill" flood-fills the paint layer where clicked.
 
     Input: left-drag paints; space+left-drag or middle-drag pans; Ctrl+wheel zooms about the
     cursor; the plain wheel scrolls; [ and ] shrink and grow the brush; Escape cancels a stroke.
-    Signals: zoom_changed(float), brush_size_changed(int), tool_changed(str).
+    Signals: zoom_changed(float), brush_size_changed(int), tool_changed(str),
+    paint_color_changed(tuple), paint_opacity_changed(float).
     The view holds no document state: everything shown is redrawn from the document's signals.
     """
 
     zoom_changed = Signal(float)
     brush_size_changed = Signal(int)
     tool_changed = Signal(str)
+    paint_color_changed = Signal(tuple)
+    paint_opacity_changed = Signal(float)
 
     def __init__(self, document: Document, parent=None) -> None:
         super().__init__(parent)
@@ -90,6 +54,8 @@ class CanvasView(QGraphicsView):
         self._tool = "brush"
         self._brush_size_px = 40
         self._brush_hardness = 1.0
+        self._paint_color = (0, 0, 0)
+        self._paint_opacity = 1.0
         self._stroke_last: QPointF | None = None  # image px of the last dab while painting
         self._pan_last: QPointF | None = None  # viewport px while panning
         self._space_held = False
@@ -101,23 +67,29 @@ class CanvasView(QGraphicsView):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.viewport().setMouseTracking(True)  # the brush outline follows the pointer unpressed
 
-        # Stacking (z order = list order): photo, mask, preview, then the brush outline twice
-        # (light solid and dark dashed, so it shows over any photo; cosmetic pens are 1 screen px).
+        # Stacking (z order = list order): photo, paint, mask, preview, then the brush outline
+        # twice (light solid and dark dashed, so it shows over any photo; cosmetic pens are 1
+        # screen px). The mask sits above the paint: it must show what will be regenerated.
         self._photo_item = QGraphicsPixmapItem()
+        self._paint_item = PaintOverlayItem()
         self._mask_item = MaskOverlayItem()
         self._outline_items = [QGraphicsEllipseItem(), QGraphicsEllipseItem()]
         for item, color, style in zip(self._outline_items, (QColor(255, 255, 255, 200), QColor(0, 0, 0, 220)),
                                       (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine)):
             item.setPen(QPen(color, 0, style))  # width 0 = cosmetic hairline
             item.hide()
-        for z, item in zip((0, 1, 3, 4), (self._photo_item, self._mask_item, *self._outline_items)):
+        items = (self._photo_item, self._paint_item, self._mask_item, *self._outline_items)
+        for z, item in zip((0, 0.5, 1, 3, 4), items):
             item.setZValue(z)
             self.scene().addItem(item)
         self._previews = PreviewLayer(self.scene(), z=2)
 
         document.replaced.connect(self._on_replaced)
+        document.resized.connect(self._on_replaced)
         document.image_changed.connect(self._on_image_changed)
+        document.paint_changed.connect(self._on_paint_changed)
         document.mask_changed.connect(self._on_mask_changed)
+        document.paint_visibility_changed.connect(self._paint_item.setVisible)
         self._on_replaced()
         self._update_cursor()
 
@@ -137,12 +109,39 @@ class CanvasView(QGraphicsView):
         return self._tool
 
     def set_tool(self, name: str) -> None:
-        """``"brush"`` paints the mask to 255, ``"eraser"`` back to 0. Raises ValueError otherwise."""
+        """One of ``TOOLS``: "brush" paints the mask to 255, "eraser" back to 0; "paint" lays
+        the paint colour on the paint layer, "paint eraser" removes paint, "fill" flood-fills
+        the paint layer. Raises ValueError otherwise."""
         if name not in TOOLS:
             raise ValueError(f"unknown tool '{name}': use one of {', '.join(TOOLS)}.")
         if name != self._tool:
             self._tool = name
+            self._update_outline()
             self.tool_changed.emit(name)
+
+    @property
+    def paint_color(self) -> tuple[int, int, int]:
+        """RGB 0..255 of the paint brush and fill."""
+        return self._paint_color
+
+    @paint_color.setter
+    def paint_color(self, rgb: tuple[int, int, int]) -> None:
+        rgb = tuple(int(min(max(c, 0), 255)) for c in rgb)
+        if rgb != self._paint_color:
+            self._paint_color = rgb
+            self.paint_color_changed.emit(rgb)
+
+    @property
+    def paint_opacity(self) -> float:
+        """0..1: the alpha one paint stroke or fill lays down (a stroke never builds up past it)."""
+        return self._paint_opacity
+
+    @paint_opacity.setter
+    def paint_opacity(self, opacity: float) -> None:
+        opacity = float(min(max(opacity, 0.0), 1.0))
+        if opacity != self._paint_opacity:
+            self._paint_opacity = opacity
+            self.paint_opacity_changed.emit(opacity)
 
     @property
     def brush_size_px(self) -> int:
@@ -252,6 +251,8 @@ class CanvasView(QGraphicsView):
         self.clear_preview()
         self._previews.set_picture(doc.rect)
         self._photo_item.setPixmap(QPixmap.fromImage(array_qimage(np.ascontiguousarray(doc.image))))
+        self._paint_item.reset(doc.paint)
+        self._paint_item.setVisible(doc.paint_visible)
         self._mask_item.reset(doc.mask)
         self.setSceneRect(QRectF(doc.rect))
         self.fit()
@@ -268,6 +269,10 @@ class CanvasView(QGraphicsView):
         painter.end()
         self._photo_item.setPixmap(pixmap)
 
+    def _on_paint_changed(self, rect: QRect) -> None:
+        rect = QRect(rect) & self._document.rect if not rect.isEmpty() else self._document.rect
+        self._paint_item.refresh(self._document.paint, rect)
+
     def _on_mask_changed(self, rect: QRect) -> None:
         rect = QRect(rect) & self._document.rect if not rect.isEmpty() else self._document.rect
         self._mask_item.refresh(self._document.mask, rect)
@@ -281,9 +286,15 @@ class CanvasView(QGraphicsView):
                      (button == Qt.MouseButton.LeftButton and self._space_held)):
             self._pan_last = pos
             self._update_cursor()
+        elif idle and button == Qt.MouseButton.LeftButton and self._tool == "fill":
+            point = self.image_pos(pos)
+            self._document.fill_paint(point.x(), point.y(), self._paint_color, self._paint_opacity)
         elif idle and button == Qt.MouseButton.LeftButton:
             point = self.image_pos(pos)
-            self._document.begin_stroke(erase=self._tool == "eraser")
+            paint = self._tool in ("paint", "paint eraser")
+            self._document.begin_stroke(erase=self._tool in ("eraser", "paint eraser"),
+                                        layer="paint" if paint else "mask",
+                                        color=self._paint_color, opacity=self._paint_opacity)
             self._document.paint_dab(point.x(), point.y(), self._brush_size_px / 2, self._brush_hardness)
             self._stroke_last = point
         else:
@@ -385,7 +396,7 @@ class CanvasView(QGraphicsView):
         """Centre the brush outline on ``viewport_pos`` (default: where it is) at the brush size."""
         radius_px = self._brush_size_px / 2
         center = self._outline_items[0].rect().center() if viewport_pos is None else self.image_pos(viewport_pos)
-        visible = self._pan_last is None and not self._space_held and (
+        visible = self._pan_last is None and not self._space_held and self._tool != "fill" and (
             viewport_pos is not None or self._outline_items[0].isVisible())
         for item in self._outline_items:
             item.setRect(QRectF(center.x() - radius_px, center.y() - radius_px, 2 * radius_px, 2 * radius_px))

@@ -1,18 +1,19 @@
 """The generation controller: document + panel params → request → worker → canvas and history.
 
-Owns the job ids, the progress text and which result is shown on the canvas. The canvas shows
-each step's preview in place (for inpainting, only inside the mask); a finished result goes to
-the history strip and is shown over the photo until the user accepts it (one undoable edit) or
-moves on. Cancel restores the canvas.
+Owns the job ids, the progress text and which result is shown on the canvas. The request's
+image is the picture as shown — the photo or blank canvas with the visible paint layer over it —
+so paint is a sketch the model works from. The canvas shows each step's preview in place (for
+inpainting, only inside the mask); a finished result goes to the history strip and is shown over
+the photo until the user accepts it (one undoable edit) or moves on. Live jobs
+(``generate(live=True)``, started by ``gui.live_mode``) show their result the same way but enter
+the history only when accepted. Cancel restores the canvas.
 """
 
 from __future__ import annotations
 
 import itertools
 
-import numpy as np
-
-from PySide6.QtCore import QObject, QRect, Signal
+from PySide6.QtCore import QObject, QRect, QSignalBlocker, Signal
 
 from gui.generation_params import GenerationParams, build_request, mode_for
 from gui.history import HistoryEntry, HistoryStrip
@@ -29,17 +30,20 @@ def format_eta(seconds: float) -> str:
 
 
 class GenerationController(QObject):
-    """Signals: ``busy_changed(bool)``, ``progress(step, total, text)``, ``message(str)`` for the
-    status bar, ``error(str)`` for a dialog, ``model_needed()`` when Generate has no model,
-    ``mode_changed(Mode)``, ``result_shown(bool)`` (a result is on the canvas, not applied)."""
+    """Signals: ``busy_changed(bool)`` (emitted last when a job ends, so listeners see the final
+    state), ``progress(step, total, text)``, ``message(str)`` for the status bar, ``error(str)``
+    for a dialog, ``model_needed()`` when Generate has no model, ``mode_changed(Mode, sketch)``
+    (sketch: visible paint is part of the image), ``result_shown(bool)`` (a result is on the
+    canvas, not applied), ``applied()`` after Accept changed the document."""
 
     busy_changed = Signal(bool)
     progress = Signal(int, int, str)
     message = Signal(str)
     error = Signal(str)
     model_needed = Signal()
-    mode_changed = Signal(object)
+    mode_changed = Signal(object, bool)
     result_shown = Signal(bool)
+    applied = Signal()
 
     def __init__(self, document, canvas, params: GenerationParams, worker, history: HistoryStrip, parent=None):
         super().__init__(parent)
@@ -47,6 +51,9 @@ class GenerationController(QObject):
         self._worker, self._history = worker, history
         self._job_ids = itertools.count(1)
         self._request: GenerationRequest | None = None
+        self._live = False  # the running job is a live one
+        self._stopping = False  # cancel was asked: the running job's previews are stale
+        self._sketch_jobs: set[int] = set()  # jobs whose image held visible paint
         self._shown: HistoryEntry | None = None
         self.last_applied: HistoryEntry | None = None
         worker.started.connect(self._on_started)
@@ -56,8 +63,11 @@ class GenerationController(QObject):
         worker.failed.connect(self._on_failed)
         worker.status.connect(self.message)
         history.entry_selected.connect(self.show_result)
-        document.mask_changed.connect(self._emit_mode)
+        # The mode is re-read per edit, not per pointer move: finding paint scans the layer.
+        document.undo_stack.indexChanged.connect(self._emit_mode)
+        document.paint_visibility_changed.connect(self._emit_mode)
         document.replaced.connect(self._on_replaced)
+        document.resized.connect(self._on_resized)
 
     @property
     def busy(self) -> bool:
@@ -65,35 +75,57 @@ class GenerationController(QObject):
 
     @property
     def mode(self) -> Mode:
-        return mode_for(self._document.is_blank, self._document.has_mask())
+        return self._mode_and_sketch()[0]
+
+    @property
+    def sketching(self) -> bool:
+        """Whether visible paint is part of the image the next request starts from."""
+        return self._mode_and_sketch()[1]
+
+    def _mode_and_sketch(self) -> tuple[Mode, bool]:
+        doc = self._document
+        has_paint = doc.paint_visible and doc.has_paint()
+        return mode_for(doc.is_blank, doc.has_mask(), has_paint), has_paint
 
     # --- actions ------------------------------------------------------------------------
 
-    def generate(self) -> None:
-        """Start a job from the current document and params (a running job is replaced)."""
+    def generate(self, live: bool = False) -> bool:
+        """Start a job from the current document — the picture as shown, visible paint
+        included — and params; a running job is replaced. ``live``: the result is shown but
+        enters the history only when accepted. Returns whether a job started."""
         params = self._params.copy()
         if not params.model_ref:
             self.model_needed.emit()
-            return
+            return False
+        doc = self._document
+        has_paint = doc.paint_visible and doc.has_paint()
         try:
-            request = build_request(next(self._job_ids), params, self._document.image,
-                                    self._document.mask, self._document.is_blank)
+            request = build_request(next(self._job_ids), params, doc.composite(), doc.mask, doc.is_blank, has_paint)
         except KilnError as exc:
             self.error.emit(str(exc))
-            return
+            return False
         self._hide_result()
-        self._request = request
+        self._request, self._live, self._stopping = request, live, False
+        if has_paint:
+            self._sketch_jobs.add(request.job_id)
         self._worker.submit(request)
         self.busy_changed.emit(True)
         self.progress.emit(0, 0, "Starting…")
+        return True
 
     def cancel(self) -> None:
+        """Stop the running job: its canvas preview goes at once, its JobCancelled follows."""
         if self.busy:
+            self._stopping = True
             self._worker.cancel()
-            self.message.emit("Stopping…")
+            self._canvas.clear_preview()
+            if not self._live:
+                self.message.emit("Stopping…")
 
     def accept(self) -> bool:
-        """Apply the result shown on the canvas as one undoable edit."""
+        """Apply the result shown on the canvas as one undoable edit: the image becomes the
+        result, the mask that asked for it is cleared, and so is the paint it was made from
+        (the sketch became the picture). A live result enters the history now."""
         entry = self._shown
         if entry is None:
             return False
@@ -101,14 +133,19 @@ class GenerationController(QObject):
         if entry.image.shape[:2] != self._document.image.shape[:2]:
             self.error.emit("This result was made for a picture of another size and cannot be applied here.")
             return False
-        # One undo step: the new pixels, and the mask that asked for them cleared.
         stack = self._document.undo_stack
         stack.beginMacro(f"Apply result (seed {entry.seed})")
         self._document.apply_image(entry.image, "Apply result")
         if entry.mode is Mode.INPAINT:
             self._document.clear_mask()
+        if entry.job_id in self._sketch_jobs:
+            self._document.clear_paint("Clear paint (now in the picture)")
         stack.endMacro()
+        if all(e.job_id != entry.job_id for e in self._history.entries()):
+            with QSignalBlocker(self._history):  # selecting it would show it again, unapplied
+                self._history.add(entry)
         self.last_applied = entry
+        self.applied.emit()
         self.message.emit(f"Applied the result with seed {entry.seed}. Undo with Ctrl+Z.")
         return True
 
@@ -150,7 +187,7 @@ class GenerationController(QObject):
 
     def _on_step(self, event: StepPreview) -> None:
         request = self._request
-        if request is None:
+        if request is None or self._stopping:
             return
         if event.rgb is not None:
             self._show_step(request, event)
@@ -174,26 +211,31 @@ class GenerationController(QObject):
     def _on_finished(self, event: JobFinished) -> None:
         request, self._request = self._request, None
         self._canvas.clear_preview()
-        self.busy_changed.emit(False)
         self.progress.emit(1, 1, f"Done in {event.elapsed_s:.1f} s")
         parameters = format_parameters(request, model_display_name(request.model_ref))
         entry = HistoryEntry(event.job_id, event.image, request.mode, event.seed, parameters)
-        self._history.add(entry)  # selects it, which shows it on the canvas
-        self.message.emit("Accept the result with Enter, compare with \\, or pick another in the history.")
+        if not self._live:
+            self._history.add(entry)  # selects it, which shows it on the canvas
+            self.message.emit("Accept the result with Enter, compare with \\, or pick another in the history.")
+        elif not self._stopping:  # a live job cancelled too late made a picture of an old state
+            self.show_result(entry)
+            self.message.emit("Live result: Accept with Enter, or keep painting to regenerate.")
+        self.busy_changed.emit(False)
 
     def _on_cancelled(self, event: JobCancelled) -> None:
         self._request = None
         self._canvas.clear_preview()
-        self.busy_changed.emit(False)
         self.progress.emit(0, 1, f"Stopped after step {event.step}")
-        self.message.emit("Stopped. The picture is unchanged.")
+        if not self._live:
+            self.message.emit("Stopped. The picture is unchanged.")
+        self.busy_changed.emit(False)
 
     def _on_failed(self, event: JobFailed) -> None:
         self._request = None
         self._canvas.clear_preview()
-        self.busy_changed.emit(False)
         self.progress.emit(0, 1, "Failed")
         self.error.emit(event.message)
+        self.busy_changed.emit(False)
 
     # --- document -----------------------------------------------------------------------
 
@@ -204,10 +246,16 @@ class GenerationController(QObject):
             self.result_shown.emit(False)
 
     def _emit_mode(self, *_args) -> None:
-        self.mode_changed.emit(self.mode)
+        self.mode_changed.emit(*self._mode_and_sketch())
 
     def _on_replaced(self) -> None:
         self._shown = None
         self.result_shown.emit(False)
         self._history.clear_entries()
+        self._sketch_jobs.clear()
+        self._emit_mode()
+
+    def _on_resized(self) -> None:
+        self.cancel()  # a running job was made for the old size
+        self._hide_result()
         self._emit_mode()

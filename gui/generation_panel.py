@@ -1,5 +1,6 @@
-"""The generation panel: model, prompt and settings. Each widget writes one field of
-``GenerationParams``; the panel holds no other state that matters."""
+"""The generation panel: model, prompt and settings, and the live-mode switch. Each widget writes
+one field of ``GenerationParams``; the panel holds no other state that matters (the settings the
+fast preset replaced are kept only to put them back)."""
 
 from __future__ import annotations
 
@@ -20,23 +21,30 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.generation_params import MODE_LABELS, SEED_MAX, GenerationParams
+from gui.generation_params import SEED_MAX, GenerationParams, denoising_steps, effective_steps, mode_label
+from gui.live_mode import fast_preset
 from inference.api import MAX_SIDE_PX, Mode
 from inference.schedulers import scheduler_names
 
 
 class GenerationPanel(QWidget):
     """Signals: ``generate_requested``, ``cancel_requested``, ``browse_model_requested(kind)``,
-    ``size_changed(width_px, height_px)`` (the text-to-image size, edited by the user)."""
+    ``size_changed(width_px, height_px)`` (the text-to-image size, edited by the user),
+    ``live_toggled(bool)`` (the Live box, ticked by the user), ``fast_changed(bool)`` (the fast
+    preset was applied or taken back)."""
 
     generate_requested = Signal()
     cancel_requested = Signal()
     browse_model_requested = Signal(str)  # "file" or "folder"
     size_changed = Signal(int, int)
+    live_toggled = Signal(bool)
+    fast_changed = Signal(bool)
 
     def __init__(self, params: GenerationParams, parent: QWidget | None = None):
         super().__init__(parent)
         self.params = params
+        self._mode = Mode.TXT2IMG
+        self._before_fast: GenerationParams | None = None  # what the fast preset replaced
         self._build()
         self.show_params(params)
         self.set_mode(Mode.TXT2IMG)
@@ -69,13 +77,18 @@ class GenerationPanel(QWidget):
         )
 
         self.steps_spin = QSpinBox(minimum=1, maximum=150, toolTip="Denoising steps")
-        self.steps_spin.valueChanged.connect(lambda v: setattr(self.params, "steps", v))
+        self.steps_spin.valueChanged.connect(self._set_steps)
         self.guidance_spin = QDoubleSpinBox(minimum=0.0, maximum=30.0, singleStep=0.5, decimals=1)
         self.guidance_spin.setToolTip("How closely to follow the prompt")
         self.guidance_spin.valueChanged.connect(lambda v: setattr(self.params, "guidance", v))
         self.strength_spin = QDoubleSpinBox(minimum=0.05, maximum=1.0, singleStep=0.05, decimals=2)
         self.strength_spin.setToolTip("How much of the picture may change (image modes)")
-        self.strength_spin.valueChanged.connect(lambda v: setattr(self.params, "strength", v))
+        self.strength_spin.valueChanged.connect(self._set_strength)
+        self.steps_label = QLabel(toolTip="Image modes run only the last steps × strength steps; "
+                                          "steps are raised so that at least one runs")
+        strength_row = QHBoxLayout()
+        strength_row.addWidget(self.strength_spin, 1)
+        strength_row.addWidget(self.steps_label)
 
         self.seed_spin = QSpinBox(minimum=0, maximum=SEED_MAX, toolTip="Same seed + same settings = same picture")
         self.seed_spin.valueChanged.connect(lambda v: setattr(self.params, "seed", v))
@@ -114,7 +127,8 @@ class GenerationPanel(QWidget):
         form.addRow("Negative", self.negative_edit)
         form.addRow("Steps", self.steps_spin)
         form.addRow("Guidance", self.guidance_spin)
-        form.addRow("Strength", self.strength_spin)
+        form.addRow("Strength", strength_row)
+        self._strength_row = strength_row
         form.addRow("Seed", seed_row)
         form.addRow("Sampler", self.scheduler_combo)
         form.addRow("Size", size_row)
@@ -134,16 +148,35 @@ class GenerationPanel(QWidget):
         buttons.addWidget(self.generate_button, 1)
         buttons.addWidget(self.cancel_button)
 
+        self.live_check = QCheckBox("Live", toolTip="Regenerate after every stroke, one job at a time (Ctrl+L)")
+        self.live_check.toggled.connect(self.live_toggled)
+        self.fast_button = QPushButton("Fast (Turbo / LCM)", checkable=True, visible=False)
+        self.fast_button.setToolTip("Few-step settings for Turbo and LCM models: 4 steps, guidance 1, the LCM "
+                                    "sampler where available (Ctrl+Shift+L). Untick to get your settings back.")
+        self.fast_button.toggled.connect(self.set_fast)
+        live_row = QHBoxLayout()
+        live_row.addWidget(self.live_check)
+        live_row.addWidget(self.fast_button, 1)
+
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.mode_label)
         layout.addLayout(buttons)
+        layout.addLayout(live_row)
         layout.addStretch(1)
 
     # --- one field per slot ---------------------------------------------------------------
 
     def _set_model(self, text: str) -> None:
         self.params.model_ref = text.strip()
+
+    def _set_steps(self, steps: int) -> None:
+        self.params.steps = steps
+        self._show_steps()
+
+    def _set_strength(self, strength: float) -> None:
+        self.params.strength = strength
+        self._show_steps()
 
     def _set_random(self, checked: bool) -> None:
         self.params.random_seed = checked
@@ -189,12 +222,48 @@ class GenerationPanel(QWidget):
         self.random_check.setChecked(False)
         self.seed_spin.setValue(min(seed, SEED_MAX))
 
-    def set_mode(self, mode: Mode) -> None:
-        self.mode_label.setText(f"Mode: {MODE_LABELS[mode]}")
+    def set_mode(self, mode: Mode, sketch: bool = False) -> None:
+        """Show the mode the next Generate runs; ``sketch``: visible paint is part of its image."""
+        self._mode = mode
+        self.mode_label.setText(f"Mode: {mode_label(mode, sketch)}")
         image_mode = mode is not Mode.TXT2IMG
-        self._form.setRowVisible(self.strength_spin, image_mode)
+        self._form.setRowVisible(self._strength_row, image_mode)
         self._form.setRowVisible(self._size_row, not image_mode)
         self._form.setRowVisible(self._options_row, image_mode)
+        self._show_steps()
+
+    def _show_steps(self) -> None:
+        """The denoising steps the image modes really run, and why when the count was raised."""
+        params = self.params
+        runs = denoising_steps(params.steps, params.strength, self._mode)
+        raised = effective_steps(params.steps, params.strength)
+        self.steps_label.setText(f"runs {runs} of {raised} steps" if raised != params.steps
+                                 else f"runs {runs} steps")
+
+    def set_live(self, on: bool) -> None:
+        """Show live mode's state (not re-emitted). The fast preset is offered while live mode is
+        on, and stays in sight while applied, so it can be taken back."""
+        self.live_check.blockSignals(True)
+        self.live_check.setChecked(on)
+        self.live_check.blockSignals(False)
+        self.fast_button.setVisible(on or self._before_fast is not None)
+
+    def set_fast(self, on: bool) -> None:
+        """Apply the fast few-step preset (``gui.live_mode.fast_preset``), or put back the steps,
+        guidance and sampler it replaced."""
+        if on == (self._before_fast is not None):
+            return
+        if on:
+            self._before_fast, source = self.params.copy(), fast_preset(self.params)
+        else:
+            source, self._before_fast = self._before_fast, None
+        self.params.steps, self.params.guidance, self.params.scheduler = source.steps, source.guidance, source.scheduler
+        self.show_params(self.params)
+        self.fast_button.blockSignals(True)
+        self.fast_button.setChecked(on)
+        self.fast_button.blockSignals(False)
+        self.fast_button.setVisible(on or self.live_check.isChecked())
+        self.fast_changed.emit(on)
 
     def set_busy(self, busy: bool) -> None:
         self.generate_button.setEnabled(not busy)

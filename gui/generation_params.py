@@ -6,6 +6,7 @@ the controller reads a copy when the user presses Generate — no slot reads sev
 
 from __future__ import annotations
 
+import math
 import secrets
 from dataclasses import dataclass, replace
 
@@ -36,12 +37,14 @@ class GenerationParams:
         return replace(self)
 
 
-def mode_for(is_blank: bool, has_mask: bool) -> Mode:
-    """The mode the document implies: a painted mask → inpaint; a photo → image-to-image;
-    a blank canvas → text-to-image."""
-    if has_mask and not is_blank:
+def mode_for(is_blank: bool, has_mask: bool, has_paint: bool = False) -> Mode:
+    """The mode the document implies. A picture — a photo, or a blank canvas with visible paint —
+    with a painted mask → inpaint; a picture → image-to-image (from a sketch when the paint is
+    what makes it one); a blank canvas → text-to-image."""
+    has_picture = not is_blank or has_paint
+    if has_mask and has_picture:
         return Mode.INPAINT
-    return Mode.TXT2IMG if is_blank else Mode.IMG2IMG
+    return Mode.IMG2IMG if has_picture else Mode.TXT2IMG
 
 
 MODE_LABELS = {
@@ -49,21 +52,56 @@ MODE_LABELS = {
     Mode.IMG2IMG: "Image to image — reworks the whole picture",
     Mode.TXT2IMG: "Text to image — a new picture from the prompt",
 }
+SKETCH_LABEL = "Sketch to image — turns the picture with your paint into an image"
+
+
+def mode_label(mode: Mode, sketch: bool) -> str:
+    """The mode line's text; ``sketch``: visible paint is part of the request's image."""
+    if sketch and mode is Mode.IMG2IMG:
+        return SKETCH_LABEL
+    if sketch and mode is Mode.INPAINT:
+        return "Inpaint — regenerates the masked area, guided by your paint"
+    return MODE_LABELS[mode]
+
+
+def effective_steps(steps: int, strength: float) -> int:
+    """The step count an image-mode request asks for: ``steps`` raised where needed so that
+    int(steps × strength) ≥ 1, since img2img runs only the last ⌊steps × strength⌋ steps and
+    a low strength would otherwise round that down to none. A strength ≤ 0 returns ``steps``
+    unchanged (the request refuses it with a message)."""
+    if strength <= 0:
+        return steps
+    raised = max(steps, math.ceil(1.0 / strength))
+    while int(raised * strength) < 1:  # float rounding at the boundary
+        raised += 1
+    return raised
+
+
+def denoising_steps(steps: int, strength: float, mode: Mode) -> int:
+    """About how many denoising steps a request of ``mode`` runs (the pipeline may add a few
+    for higher-order schedulers): all of them for text-to-image, ⌊effective × strength⌋ otherwise."""
+    if mode is Mode.TXT2IMG:
+        return steps
+    return int(effective_steps(steps, strength) * strength)
 
 
 def build_request(job_id: int, params: GenerationParams, image: np.ndarray, mask: np.ndarray,
-                  is_blank: bool) -> GenerationRequest:
+                  is_blank: bool, has_paint: bool = False) -> GenerationRequest:
     """A frozen request from a snapshot of the document and the panel's params.
 
-    image: H×W×3 uint8, mask: H×W uint8 (copied by the request). A random seed is drawn here
-    when ``params.random_seed`` is set, so the request (and the result) records the seed used.
-    Raises ``InvalidRequest`` with a message for the user.
+    image: H×W×3 uint8 — the picture as shown, visible paint included (``Document.composite``);
+    mask: H×W uint8 (both copied by the request); has_paint: whether visible paint is in
+    ``image`` (it makes a blank canvas a picture to work from). Image modes ask for
+    ``effective_steps`` steps. A random seed is drawn here when ``params.random_seed`` is set,
+    so the request (and the result) records the seed used. Raises ``InvalidRequest`` with a
+    message for the user.
     """
-    mode = mode_for(is_blank, bool(mask.any()))
+    mode = mode_for(is_blank, bool(mask.any()), has_paint)
     seed = secrets.randbelow(SEED_MAX + 1) if params.random_seed else params.seed
+    steps = params.steps if mode is Mode.TXT2IMG else effective_steps(params.steps, params.strength)
     common = dict(
         job_id=job_id, mode=mode, prompt=params.prompt, model_ref=params.model_ref,
-        negative_prompt=params.negative_prompt, steps=params.steps, guidance=params.guidance,
+        negative_prompt=params.negative_prompt, steps=steps, guidance=params.guidance,
         strength=params.strength, seed=seed, scheduler=params.scheduler,
     )
     if mode is not Mode.TXT2IMG:

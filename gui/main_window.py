@@ -1,5 +1,5 @@
 """The main window: layout, menus and shortcuts. Each action calls one method of the object
-that owns the behaviour (document, canvas, controller, file actions)."""
+that owns the behaviour (document, canvas, controller, file, paint, live and outpaint actions)."""
 
 from __future__ import annotations
 
@@ -33,10 +33,12 @@ class MainWindow(QMainWindow):
 
     closing = Signal()
 
-    def __init__(self, document, canvas, panel, history, controller, files, restore_panel, restore):
+    def __init__(self, document, canvas, panel, history, controller, files, restore_panel, restore,
+                 paint_panel, live, outpaint):
         super().__init__()
         self.document, self.canvas, self.panel = document, canvas, panel
         self.restore_panel, self.restore = restore_panel, restore
+        self.paint_panel, self.live, self.outpaint = paint_panel, live, outpaint
         self.history, self.controller, self.files = history, controller, files
         self.setWindowTitle("Kiln")
         self.setAcceptDrops(True)
@@ -54,8 +56,9 @@ class MainWindow(QMainWindow):
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 0, 0)
         side_layout.addWidget(self.restore_panel)
+        side_layout.addWidget(self.paint_panel)
         side_layout.addWidget(self.panel, 1)
-        panel_dock = QDockWidget("Restore and generate", self, objectName="generateDock")
+        panel_dock = QDockWidget("Restore, paint and generate", self, objectName="generateDock")
         panel_dock.setWidget(side)
         panel_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, panel_dock)
@@ -89,10 +92,12 @@ class MainWindow(QMainWindow):
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.result_bar)
         self._show_result_bar(False)
 
-    def _action(self, menu, text: str, slot, shortcuts=(), checkable: bool = False) -> QAction:
+    def _action(self, menu, text: str, slot, shortcuts=(), checkable: bool = False, tip: str = "") -> QAction:
         action = QAction(text, self, checkable=checkable)
         if shortcuts:
             action.setShortcuts([QKeySequence(s) for s in shortcuts])
+        if tip:
+            action.setStatusTip(tip)
         action.triggered.connect(slot)
         menu.addAction(action)
         self.addAction(action)  # shortcuts work wherever the focus is
@@ -132,11 +137,28 @@ class MainWindow(QMainWindow):
         self._action(view, "Zoom &out", self.canvas.zoom_out, ["Ctrl+-"])
         self._action(view, "&Fit to window", self.canvas.fit, ["Ctrl+0"])
 
+        image = bar.addMenu("&Image")
+        self._action(image, "&Extend canvas…", self.outpaint.extend_dialog, ["Ctrl+Alt+C"],
+                     tip="Add room on any side; Generate fills it to match the picture")
+        for side, key in (("left", "Left"), ("right", "Right"), ("top", "Up"), ("bottom", "Down")):
+            self._action(image, f"Extend {side} by 25%", lambda _=False, s=side: self.outpaint.extend_side(s),
+                         [f"Ctrl+Alt+{key}"])
+
         tools = bar.addMenu("&Tools")
         self._action(tools, "&Brush (paint the mask)", lambda: self.canvas.set_tool("brush"), ["B"])
         self._action(tools, "&Eraser", lambda: self.canvas.set_tool("eraser"), ["E"])
+        self._action(tools, "&Paint brush (colour)", lambda: self.canvas.set_tool("paint"), ["P"])
+        self._action(tools, "Paint eraser", lambda: self.canvas.set_tool("paint eraser"), ["Shift+P"])
+        self._action(tools, "&Fill with colour", lambda: self.canvas.set_tool("fill"), ["G"])
         self._action(tools, "Bigger brush", self.canvas.grow_brush, ["]"])
         self._action(tools, "Smaller brush", self.canvas.shrink_brush, ["["])
+
+        paint = bar.addMenu("&Paint")
+        self._action(paint, "Paint &colour…", self.paint_panel.choose_color, ["C"])
+        self.paint_visible_action = self._action(paint, "&Show paint layer", self.paint_panel.set_paint_visible,
+                                                 ["Shift+H"], checkable=True)
+        self._action(paint, "&Clear paint", self.paint_panel.clear_paint, ["Ctrl+Shift+P"])
+        self._action(paint, "&Merge paint into the picture", self.paint_panel.merge_paint, ["Ctrl+M"])
 
         generate = bar.addMenu("&Generate")
         self.generate_action = self._action(generate, "&Generate", self.controller.generate, ["Ctrl+Return", "Ctrl+Enter"])
@@ -146,6 +168,11 @@ class MainWindow(QMainWindow):
         self._action(generate, "&Discard result", self.controller.discard, ["Backspace"])
         self.compare_action = self._action(generate, "&Before / after", self._toggle_compare, ["\\"], checkable=True)
         self._action(generate, "Reuse this result's &seed", self._reuse_seed, ["Ctrl+R"])
+        generate.addSeparator()
+        self.live_action = self._action(generate, "&Live mode", self.live.set_enabled, ["Ctrl+L"], checkable=True,
+                                        tip="Regenerate after every stroke")
+        self.fast_action = self._action(generate, "&Fast settings (Turbo / LCM)", self.panel.set_fast,
+                                        ["Ctrl+Shift+L"], checkable=True, tip="4 steps, guidance 1, LCM sampler")
 
     # --- wiring -------------------------------------------------------------------------
 
@@ -158,12 +185,18 @@ class MainWindow(QMainWindow):
         c.model_needed.connect(self.ask_for_model)
         c.mode_changed.connect(self.panel.set_mode)
         c.result_shown.connect(self._show_result_bar)
-        self.files.message.connect(self.show_message)
-        self.restore.message.connect(self.show_message)
+        for source in (self.files, self.restore, self.paint_panel, self.live, self.outpaint):
+            source.message.connect(self.show_message)
         self.files.saved.connect(self._update_title)
         self.panel.generate_requested.connect(c.generate)
         self.panel.cancel_requested.connect(c.cancel)
         self.panel.browse_model_requested.connect(self.ask_for_model_file)
+        self.panel.live_toggled.connect(self.live.set_enabled)
+        self.panel.fast_changed.connect(self.fast_action.setChecked)
+        self.live.enabled_changed.connect(self.live_action.setChecked)
+        self.live.enabled_changed.connect(self.panel.set_live)
+        self.document.paint_visibility_changed.connect(self.paint_visible_action.setChecked)
+        self.document.replaced.connect(self._show_paint_visible)
         self.accept_button.clicked.connect(c.accept)
         self.discard_button.clicked.connect(c.discard)
         self.compare_button.toggled.connect(self._set_compare)
@@ -171,9 +204,11 @@ class MainWindow(QMainWindow):
         self.canvas.zoom_changed.connect(self._show_zoom)
         self.canvas.brush_size_changed.connect(self._show_brush)
         self.canvas.tool_changed.connect(self._show_brush)
+        self.canvas.paint_opacity_changed.connect(self._show_brush)
         self.document.replaced.connect(self._update_title)
         self.document.undo_stack.cleanChanged.connect(self._update_title)
         self._show_brush()
+        self._show_paint_visible()
 
     def show_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)
@@ -190,7 +225,13 @@ class MainWindow(QMainWindow):
         self.progress_label.setText(text)
 
     def _show_brush(self, *_args) -> None:
-        self.brush_label.setText(f"{self.canvas.tool.capitalize()} {self.canvas.brush_size_px} px")
+        tool, canvas = self.canvas.tool, self.canvas
+        size = "" if tool == "fill" else f" {canvas.brush_size_px} px"
+        opacity = f" · {canvas.paint_opacity:.0%}" if tool in ("paint", "paint eraser", "fill") else ""
+        self.brush_label.setText(f"{tool.capitalize()}{size}{opacity}")
+
+    def _show_paint_visible(self) -> None:
+        self.paint_visible_action.setChecked(self.document.paint_visible)
 
     def _show_result_bar(self, shown: bool) -> None:
         # Always visible, enabled only with a result: the canvas must not jump when one arrives.

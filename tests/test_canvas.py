@@ -15,7 +15,8 @@ from PySide6.QtGui import QMouseEvent, QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from gui.canvas import MASK_OPACITY, MASK_RGB, CanvasView
+from gui.canvas import CanvasView
+from gui.canvas_layers import MASK_OPACITY, MASK_RGB
 from gui.document import Document
 
 GRAY = 100

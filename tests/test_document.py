@@ -270,3 +270,16 @@ def test_a_full_disk_keeps_undo_steps_in_memory(monkeypatch):
     for value in (20, 10, 0):
         doc.undo_stack.undo()
         assert (doc.image == value).all()
+
+
+def test_image_edits_make_a_blank_canvas_a_picture_until_undone(qapp):
+    document = Document()
+    document.new_blank(64, 48)
+    stroke(document, [(10, 10)])
+    assert document.is_blank  # a mask alone does not make a picture
+    assert document.apply_image(np.zeros((48, 64, 3), np.uint8), "Apply result")
+    assert not document.is_blank
+    document.undo_stack.undo()
+    assert document.is_blank
+    document.undo_stack.redo()
+    assert not document.is_blank

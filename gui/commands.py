@@ -1,0 +1,115 @@
+"""The undo commands of a ``gui.document.Document``: each one records one edit.
+
+Commands write through the document's private ``_write_patch``/``_set_layers``/
+``_invert_mask_in_place`` (which emit the change signals); they own the pixels they store, as
+``gui.undo_store.Patch`` objects the document's store may move to disk (the ``patches`` and
+``nbytes`` attributes are what it looks at).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import QRect
+from PySide6.QtGui import QUndoCommand
+
+from gui.paint_layer import alpha_bounds
+from gui.undo_store import Patch
+
+if TYPE_CHECKING:
+    from gui.document import Document
+
+
+class PatchCommand(QUndoCommand):
+    """One undoable edit of one layer ("image", "mask" or "paint"): the before and after pixels
+    of the bounding box ``rect`` (image px). The command owns its patches (``gui.undo_store.Patch``,
+    in memory or moved to disk by the document's store); nothing else holds them.
+
+    An image edit also makes a blank canvas a picture (``is_blank`` False: Generate then reworks
+    it instead of starting anew); undoing it restores the flag."""
+
+    def __init__(self, document: Document, layer: str, rect: QRect, before: np.ndarray,
+                 after: np.ndarray, text: str, already_applied: bool = False) -> None:
+        super().__init__(text)
+        self._document = document
+        self._layer = layer
+        self._rect = QRect(rect)
+        self.patches = (Patch(before), Patch(after))
+        self._was_blank = document.is_blank
+        # A stroke is painted live; QUndoStack.push calls redo() once more, which must not repeat it.
+        self._skip_redo = already_applied
+
+    @property
+    def rect(self) -> QRect:
+        return QRect(self._rect)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the stored patches, in bytes (0 for patches moved to disk)."""
+        return sum(p.in_memory_bytes for p in self.patches)
+
+    def redo(self) -> None:
+        if self._skip_redo:
+            self._skip_redo = False
+            return
+        if self._layer == "image":
+            self._document.is_blank = False
+        self._document._write_patch(self._layer, self._rect, self.patches[1].array())
+
+    def undo(self) -> None:
+        if self._layer == "image":
+            self._document.is_blank = self._was_blank
+        self._document._write_patch(self._layer, self._rect, self.patches[0].array())
+
+
+class InvertMaskCommand(QUndoCommand):
+    """Inverting is its own inverse, so this command stores no pixels at all."""
+
+    nbytes = 0
+    patches = ()
+
+    def __init__(self, document: Document) -> None:
+        super().__init__("Invert mask")
+        self._document = document
+
+    def redo(self) -> None:
+        self._document._invert_mask_in_place()
+
+    def undo(self) -> None:
+        self._document._invert_mask_in_place()
+
+
+class ResizeCommand(QUndoCommand):
+    """Replaces every layer with arrays of another size (extending the canvas) and back.
+
+    Stores both sets of layers whole, as patches the undo store may move to disk; a paint
+    layer with no paint is stored as its shape only. ``before``/``after``: (image, mask, paint)
+    arrays the command takes ownership of (nobody may modify them afterwards).
+    """
+
+    def __init__(self, document: Document, before: tuple, after: tuple, text: str) -> None:
+        super().__init__(text)
+        self._document = document
+        self._states = [self._store(layers) for layers in (before, after)]
+        self.patches = tuple(p for state in self._states for p in state if isinstance(p, Patch))
+
+    @staticmethod
+    def _store(layers: tuple) -> tuple:
+        image, mask, paint = layers
+        return Patch(image), Patch(mask), Patch(paint) if alpha_bounds(paint) else paint.shape
+
+    @property
+    def nbytes(self) -> int:
+        return sum(p.in_memory_bytes for p in self.patches)
+
+    def redo(self) -> None:
+        self._restore(self._states[1])
+
+    def undo(self) -> None:
+        self._restore(self._states[0])
+
+    def _restore(self, state: tuple) -> None:
+        image, mask, paint = state
+        paint = np.zeros(paint, np.uint8) if isinstance(paint, tuple) else paint.array().copy()
+        self._document._set_layers(image.array().copy(), mask.array().copy(), paint)

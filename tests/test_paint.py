@@ -1,0 +1,395 @@
+"""The paint layer: colour strokes land exactly where and as strong as asked, one undo step each;
+eraser, fill, visibility, clear and merge; the canvas draws paint between the photo and the mask;
+and Sketch to image: the composite is the img2img request's image, Accept is one undo step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QEvent, QRect, Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QColorDialog, QMessageBox
+
+from gui.app import build_editor
+from gui.canvas import CanvasView
+from gui.canvas_layers import MASK_OPACITY, MASK_RGB
+from gui.document import Document
+from gui.paint_layer import composite_paint, paint_over
+from gui.settings import Settings
+from inference.api import Mode
+from test_canvas import drag, screen_rgb, send_mouse
+
+RED = (200, 30, 60)
+
+
+def gradient(height=120, width=160):
+    yy, xx = np.mgrid[0:height, 0:width]
+    return np.stack([xx, yy, xx + yy], axis=-1).astype(np.uint8)
+
+
+@pytest.fixture
+def doc(qapp):
+    document = Document()
+    document.load(gradient(), path="photo.png")
+    return document
+
+
+def paint_stroke(document, points, color=RED, opacity=1.0, radius_px=6.0, hardness=1.0, erase=False):
+    document.begin_stroke(erase=erase, layer="paint", color=color, opacity=opacity)
+    document.paint_dab(*points[0], radius_px, hardness)
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        document.paint_segment(x0, y0, x1, y1, radius_px, hardness)
+    return document.end_stroke()
+
+
+def disc(shape, x, y, radius_px):
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    return (xx + 0.5 - x) ** 2 + (yy + 0.5 - y) ** 2 <= radius_px**2
+
+
+def alpha_over(photo, color, alpha):
+    """The composite the user must see: colour at ``alpha`` (H×W, 0..255) over the photo."""
+    a = alpha.astype(np.int64)[..., None]
+    return ((photo.astype(np.int64) * (255 - a) + np.asarray(color) * a + 127) // 255).astype(np.uint8)
+
+
+# --- the document's paint layer ---------------------------------------------------------------
+
+
+def test_a_stroke_lays_its_colour_at_its_opacity_exactly_and_undoes_in_one_step(doc):
+    photo = doc.image.copy()
+    assert paint_stroke(doc, [(50.0, 40.0)], opacity=0.6, radius_px=10.0)
+    inside = disc(photo.shape, 50.0, 40.0, 10.0)
+    assert np.array_equal(doc.paint[..., 3], np.where(inside, 153, 0))  # round(0.6 × 255)
+    assert (doc.paint[inside][:, :3] == RED).all()
+    np.testing.assert_array_equal(doc.composite(), alpha_over(photo, RED, np.where(inside, 153, 0)))
+    assert np.array_equal(doc.image, photo)  # the photo itself is untouched
+    assert doc.undo_stack.count() == 1 and doc.undo_stack.undoText() == "Paint stroke"
+    command = doc.undo_stack.command(0)
+    assert command.rect == QRect(40, 30, 20, 20) and command.nbytes == 2 * 20 * 20 * 4
+    doc.undo_stack.undo()
+    assert not doc.has_paint() and np.array_equal(doc.composite(), photo)
+    doc.undo_stack.redo()
+    np.testing.assert_array_equal(doc.composite(), alpha_over(photo, RED, np.where(inside, 153, 0)))
+
+
+def test_opacity_does_not_build_up_within_a_stroke_but_does_across_strokes(doc):
+    # A stroke back and forth over itself, with dabs overlapping everywhere: alpha stays 128.
+    paint_stroke(doc, [(20, 60), (140, 60), (20, 62), (140, 58)], opacity=0.5, radius_px=8)
+    alpha = doc.paint[..., 3]
+    assert set(np.unique(alpha).tolist()) == {0, 128}
+    # Soft dabs repeated at one point give the same alpha as one dab.
+    doc.begin_stroke(layer="paint", color=RED, opacity=0.5)
+    doc.paint_dab(80, 20, 10, hardness=0.0)
+    once = doc.paint.copy()
+    for _ in range(5):
+        doc.paint_dab(80, 20, 10, hardness=0.0)
+    doc.end_stroke()
+    np.testing.assert_array_equal(doc.paint, once)
+    # A second stroke lays itself over the first: 128 + 128 × (1 - 128/255) = 192.
+    paint_stroke(doc, [(80, 50), (80, 70)], color=(0, 0, 255), opacity=0.5, radius_px=3)
+    pixel = doc.paint[60, 80]
+    assert pixel[3] == 192
+    expected_rgb = (np.array((0, 0, 255)) * 128 + np.array(RED) * 128 * 127 / 255) / (128 + 128 * 127 / 255)
+    assert np.abs(pixel[:3].astype(float) - expected_rgb).max() <= 0.5
+    assert doc.undo_stack.count() == 3
+
+
+def test_overlapping_paint_strokes_across_tiles_undo_to_the_exact_previous_layer(qapp):
+    """The second stroke crosses the first over several 128 px tiles; its before-patch must
+    hold the first stroke's paint, and its colour must lie over it, not replace it."""
+    document = Document()
+    document.load(gradient(300, 400))
+    paint_stroke(document, [(5, 150), (395, 150)], opacity=0.5, radius_px=20)
+    first = document.paint.copy()
+    paint_stroke(document, [(260, 5), (260, 295)], color=(0, 90, 255), opacity=0.5, radius_px=20)
+    assert document.paint[150, 260, 3] == 192 and document.paint[60, 260, 3] == 128
+    document.undo_stack.undo()
+    np.testing.assert_array_equal(document.paint, first)
+
+
+def test_paint_over_is_exact_at_its_ends():
+    before = np.zeros((2, 2, 4), np.uint8)
+    before[0, 0] = (10, 20, 30, 255)
+    alpha = np.array([[0, 255], [77, 0]], np.uint8)
+    out = paint_over(before, (1, 2, 3), alpha)
+    assert tuple(out[0, 0]) == (10, 20, 30, 255)  # alpha 0 leaves the pixel
+    assert tuple(out[0, 1]) == (1, 2, 3, 255)
+    assert tuple(out[1, 0]) == (1, 2, 3, 77)  # over transparency: exactly (colour, alpha)
+    assert tuple(out[1, 1]) == (0, 0, 0, 0)
+
+
+def test_paint_eraser_removes_paint_not_the_photo(doc):
+    photo = doc.image.copy()
+    paint_stroke(doc, [(20, 60), (140, 60)], radius_px=10)
+    paint_stroke(doc, [(80, 40), (80, 80)], radius_px=4, erase=True)
+    assert doc.paint[60, 80, 3] == 0 and doc.paint[60, 30, 3] == 255
+    assert doc.undo_stack.undoText() == "Paint eraser stroke"
+    assert np.array_equal(doc.composite()[60, 80], photo[60, 80])
+    paint_stroke(doc, [(120, 40), (120, 80)], radius_px=4, erase=True, opacity=0.5)
+    assert doc.paint[60, 120, 3] == 127  # 255 × (1 - 128/255)
+    doc.undo_stack.undo()
+    doc.undo_stack.undo()
+    assert doc.paint[60, 80, 3] == 255 and doc.paint[60, 120, 3] == 255
+
+
+def test_cancelled_paint_stroke_restores_the_layer(doc):
+    paint_stroke(doc, [(20, 20)], radius_px=8)
+    before = doc.paint.copy()
+    doc.begin_stroke(layer="paint", color=(0, 255, 0))
+    doc.paint_segment(0, 20, 150, 20, 8)
+    doc.cancel_stroke()
+    np.testing.assert_array_equal(doc.paint, before)
+    assert doc.undo_stack.count() == 1
+    with pytest.raises(ValueError, match="'mask' or the 'paint'"):
+        doc.begin_stroke(layer="image")
+
+
+def test_fill_covers_the_contiguous_region_of_the_picture_as_shown(qapp):
+    document = Document()
+    photo = np.full((60, 80, 3), 100, np.uint8)
+    photo[:, 60:] = 200  # a different colour: the fill stops there
+    document.load(photo)
+    paint_stroke(document, [(30, -5), (30, 65)], color=(0, 0, 0), radius_px=2)  # a wall of paint
+    assert document.fill_paint(10.5, 30.5, RED, opacity=0.5)
+    alpha = document.paint[..., 3]
+    assert (alpha[:, :28] == 128).all() and (alpha[:, 33:60] == 0).all() and (alpha[:, 60:] == 0).all()
+    assert document.undo_stack.count() == 2 and document.undo_stack.undoText() == "Fill"
+    document.undo_stack.undo()
+    assert (document.paint[:, :28, 3] == 0).all()
+    assert not document.fill_paint(500, 10, RED)  # outside: nothing
+    assert document.undo_stack.count() == 2
+
+
+def test_hidden_paint_is_kept_but_left_out_and_painting_shows_it(doc, qtbot):
+    photo = doc.image.copy()
+    paint_stroke(doc, [(40, 40)], radius_px=8)
+    painted = doc.composite()
+    with qtbot.waitSignal(doc.paint_visibility_changed, timeout=100) as blocker:
+        doc.set_paint_visible(False)
+    assert blocker.args == [False]
+    assert doc.has_paint() and np.array_equal(doc.composite(), photo)
+    doc.begin_stroke(layer="paint", color=RED)
+    assert doc.paint_visible
+    doc.cancel_stroke()
+    np.testing.assert_array_equal(doc.composite(), painted)
+
+
+def test_clear_and_merge_are_each_one_undo_step(doc):
+    photo = doc.image.copy()
+    paint_stroke(doc, [(30, 30), (90, 30)], opacity=0.8)
+    painted, composite = doc.paint.copy(), doc.composite()
+    assert doc.clear_paint() and not doc.has_paint()
+    assert not doc.clear_paint()
+    doc.undo_stack.undo()
+    np.testing.assert_array_equal(doc.paint, painted)
+    assert doc.merge_paint()
+    np.testing.assert_array_equal(doc.image, composite)
+    assert not doc.has_paint() and doc.undo_stack.undoText() == "Merge paint"
+    doc.undo_stack.undo()
+    np.testing.assert_array_equal(doc.image, photo)
+    np.testing.assert_array_equal(doc.paint, painted)
+
+
+def test_a_new_picture_clears_the_paint(doc):
+    paint_stroke(doc, [(30, 30)])
+    doc.set_paint_visible(False)
+    doc.load(np.zeros((20, 30, 3), np.uint8))
+    assert doc.paint.shape == (20, 30, 4) and not doc.has_paint() and doc.paint_visible
+    with pytest.raises(ValueError):
+        doc.paint[0, 0, 0] = 1
+
+
+def test_composite_paint_touches_only_the_painted_box():
+    image = gradient()
+    paint = np.zeros((120, 160, 4), np.uint8)
+    paint[10:12, 20:23] = (255, 255, 255, 255)
+    out = composite_paint(image, paint)
+    changed = np.any(out != image, axis=2)
+    assert changed[10:12, 20:23].all() and changed.sum() <= 6
+
+
+# --- the canvas ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def view(qtbot, qapp):
+    document = Document()
+    document.load(np.full((600, 800, 3), 100, np.uint8))
+    canvas = CanvasView(document)
+    qtbot.addWidget(canvas)
+    canvas.resize(400, 300)
+    canvas.show()
+    qtbot.waitExposed(canvas)
+    canvas.set_zoom(1.0)
+    return canvas
+
+
+def test_canvas_draws_paint_between_the_photo_and_the_mask(view):
+    doc = view.document
+    view.set_tool("paint")
+    view.paint_color = RED
+    view.brush_size_px = 20
+    drag(view, [(50, 100), (300, 100)])
+    assert doc.undo_stack.count() == 1 and doc.paint_visible
+    assert screen_rgb(view, (100, 100)) == RED  # opaque paint shows exactly
+    assert screen_rgb(view, (100, 200)) == (100, 100, 100)
+    view.set_tool("brush")
+    drag(view, [(200, 60), (200, 140)])  # mask over the paint
+    shown = screen_rgb(view, (200, 100))
+    over_paint = [m * MASK_OPACITY + p * (1 - MASK_OPACITY) for m, p in zip(MASK_RGB, RED)]
+    assert all(abs(s - e) <= 3 for s, e in zip(shown, over_paint)), shown
+    doc.set_paint_visible(False)
+    assert screen_rgb(view, (100, 100)) == (100, 100, 100)
+    doc.set_paint_visible(True)
+    view.set_tool("paint eraser")
+    drag(view, [(100, 80), (100, 120)])
+    assert screen_rgb(view, (100, 100)) == (100, 100, 100)
+    assert doc.undo_stack.count() == 3
+    doc.undo_stack.undo()
+    assert screen_rgb(view, (100, 100)) == RED
+
+
+def test_canvas_paints_at_half_opacity_and_fills_on_click(view):
+    doc = view.document
+    view.set_tool("paint")
+    view.paint_color = (250, 250, 250)
+    view.paint_opacity = 0.5
+    view.brush_size_px = 10
+    drag(view, [(40, 50), (80, 50)])
+    shown = screen_rgb(view, (55, 50))  # away from the brush outline, which stays at (80, 50)
+    assert all(abs(c - (250 * 128 + 100 * 127) / 255) <= 2 for c in shown), shown
+    view.set_tool("fill")
+    view.paint_color = (0, 0, 255)
+    view.paint_opacity = 1.0
+    send_mouse(view, QEvent.Type.MouseButtonPress, (200, 200))
+    send_mouse(view, QEvent.Type.MouseButtonRelease, (200, 200))
+    assert screen_rgb(view, (300, 250)) == (0, 0, 255)
+    assert screen_rgb(view, (55, 50))[2] < 255  # the painted stroke has another colour: not filled
+    assert doc.undo_stack.count() == 2 and doc.undo_stack.undoText() == "Fill"
+    with pytest.raises(ValueError, match="unknown tool"):
+        view.set_tool("spray")
+
+
+# --- the editor ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def editor(qtbot, tmp_path, monkeypatch):
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _parent, _title, text, *a: warnings.append(text))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
+    ed = build_editor(Settings(str(tmp_path / "settings.ini")))
+    ed.warnings = warnings
+    qtbot.addWidget(ed.window)
+    ed.window.show()
+    yield ed
+    ed.worker.shutdown()
+
+
+@pytest.fixture
+def photo_path(tmp_path):
+    path = tmp_path / "photo.png"
+    Image.fromarray(gradient(96, 128)).save(path)
+    return path
+
+
+def test_paint_shortcuts_and_panel(editor, qtbot, monkeypatch, photo_path):
+    editor.files.open_path(str(photo_path), ask_about_parameters=False)
+    canvas, doc, panel = editor.canvas, editor.document, editor.paint_panel
+    canvas.setFocus()
+    for key, modifier, tool in [(Qt.Key.Key_P, Qt.KeyboardModifier.NoModifier, "paint"),
+                                (Qt.Key.Key_P, Qt.KeyboardModifier.ShiftModifier, "paint eraser"),
+                                (Qt.Key.Key_G, Qt.KeyboardModifier.NoModifier, "fill"),
+                                (Qt.Key.Key_B, Qt.KeyboardModifier.NoModifier, "brush")]:
+        qtbot.keyClick(canvas, key, modifier)
+        assert canvas.tool == tool
+    assert not any(b.isChecked() for b in panel.tool_buttons.values())
+    monkeypatch.setattr(QColorDialog, "getColor", lambda *a, **k: QColor(10, 200, 30))
+    qtbot.keyClick(canvas, Qt.Key.Key_C)
+    assert canvas.paint_color == (10, 200, 30) and canvas.tool == "paint"
+    assert panel.tool_buttons["paint"].isChecked() and panel.color_button.text() == "#0ac81e"
+    assert "Paint 40 px · 100%" == editor.window.brush_label.text()
+    panel.opacity_slider.setValue(35)
+    assert canvas.paint_opacity == pytest.approx(0.35)
+    panel.size_spin.setValue(12)
+    assert canvas.brush_size_px == 12
+    paint_stroke(doc, [(30, 30), (60, 30)], color=canvas.paint_color)
+    qtbot.keyClick(canvas, Qt.Key.Key_H, Qt.KeyboardModifier.ShiftModifier)
+    assert not doc.paint_visible and not panel.visible_check.isChecked()
+    assert not editor.window.paint_visible_action.isChecked()
+    panel.visible_check.setChecked(True)
+    assert doc.paint_visible and editor.window.paint_visible_action.isChecked()
+    qtbot.keyClick(canvas, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert not doc.has_paint()
+    doc.undo_stack.undo()
+    qtbot.keyClick(canvas, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier)
+    assert not doc.has_paint() and doc.undo_stack.undoText() == "Merge paint"
+    # Typing capitals in the prompt types them; it does not switch tools.
+    editor.panel.prompt_edit.setFocus()
+    qtbot.keyClicks(editor.panel.prompt_edit, "PGC")
+    assert editor.panel.params.prompt == "PGC" and canvas.tool == "paint"
+
+
+def test_sketch_builds_an_img2img_request_from_the_composite(editor, photo_path, tiny_model_dir, monkeypatch):
+    editor.files.open_path(str(photo_path), ask_about_parameters=False)
+    doc = editor.document
+    assert editor.controller.mode is Mode.IMG2IMG and not editor.controller.sketching
+    paint_stroke(doc, [(20, 20), (100, 70)], opacity=0.7, radius_px=9)
+    assert editor.controller.mode is Mode.IMG2IMG and editor.controller.sketching
+    assert "Sketch to image" in editor.panel.mode_label.text()
+    editor.panel.model_combo.setEditText(str(tiny_model_dir))
+    editor.panel.strength_spin.setValue(0.6)
+    submitted = []
+    monkeypatch.setattr(editor.worker, "submit", submitted.append)
+    assert editor.controller.generate()
+    request = submitted[0]
+    assert request.mode is Mode.IMG2IMG and request.strength == pytest.approx(0.6)
+    np.testing.assert_array_equal(request.image, doc.composite())
+    assert not np.array_equal(request.image, doc.image)
+    # Hidden paint is not part of the request: the mode says so too.
+    doc.set_paint_visible(False)
+    assert "Image to image" in editor.panel.mode_label.text()
+    editor.controller._request = None  # the fake submit ran nothing
+    editor.controller.generate()
+    np.testing.assert_array_equal(submitted[1].image, doc.image)
+
+
+def test_sketch_to_image_on_the_tiny_model_then_one_undo_restores_photo_and_sketch(editor, qtbot, photo_path,
+                                                                                  tiny_model_dir):
+    editor.files.open_path(str(photo_path), ask_about_parameters=False)
+    doc = editor.document
+    photo = doc.image.copy()
+    paint_stroke(doc, [(20, 20), (100, 70)], opacity=0.8, radius_px=9)
+    sketch = doc.paint.copy()
+    editor.panel.model_combo.setEditText(str(tiny_model_dir))
+    editor.panel.steps_spin.setValue(3)
+    editor.panel.prompt_edit.setPlainText("a bird")
+    editor.controller.generate()
+    qtbot.waitUntil(lambda: editor.history.count() == 1, timeout=120_000)
+    entry = editor.history.current_entry()
+    assert entry.mode is Mode.IMG2IMG and editor.controller.shown_entry() is entry
+    steps = doc.undo_stack.count()
+    assert editor.controller.accept()
+    np.testing.assert_array_equal(doc.image, entry.image)
+    assert not doc.has_paint()  # the sketch became the picture
+    assert doc.undo_stack.count() == steps + 1
+    doc.undo_stack.undo()
+    np.testing.assert_array_equal(doc.image, photo)
+    np.testing.assert_array_equal(doc.paint, sketch)
+    assert "Sketch to image" in editor.panel.mode_label.text()
+
+
+def test_a_sketch_on_a_blank_canvas_is_a_picture_to_work_from(editor):
+    doc = editor.document
+    assert doc.is_blank and editor.controller.mode is Mode.TXT2IMG
+    paint_stroke(doc, [(100, 100), (300, 300)], radius_px=30)
+    assert editor.controller.mode is Mode.IMG2IMG and "Sketch to image" in editor.panel.mode_label.text()
+    # Merging makes the canvas a picture; undo makes it blank again.
+    doc.merge_paint()
+    assert not doc.is_blank and editor.controller.mode is Mode.IMG2IMG
+    doc.undo_stack.undo()
+    assert doc.is_blank and doc.has_paint()
+    doc.undo_stack.undo()
+    assert editor.controller.mode is Mode.TXT2IMG

@@ -128,12 +128,14 @@ class FileActions(QObject):
         return self.save_to(path)
 
     def save_to(self, path: str) -> bool:
-        """Write the picture to ``path`` (the caller has confirmed replacing an existing file)."""
+        """Write the picture as shown — visible paint laid in — to ``path`` (the caller has
+        confirmed replacing an existing file)."""
         try:
-            save_image(path, self._document.image, self._parameters_for_save())
+            picture = self._document.composite()
+            save_image(path, picture, self._parameters_for_save())
             changes = self.changes_map_path(path) if self.export_changes_map else None
             if changes is not None:
-                diff = changed_pixels_map(self._opened_pixels, np.asarray(self._document.image))
+                diff = changed_pixels_map(self._opened_pixels, picture)
                 save_image(changes, np.repeat(diff[..., None], 3, axis=2))
         except KilnError as exc:
             QMessageBox.warning(self._window, "Cannot save", f"{exc}\n\nNothing was lost: the picture is still open.")

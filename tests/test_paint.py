@@ -393,3 +393,25 @@ def test_a_sketch_on_a_blank_canvas_is_a_picture_to_work_from(editor):
     assert doc.is_blank and doc.has_paint()
     doc.undo_stack.undo()
     assert editor.controller.mode is Mode.TXT2IMG
+
+
+def test_export_writes_the_picture_as_shown_with_its_visible_paint(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
+    ed = build_editor(Settings(str(tmp_path / "settings.ini")))
+    qtbot.addWidget(ed.window)
+    try:
+        photo = gradient()
+        source = tmp_path / "photo.png"
+        Image.fromarray(photo).save(source)
+        assert ed.files.open_path(str(source), ask_about_parameters=False)
+        paint_stroke(ed.document, [(40, 40), (100, 60)], color=RED, opacity=0.5)
+        out = tmp_path / "sketch.png"
+        assert ed.files.save_to(str(out))
+        saved = np.array(Image.open(out).convert("RGB"))
+        assert np.array_equal(saved, ed.document.composite()) and not np.array_equal(saved, photo)
+        assert np.array_equal(np.array(Image.open(source).convert("RGB")), photo)  # the original untouched
+        ed.document.set_paint_visible(False)  # hidden paint is not part of the picture
+        assert ed.files.save_to(str(out))
+        assert np.array_equal(np.array(Image.open(out).convert("RGB")), photo)
+    finally:
+        ed.worker.shutdown()

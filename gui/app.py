@@ -5,21 +5,25 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget
 
 from gui.canvas import CanvasView
+from gui.device_panel import DevicePanel
 from gui.document import Document
 from gui.file_actions import FileActions
+from gui.forward_view import ForwardViewPanel
 from gui.generation import GenerationController
 from gui.generation_panel import GenerationPanel
 from gui.history import HistoryStrip
 from gui.live_mode import LiveMode
+from gui.lora_panel import LoraPanel
 from gui.main_window import MainWindow
 from gui.outpaint import OutpaintActions
 from gui.paint_panel import PaintPanel
 from gui.restore_actions import RestoreActions
 from gui.restore_panel import RestorePanel
 from gui.settings import Settings
+from gui.timeline_panel import TimelinePanel
 from gui.worker import WorkerClient
 
 
@@ -40,6 +44,10 @@ class Editor:
     paint_panel: PaintPanel
     live: LiveMode
     outpaint: OutpaintActions
+    lora_panel: LoraPanel
+    device_panel: DevicePanel
+    timeline: TimelinePanel
+    forward_view: ForwardViewPanel
 
 
 def build_editor(settings: Settings, engine_factory=None) -> Editor:
@@ -63,6 +71,16 @@ def build_editor(settings: Settings, engine_factory=None) -> Editor:
                         paint_panel, live, outpaint)
     files.set_window(window)
     outpaint.set_window(window)
+    lora_panel, device_panel = LoraPanel(params), DevicePanel(*settings.device_choices())
+    window.add_side_panel(lora_panel)
+    window.add_side_panel(device_panel)
+    worker.configure(device_panel.precision, device_panel.memory_mode)
+    device_panel.changed.connect(lambda precision, memory: _set_device(settings, worker, precision, memory))
+    worker.device.connect(device_panel.show_device)
+    worker.problem.connect(window.show_error)
+    window.add_menu_action("&File", "&Models…", lambda: _open_models(window, settings, panel), ["Ctrl+Shift+M"],
+                           tip="Download recommended models, or add a folder or .safetensors file")
+    timeline, forward_view = _add_timeline(window, panel, controller, canvas, document, params, worker)
     for owned in (document, worker, controller, files, restore, live, outpaint):
         owned.setParent(window)  # destroyed with the window, after its connections are gone
 
@@ -77,7 +95,50 @@ def build_editor(settings: Settings, engine_factory=None) -> Editor:
     files.parameters_found.connect(lambda found: _reuse_parameters(panel, found))
     panel.size_changed.connect(lambda w, h: document.new_blank(w, h) if document.is_blank and not document.dirty else None)
     return Editor(document, canvas, panel, history, worker, controller, files, restore, window, settings,
-                  paint_panel, live, outpaint)
+                  paint_panel, live, outpaint, lora_panel, device_panel, timeline, forward_view)
+
+
+def _add_timeline(window: MainWindow, panel: GenerationPanel, controller: GenerationController, canvas: CanvasView,
+                  document: Document, params, worker: WorkerClient) -> tuple[TimelinePanel, ForwardViewPanel]:
+    """The Timeline dock (View → Timeline): the step timeline over the strength view, Generate →
+    Branch from this step (Ctrl+B). Both draw over the canvas, so each steps aside for the
+    other, and hiding the dock gives the canvas back to the result."""
+    timeline = TimelinePanel(controller, canvas)
+    forward_view = ForwardViewPanel(document, canvas, params, worker, controller)
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(timeline)
+    layout.addWidget(forward_view)
+    layout.addStretch(1)
+    dock = window.add_bottom_dock("Timeline", box, "timelineDock")
+    for overlay in (timeline, forward_view):
+        dock.toggleViewAction().toggled.connect(overlay.set_in_view)
+    branch = window.add_menu_action("&Generate", "&Branch from this step", timeline.branch, ["Ctrl+B"],
+                                    tip="Continue the last result from the timeline's step with the panel's "
+                                        "prompt and seed")
+    branch.setEnabled(False)
+    timeline.branch_available.connect(branch.setEnabled)
+    timeline.took_canvas.connect(forward_view.step_aside)
+    forward_view.took_canvas.connect(timeline.step_aside)
+    forward_view.strength_chosen.connect(panel.strength_spin.setValue)
+    forward_view.message.connect(window.show_message)
+    return timeline, forward_view
+
+
+def _set_device(settings: Settings, worker: WorkerClient, precision: str, memory_mode: str) -> None:
+    settings.save_device_choices(precision, memory_mode)
+    worker.configure(precision, memory_mode)
+
+
+def _open_models(window: MainWindow, settings: Settings, panel: GenerationPanel) -> None:
+    """The Models dialog; a chosen model goes into the Model box. Imported on first use: the
+    hub client it needs takes about a second to import."""
+    from gui.model_manager import ModelManagerDialog
+
+    dialog = ModelManagerDialog(settings, parent=window)
+    dialog.model_chosen.connect(panel.model_combo.setEditText)
+    dialog.exec()
 
 
 def _reuse_parameters(panel: GenerationPanel, found: dict) -> None:

@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, QRect, QSignalBlocker, Signal
 from gui.generation_params import GenerationParams, build_request, mode_for
 from gui.history import HistoryEntry, HistoryStrip
 from gui.preview_overlay import mask_box, masked_preview
+from gui.timeline_panel import StepTimeline
 from inference.api import GenerationRequest, JobCancelled, JobFailed, JobFinished, JobStarted, Mode, StepPreview
 from inference.errors import KilnError
 from inference.metadata import format_parameters
@@ -56,12 +57,14 @@ class GenerationController(QObject):
         self._sketch_jobs: set[int] = set()  # jobs whose image held visible paint
         self._shown: HistoryEntry | None = None
         self.last_applied: HistoryEntry | None = None
+        self.timeline = StepTimeline(self)  # the last job's step previews, to scrub and branch from
         worker.started.connect(self._on_started)
         worker.step.connect(self._on_step)
         worker.finished.connect(self._on_finished)
         worker.cancelled.connect(self._on_cancelled)
         worker.failed.connect(self._on_failed)
         worker.status.connect(self.message)
+        worker.notice.connect(self._on_notice)
         history.entry_selected.connect(self.show_result)
         # The mode is re-read per edit, not per pointer move: finding paint scans the layer.
         document.undo_stack.indexChanged.connect(self._emit_mode)
@@ -104,10 +107,25 @@ class GenerationController(QObject):
         except KilnError as exc:
             self.error.emit(str(exc))
             return False
-        self._hide_result()
-        self._request, self._live, self._stopping = request, live, False
         if has_paint:
             self._sketch_jobs.add(request.job_id)
+        return self._start(request, live)
+
+    def branch(self, step: int) -> bool:
+        """Continue the last finished text-to-image or image-to-image job after ``step`` with the
+        panel's prompt, guidance and seed (``StepTimeline.branch_request``); its result goes to
+        the history like any. Returns whether a job started."""
+        try:
+            request = self.timeline.branch_request(next(self._job_ids), self._params.copy(), step)
+        except KilnError as exc:
+            self.error.emit(str(exc))
+            return False
+        return self._start(request, live=False)
+
+    def _start(self, request: GenerationRequest, live: bool) -> bool:
+        self._hide_result()
+        self._request, self._live, self._stopping = request, live, False
+        self.timeline.begin(request)
         self._worker.submit(request)
         self.busy_changed.emit(True)
         self.progress.emit(0, 0, "Starting…")
@@ -187,6 +205,7 @@ class GenerationController(QObject):
 
     def _on_step(self, event: StepPreview) -> None:
         request = self._request
+        self.timeline.add(event)  # even when stopping: a job that still finishes is the engine's last
         if request is None or self._stopping:
             return
         if event.rgb is not None:
@@ -210,6 +229,7 @@ class GenerationController(QObject):
 
     def _on_finished(self, event: JobFinished) -> None:
         request, self._request = self._request, None
+        self.timeline.finish(event.job_id)
         self._canvas.clear_preview()
         self.progress.emit(1, 1, f"Done in {event.elapsed_s:.1f} s")
         parameters = format_parameters(request, model_display_name(request.model_ref))
@@ -220,9 +240,16 @@ class GenerationController(QObject):
         elif not self._stopping:  # a live job cancelled too late made a picture of an old state
             self.show_result(entry)
             self.message.emit("Live result: Accept with Enter, or keep painting to regenerate.")
+        if event.notice:  # e.g. it ran out of memory once and was retried lighter: say so last
+            self.message.emit(event.notice)
         self.busy_changed.emit(False)
 
+    def _on_notice(self, event) -> None:
+        self.message.emit(event.message)
+
     def _on_cancelled(self, event: JobCancelled) -> None:
+        if not self._owns(event):
+            return
         self._request = None
         self._canvas.clear_preview()
         self.progress.emit(0, 1, f"Stopped after step {event.step}")
@@ -231,11 +258,17 @@ class GenerationController(QObject):
         self.busy_changed.emit(False)
 
     def _on_failed(self, event: JobFailed) -> None:
+        if not self._owns(event):
+            return  # e.g. a forward view (gui.forward_view) that failed: its panel says so
         self._request = None
         self._canvas.clear_preview()
         self.progress.emit(0, 1, "Failed")
         self.error.emit(event.message)
         self.busy_changed.emit(False)
+
+    def _owns(self, event) -> bool:
+        # The worker also runs other requests (forward views) while no generation runs.
+        return self._request is not None and event.job_id == self._request.job_id
 
     # --- document -----------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -32,9 +32,10 @@ class GenerationParams:
     height_px: int = 512
     colorize: bool = False  # False: grayscale photos stay grayscale
     prefill_heal: bool = False  # heal under the mask first (helps non-inpainting models)
+    loras: list = field(default_factory=list)  # [[path, weight], …]: .safetensors LoRAs to apply
 
     def copy(self) -> GenerationParams:
-        return replace(self)
+        return replace(self, loras=[list(pair) for pair in self.loras])
 
 
 def mode_for(is_blank: bool, has_mask: bool, has_paint: bool = False) -> Mode:
@@ -103,6 +104,7 @@ def build_request(job_id: int, params: GenerationParams, image: np.ndarray, mask
         job_id=job_id, mode=mode, prompt=params.prompt, model_ref=params.model_ref,
         negative_prompt=params.negative_prompt, steps=steps, guidance=params.guidance,
         strength=params.strength, seed=seed, scheduler=params.scheduler,
+        loras=tuple((path, weight) for path, weight in params.loras),
     )
     if mode is not Mode.TXT2IMG:
         common["colorize"] = params.colorize

@@ -8,10 +8,12 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QScrollArea,
     QSlider,
     QPushButton,
     QToolBar,
@@ -58,8 +60,12 @@ class MainWindow(QMainWindow):
         side_layout.addWidget(self.restore_panel)
         side_layout.addWidget(self.paint_panel)
         side_layout.addWidget(self.panel, 1)
+        self._side_layout = side_layout
+        scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(side)  # small screens: the panels scroll instead of being squeezed
         panel_dock = QDockWidget("Restore, paint and generate", self, objectName="generateDock")
-        panel_dock.setWidget(side)
+        panel_dock.setWidget(scroll)
         panel_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, panel_dock)
         history_dock = QDockWidget("History", self, objectName="historyDock")
@@ -91,6 +97,30 @@ class MainWindow(QMainWindow):
         self.result_bar.addWidget(QLabel("▶ original"))
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.result_bar)
         self._show_result_bar(False)
+
+    def add_side_panel(self, widget: QWidget) -> None:
+        """Add ``widget`` below the generation panel in the side dock."""
+        self._side_layout.addWidget(widget)
+
+    def add_menu_action(self, menu_title: str, text: str, slot, shortcuts=(), tip: str = "") -> QAction:
+        """An action in the menu titled ``menu_title`` (e.g. "&File"), created if missing."""
+        menu = next((a.menu() for a in self.menuBar().actions() if a.text() == menu_title), None)
+        return self._action(menu or self.menuBar().addMenu(menu_title), text, slot, shortcuts, tip=tip)
+
+    def add_bottom_dock(self, title: str, widget: QWidget, object_name: str) -> QDockWidget:
+        """A closable dock holding ``widget`` below the canvas, beside the history; the View menu
+        gets its show/hide entry (named ``title``)."""
+        dock = QDockWidget(title, self, objectName=object_name)
+        dock.setWidget(widget)
+        features = QDockWidget.DockWidgetFeature
+        dock.setFeatures(features.DockWidgetMovable | features.DockWidgetClosable)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        history = self.findChild(QDockWidget, "historyDock")
+        self.splitDockWidget(history, dock, Qt.Orientation.Horizontal)
+        self.resizeDocks([history, dock], [3, 2], Qt.Orientation.Horizontal)  # thumbnails want the room
+        view = next(a.menu() for a in self.menuBar().actions() if a.text() == "&View")
+        view.addAction(dock.toggleViewAction())
+        return dock
 
     def _action(self, menu, text: str, slot, shortcuts=(), checkable: bool = False, tip: str = "") -> QAction:
         action = QAction(text, self, checkable=checkable)

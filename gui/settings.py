@@ -1,10 +1,12 @@
-"""Remembered preferences (QSettings): recent models and the last generation settings.
+"""Remembered preferences (QSettings): recent and local models, the last generation settings
+(LoRAs included) and the device panel's choices.
 
 Tests pass their own ``path`` so they never touch the user's settings.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, fields
 
 from PySide6.QtCore import QSettings
@@ -41,20 +43,31 @@ class Settings:
             if value is None:
                 continue
             try:
-                if f.type in ("bool", bool):
+                if f.name == "loras":
+                    value = [[str(p), float(w)] for p, w in json.loads(value)]
+                elif f.type in ("bool", bool):
                     value = value if isinstance(value, bool) else str(value).lower() == "true"
                 elif f.type in ("int", int):
                     value = int(value)
                 elif f.type in ("float", float):
                     value = float(value)
                 setattr(params, f.name, value)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError):  # json.JSONDecodeError is a ValueError
                 continue  # a damaged entry: keep the default
         return params
 
     def save_params(self, params: GenerationParams) -> None:
         for name, value in asdict(params).items():
-            self._qs.setValue(f"generation/{name}", value)
+            self._qs.setValue(f"generation/{name}", json.dumps(value) if name == "loras" else value)
+        self._qs.sync()
+
+    def device_choices(self) -> tuple[str, str]:
+        """(precision, memory mode) chosen in the device panel; ("auto", "auto") at first."""
+        return (str(self._qs.value("device/precision", "auto")), str(self._qs.value("device/memory", "auto")))
+
+    def save_device_choices(self, precision: str, memory_mode: str) -> None:
+        self._qs.setValue("device/precision", precision)
+        self._qs.setValue("device/memory", memory_mode)
         self._qs.sync()
 
     def local_models(self) -> list[str]:

@@ -190,6 +190,43 @@ def _lora_pairs(loras) -> tuple[tuple[str, float], ...]:
         raise InvalidRequest(f"loras must be (path, weight) pairs, got {loras!r}.") from None
 
 
+@dataclass(frozen=True)
+class ForwardViewRequest:
+    """Show ``image`` noised to the level image-to-image at ``strength`` starts from
+    (``inference.forward``); answered by one ``ForwardViewReady`` (or ``JobFailed``).
+
+    job_id: shares the worker's job-id space with generation requests, so it must differ from
+    theirs (the GUI numbers views with negative ids). model_ref: the model whose VAE and
+    noise schedule are used. image: H×W×3 uint8 RGB (copied, read-only). strength: 0–1
+    (0: the picture itself). steps: the img2img step count the level is chosen for, 1–500.
+    seed: of the noise, 0 ≤ seed < 2**32. scheduler: as in ``GenerationRequest`` (its timesteps
+    decide the level). Raises ``InvalidRequest`` when a field is out of range.
+    """
+
+    job_id: int
+    model_ref: str
+    image: np.ndarray = field(repr=False, compare=False)
+    strength: float = 0.75
+    steps: int = 20
+    seed: int = 0
+    scheduler: str = DEFAULT_SCHEDULER
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "image", _frozen_copy(self.image))
+        image = self.image
+        if image is None or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            shape = None if image is None else f"{image.shape} {image.dtype}"
+            raise InvalidRequest(f"the forward view needs an H×W×3 uint8 RGB picture, got {shape}.")
+        if min(image.shape[:2]) < 8:
+            raise InvalidRequest(f"the picture is too small: {image.shape[1]}×{image.shape[0]}, at least 8×8 needed.")
+        if not 0.0 <= self.strength <= 1.0:
+            raise InvalidRequest(f"strength must be between 0 and 1, got {self.strength}.")
+        if not 1 <= self.steps <= 500:
+            raise InvalidRequest(f"steps must be between 1 and 500, got {self.steps}.")
+        if not 0 <= self.seed < 2**32:
+            raise InvalidRequest(f"seed must be between 0 and {2**32 - 1}, got {self.seed}.")
+
+
 # Events: every one carries the job id of its request.
 
 
@@ -264,4 +301,16 @@ class JobFailed:
     message: str
 
 
-Event = JobStarted | StepPreview | JobNotice | JobFinished | JobCancelled | JobFailed
+@dataclass(frozen=True)
+class ForwardViewReady:
+    """The answer to a ``ForwardViewRequest`` (terminal). rgb: h×w×3 uint8, the picture at
+    most the model's pixel budget with its aspect, noised and decoded. timestep: the scheduler
+    timestep shown (None at strength 0: the picture itself). noise_fraction: √(1 − ᾱ_t), 0–1."""
+
+    job_id: int
+    rgb: np.ndarray = field(repr=False, compare=False)
+    timestep: int | None = None
+    noise_fraction: float = 0.0
+
+
+Event = JobStarted | StepPreview | JobNotice | JobFinished | JobCancelled | JobFailed | ForwardViewReady

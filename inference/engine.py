@@ -21,8 +21,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from inference import forward as forward_diffusion
 from inference.api import (
     Event,
+    ForwardViewReady,
+    ForwardViewRequest,
     GenerationRequest,
     JobCancelled,
     JobFailed,
@@ -280,6 +283,17 @@ class Engine:
                                  "image-to-image result of an ordinary (not inpainting) model can.")
         return source, step
 
+    def forward_view(self, request: ForwardViewRequest) -> ForwardViewReady:
+        """The picture noised to the level image-to-image at ``request.strength`` starts from,
+        on the request's model (loaded if needed) with its scheduler, at most the pixel budget
+        (``inference.forward.forward_view``). Raises KilnError for a model that cannot load or
+        an unknown scheduler. Leaves the branching timeline alone."""
+        model = self.model(request.model_ref)
+        scheduler = make_scheduler(request.scheduler, model.base.scheduler)
+        view = forward_diffusion.forward_view(model.base, np.asarray(request.image), request.strength, request.steps,
+                                              request.seed, self.budget_side(model), scheduler)
+        return ForwardViewReady(request.job_id, view.rgb, view.timestep, view.noise_fraction)
+
 
 def _denoise(pipe, kwargs: dict, scheduler_name: str, model: LoadedModel, progress: _Progress,
              cancel: threading.Event, box, scheduler=None, recorder: TimelineRecorder | None = None) -> np.ndarray:
@@ -374,14 +388,20 @@ def _pipeline_inputs(request: GenerationRequest, model: LoadedModel, size: tuple
     return kwargs
 
 
-def run_job(engine: Engine, request: GenerationRequest, emit: Callable[[Event], None], cancel: threading.Event) -> Event:
+def run_job(engine: Engine, request: GenerationRequest | ForwardViewRequest, emit: Callable[[Event], None],
+            cancel: threading.Event) -> Event:
     """Run ``request`` and emit every event, ending with exactly one terminal event.
 
-    The thread boundary: no exception escapes. A ``KilnError`` becomes JobFailed with its
-    message; anything else is logged with its traceback and reported by type.
+    A ``ForwardViewRequest`` runs ``Engine.forward_view`` (terminal: ForwardViewReady; it ignores
+    ``cancel``: it takes one VAE encode and decode). The thread boundary: no exception escapes.
+    A ``KilnError`` becomes JobFailed with its message; anything else is logged with its
+    traceback and reported by type.
     """
     try:
-        final = engine.run(request, emit, cancel)
+        if isinstance(request, ForwardViewRequest):
+            final = engine.forward_view(request)
+        else:
+            final = engine.run(request, emit, cancel)
     except KilnError as exc:
         final = JobFailed(request.job_id, str(exc))
     except torch.OutOfMemoryError:  # outside the retry (e.g. while loading): no lighter plan to try

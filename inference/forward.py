@@ -51,14 +51,18 @@ def noised_latents(latents: torch.Tensor, alphas_cumprod: torch.Tensor, timestep
 
 
 @torch.no_grad()
-def forward_view(pipe, image: np.ndarray, strength: float, steps: int, seed: int, budget_side: int) -> ForwardView:
+def forward_view(pipe, image: np.ndarray, strength: float, steps: int, seed: int, budget_side: int,
+                 scheduler=None) -> ForwardView:
     """``image`` (H×W×3 uint8) as img2img with ``strength`` and ``steps`` on ``pipe`` (a loaded
     diffusers pipeline: its VAE and scheduler) starts it: encoded, noised, decoded.
 
+    scheduler: a fresh configured scheduler whose timesteps choose the level (the one the job
+    would run with); ``None``: a new one of ``pipe``'s own class. Its timesteps are set here.
     The picture is scaled to at most ``budget_side``² px first (this is a view, not a result).
     Strength 0 (or strength × steps < 1) returns the picture itself.
     """
-    scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
+    if scheduler is None:
+        scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
     timestep = start_timestep(scheduler, steps, strength)
     height, width = image.shape[:2]
     size = generation_size(width, height, budget_side) if width * height > budget_side**2 else (width // 8 * 8, height // 8 * 8)
@@ -68,7 +72,8 @@ def forward_view(pipe, image: np.ndarray, strength: float, steps: int, seed: int
     if timestep is None:
         return ForwardView(np.array(picture), None, 0.0)
     vae = pipe.vae
-    device, dtype = vae.device, vae.dtype
+    # Where the VAE runs: with offloading its weights wait elsewhere until a hook moves them.
+    device, dtype = pipe._execution_device, vae.dtype
     pixels = torch.from_numpy(np.array(picture)).permute(2, 0, 1)[None].to(device, torch.float32) / 127.5 - 1
     scaling = vae.config.scaling_factor
     latents = vae.encode(pixels.to(dtype)).latent_dist.mean * scaling

@@ -60,3 +60,46 @@ def test_the_view_is_the_pictures_size_within_the_budget_and_seeded(model, pictu
     assert a.rgb.shape == picture.shape and np.array_equal(a.rgb, b.rgb) and not np.array_equal(a.rgb, c.rgb)
     big = np.zeros((600, 800, 3), np.uint8)
     assert forward_view(model.base, big, 0.6, 20, seed=3, budget_side=64).rgb.shape == (56, 72, 3)
+
+
+# The engine and the worker boundary: a ForwardViewRequest is one job with one terminal event.
+
+
+def test_the_engine_answers_a_forward_view_and_run_job_dispatches_it(tiny_model_dir, picture, tmp_path):
+    import dataclasses
+    import threading
+
+    from inference.api import ForwardViewReady, ForwardViewRequest, GenerationRequest, JobFailed, JobFinished
+    from inference.engine import Engine, run_job
+    from inference.errors import InvalidRequest
+
+    engine = Engine()
+    model_ref = str(tiny_model_dir)
+    made = engine.run(GenerationRequest(job_id=1, mode=Mode.TXT2IMG, prompt="a barn", model_ref=model_ref,
+                                        width_px=64, height_px=64, steps=4, seed=3), lambda _e: None, threading.Event())
+    request = ForwardViewRequest(job_id=-1, model_ref=model_ref, image=picture, strength=0.0, steps=20, seed=1)
+    ready = engine.forward_view(request)
+    assert isinstance(ready, ForwardViewReady) and ready.job_id == -1
+    assert ready.timestep is None and ready.noise_fraction == 0.0 and np.array_equal(ready.rgb, picture)
+
+    events = []
+    final = run_job(engine, dataclasses.replace(request, job_id=-2, strength=0.6), events.append, threading.Event())
+    assert events == [final] and isinstance(final, ForwardViewReady) and final.job_id == -2
+    loaded = engine.model(model_ref)
+    direct = forward_view(loaded.base, picture, 0.6, 20, seed=1, budget_side=engine.budget_side(loaded))
+    assert final.timestep == direct.timestep and np.array_equal(final.rgb, direct.rgb)
+    assert 0 < final.noise_fraction < 1 and not np.array_equal(final.rgb, picture)
+
+    # Viewing leaves the last result branchable: the same seed still gives the same picture.
+    branch = engine.run(GenerationRequest(job_id=2, mode=Mode.TXT2IMG, prompt="a barn", model_ref=model_ref,
+                                          width_px=64, height_px=64, steps=4, seed=3, branch_from=(1, 2)),
+                        lambda _e: None, threading.Event())
+    assert isinstance(branch, JobFinished) and np.array_equal(branch.image, made.image)
+
+    failed = run_job(engine, dataclasses.replace(request, job_id=-3, model_ref=str(tmp_path / "missing")),
+                     events.append, threading.Event())
+    assert isinstance(failed, JobFailed) and failed.job_id == -3 and "not found" in failed.message
+    with pytest.raises(InvalidRequest, match="strength must be between 0 and 1"):
+        ForwardViewRequest(job_id=-4, model_ref=model_ref, image=picture, strength=1.5)
+    with pytest.raises(InvalidRequest, match="H×W×3 uint8"):
+        ForwardViewRequest(job_id=-4, model_ref=model_ref, image=picture[..., 0])

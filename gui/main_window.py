@@ -64,6 +64,8 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(side)  # small screens: the panels scroll instead of being squeezed
+        self._side_scroll = scroll
+        self._fit_side_width()
         panel_dock = QDockWidget("Restore, paint and generate", self, objectName="generateDock")
         panel_dock.setWidget(scroll)
         panel_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
@@ -101,6 +103,12 @@ class MainWindow(QMainWindow):
     def add_side_panel(self, widget: QWidget) -> None:
         """Add ``widget`` below the generation panel in the side dock."""
         self._side_layout.addWidget(widget)
+        self._fit_side_width()
+
+    def _fit_side_width(self) -> None:
+        # Wide enough for the panels and the scroll bar: nothing is cut off on the right.
+        scroll = self._side_scroll
+        scroll.setMinimumWidth(scroll.widget().sizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4)
 
     def add_menu_action(self, menu_title: str, text: str, slot, shortcuts=(), tip: str = "") -> QAction:
         """An action in the menu titled ``menu_title`` (e.g. "&File"), created if missing."""

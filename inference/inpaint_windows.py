@@ -62,6 +62,12 @@ def inpaint_in_windows(
     """
     photo, mask = request.image, request.mask
     height, width = mask.shape
+    healed = [w for w in windows if w.heal]
+    if healed:  # generated windows leave the healed specks alone (their boxes may hold some)
+        mask = mask.copy()
+        for x0, y0, x1, y1 in (w.owned for w in healed):
+            mask[y0:y1, x0:x1] = 0
+        mask_for_heal = request.mask
     working = np.array(photo)  # the one full-size copy: it becomes the job's output
     keep_gray = not request.colorize and is_grayscale(photo)
     ring_px = tone_ring_px(request.mask_feather_px)
@@ -72,10 +78,10 @@ def inpaint_in_windows(
         x, y, w, h = window.box
         # 1. Crop the photo (as repaired so far) and the mask group this window owns
         original = working[y : y + h, x : x + w].copy()
-        owned = window.owned_mask(mask)
         if window.heal:  # specks: filled classically, exact outside the mask (no feather needed)
-            working[y : y + h, x : x + w] = _heal(original, owned)
+            working[y : y + h, x : x + w] = _heal(original, window.owned_mask(mask_for_heal))
             continue
+        owned = window.owned_mask(mask)
         index, generated_index = generated_index, generated_index + 1
         # 2. Optional classical pre-fill, so the model starts from surroundings, not from damage
         start = _heal(original, owned) if request.prefill == "heal" else original

@@ -310,7 +310,10 @@ def test_planned_step_count_is_what_the_pipeline_runs(engine, tiny_model_dir, sc
 def test_a_dusty_photo_heals_the_specks_and_generates_the_rest_in_one_job(engine, photo, tiny_model_dir):
     rng = np.random.default_rng(3)
     specks = [(int(x), int(y), int(x) + 3, int(y) + 3) for y, x in rng.integers(20, [880, 1180], size=(30, 2))]
-    mask = defect_mask(DEFECTS[:2] + specks)
+    # An L-shaped tear whose box holds a speck in its empty corner: the speck is healed, not regenerated
+    tear = [(600, 300, 620, 420), (600, 400, 720, 420)]
+    specks.append((680, 320, 683, 323))
+    mask = defect_mask(DEFECTS[:2] + tear + specks)
     result, events = run(engine, request_for(tiny_model_dir, photo, mask))
     windows = plan_windows(mask, BUDGET, FEATHER)
     generated = [w for w in windows if not w.heal]
@@ -325,3 +328,11 @@ def test_a_dusty_photo_heals_the_specks_and_generates_the_rest_in_one_job(engine
     assert not changed[outside].any()
     for x0, y0, x1, y1 in specks:
         assert changed[y0:y1, x0:x1].any()
+    # Around each speck only the speck changed, unless the feather of a generated region reaches it
+    generated_only = defect_mask(DEFECTS[:2] + tear)
+    reach = feather_mask(generated_only, FEATHER) > 0
+    for x0, y0, x1, y1 in specks:
+        ring = np.zeros_like(changed)
+        ring[y0 - 3 : y1 + 3, x0 - 3 : x1 + 3] = True
+        ring[y0:y1, x0:x1] = False
+        assert not changed[ring & ~reach & (mask == 0)].any()

@@ -274,3 +274,19 @@ def test_family_is_detected_from_the_components():
     assert detect_family(pipe(768)) == "sd1"
     assert detect_family(pipe(1024)) == "sd2"
     assert detect_family(pipe(2048, xl=True)) == "sdxl"
+
+
+@pytest.mark.parametrize("mode", [Mode.TXT2IMG, Mode.IMG2IMG])
+def test_turbo_style_settings_run_one_real_step_without_guidance(tiny_model_dir, mode):
+    """Turbo-style models run 1–4 steps at guidance 0–1; image modes never round
+    strength × steps down to zero steps."""
+    engine = Engine()
+    image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    request = GenerationRequest(job_id=1, mode=mode, prompt="a barn", model_ref=str(tiny_model_dir), steps=1,
+                                guidance=0.0, strength=0.3, width_px=64, height_px=64,
+                                image=image if mode is Mode.IMG2IMG else None, scheduler="euler")
+    events = []
+    final = engine.run(request, events.append, threading.Event())
+    assert isinstance(final, JobFinished) and final.image.shape == (64, 64, 3)
+    assert [e.total_steps for e in events if isinstance(e, JobStarted)] == [1]
+    assert [e.step for e in events if isinstance(e, StepPreview)] == [1]

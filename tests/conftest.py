@@ -41,3 +41,43 @@ def tiny_inpaint_single_file(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("models") / "tiny-inpaint.safetensors"
     return make_test_model(path, inpainting=True, single_file=True)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op torch thread for a module: two threads on two busy cores stall for seconds
+    (field notes). Use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def make_editor(qtbot, tmp_path, monkeypatch):
+    """``make_editor(engine_factory=None)`` builds an editor as the app does, with a temporary
+    settings file (the same one for every editor of a test, so a second one is a restart).
+    Warnings are collected in ``editor.warnings`` instead of shown; "quit anyway?" answers
+    Discard. Workers are shut down at the end."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from gui.app import build_editor
+    from gui.settings import Settings
+
+    warnings, editors = [], []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _parent, _title, text, *a: warnings.append(text))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
+
+    def make(engine_factory=None):
+        editor = build_editor(Settings(str(tmp_path / "settings.ini")), engine_factory=engine_factory)
+        editor.warnings = warnings
+        qtbot.addWidget(editor.window)
+        editor.window.show()
+        editors.append(editor)
+        return editor
+
+    yield make
+    for editor in editors:
+        editor.worker.shutdown()

@@ -2,33 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
 import torch
-from PySide6.QtWidgets import QMessageBox
 
-from gui.app import build_editor
 from gui.device_panel import MEMORY_MODES, NOT_STARTED, PRECISIONS
-from gui.settings import Settings
 from inference.engine import Engine
-
-
-@pytest.fixture
-def make_editor(qtbot, tmp_path, monkeypatch):
-    warnings, editors = [], []
-    monkeypatch.setattr(QMessageBox, "warning", lambda _parent, title, text, *a: warnings.append(text))
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
-
-    def make(engine_factory=None):
-        ed = build_editor(Settings(str(tmp_path / "settings.ini")), engine_factory=engine_factory)
-        ed.warnings = warnings
-        qtbot.addWidget(ed.window)
-        editors.append(ed)
-        return ed
-
-    yield make
-    for ed in editors:
-        ed.worker.shutdown()
 
 
 def test_the_panel_offers_exactly_what_the_engine_accepts():

@@ -6,36 +6,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from diffusers import PNDMScheduler
 from PIL import Image
-from PySide6.QtWidgets import QMessageBox
 
-from gui.app import build_editor
 from gui.forward_view import DEBOUNCE_MS
-from gui.settings import Settings
 from inference.api import ForwardViewRequest, GenerationRequest
 from inference.forward import start_timestep
 from test_paint import gradient, paint_stroke
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
-def editor(qtbot, tmp_path, monkeypatch, tiny_model_dir):
-    warnings = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda _parent, _title, text, *a: warnings.append(text))
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
-    ed = build_editor(Settings(str(tmp_path / "settings.ini")))
-    ed.warnings = warnings
-    qtbot.addWidget(ed.window)
-    ed.window.show()
+def editor(make_editor, tmp_path, tiny_model_dir):
+    ed = make_editor()
     path = tmp_path / "photo.png"
     Image.fromarray(gradient(64, 96)).save(path)
     ed.files.open_path(str(path), ask_about_parameters=False)

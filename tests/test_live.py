@@ -11,12 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
 
-from gui.app import build_editor
 from gui.generation_params import GenerationParams, build_request, denoising_steps, effective_steps
 from gui.live_mode import PAUSE_MS, fast_preset
-from gui.settings import Settings
 from inference.api import Mode, StepPreview
 from inference.engine import Engine
 from test_paint import gradient, paint_stroke
@@ -53,14 +50,8 @@ def engine():
 
 
 @pytest.fixture
-def editor(qtbot, tmp_path, monkeypatch, engine, tiny_model_dir):
-    warnings = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda _parent, _title, text, *a: warnings.append(text))
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
-    ed = build_editor(Settings(str(tmp_path / "settings.ini")), engine_factory=lambda: engine)
-    ed.warnings = warnings
-    qtbot.addWidget(ed.window)
-    ed.window.show()
+def editor(make_editor, tmp_path, engine, tiny_model_dir):
+    ed = make_editor(engine_factory=lambda: engine)
     path = tmp_path / "photo.png"
     Image.fromarray(gradient(64, 96)).save(path)
     ed.files.open_path(str(path), ask_about_parameters=False)

@@ -7,12 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtWidgets import QDialog, QMessageBox
+from PySide6.QtWidgets import QDialog
 
-from gui.app import build_editor
 from gui.document import Document
 from gui.outpaint import SEAM_PX, ExtendDialog, OutpaintActions, extend_layers, prefill, seam_mask
-from gui.settings import Settings
 from inference.api import Mode
 from test_paint import gradient, paint_stroke
 
@@ -136,16 +134,8 @@ def test_resize_layers_rejects_mismatched_layers(doc):
 
 
 @pytest.fixture
-def editor(qtbot, tmp_path, monkeypatch):
-    warnings = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda _parent, _title, text, *a: warnings.append(text))
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
-    ed = build_editor(Settings(str(tmp_path / "settings.ini")))
-    ed.warnings = warnings
-    qtbot.addWidget(ed.window)
-    ed.window.show()
-    yield ed
-    ed.worker.shutdown()
+def editor(make_editor):
+    return make_editor()
 
 
 def test_outpaint_in_the_editor_then_generate_fills_the_new_area(editor, qtbot, tiny_model_dir):

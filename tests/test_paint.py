@@ -9,14 +9,12 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QEvent, QRect, Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QColorDialog, QMessageBox
+from PySide6.QtWidgets import QColorDialog
 
-from gui.app import build_editor
 from gui.canvas import CanvasView
 from gui.canvas_layers import MASK_OPACITY, MASK_RGB
 from gui.document import Document
 from gui.paint_layer import composite_paint, paint_over
-from gui.settings import Settings
 from inference.api import Mode
 from test_canvas import drag, screen_rgb, send_mouse
 
@@ -276,16 +274,8 @@ def test_canvas_paints_at_half_opacity_and_fills_on_click(view):
 
 
 @pytest.fixture
-def editor(qtbot, tmp_path, monkeypatch):
-    warnings = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda _parent, _title, text, *a: warnings.append(text))
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
-    ed = build_editor(Settings(str(tmp_path / "settings.ini")))
-    ed.warnings = warnings
-    qtbot.addWidget(ed.window)
-    ed.window.show()
-    yield ed
-    ed.worker.shutdown()
+def editor(make_editor):
+    return make_editor()
 
 
 @pytest.fixture
@@ -395,23 +385,17 @@ def test_a_sketch_on_a_blank_canvas_is_a_picture_to_work_from(editor):
     assert editor.controller.mode is Mode.TXT2IMG
 
 
-def test_export_writes_the_picture_as_shown_with_its_visible_paint(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
-    ed = build_editor(Settings(str(tmp_path / "settings.ini")))
-    qtbot.addWidget(ed.window)
-    try:
-        photo = gradient()
-        source = tmp_path / "photo.png"
-        Image.fromarray(photo).save(source)
-        assert ed.files.open_path(str(source), ask_about_parameters=False)
-        paint_stroke(ed.document, [(40, 40), (100, 60)], color=RED, opacity=0.5)
-        out = tmp_path / "sketch.png"
-        assert ed.files.save_to(str(out))
-        saved = np.array(Image.open(out).convert("RGB"))
-        assert np.array_equal(saved, ed.document.composite()) and not np.array_equal(saved, photo)
-        assert np.array_equal(np.array(Image.open(source).convert("RGB")), photo)  # the original untouched
-        ed.document.set_paint_visible(False)  # hidden paint is not part of the picture
-        assert ed.files.save_to(str(out))
-        assert np.array_equal(np.array(Image.open(out).convert("RGB")), photo)
-    finally:
-        ed.worker.shutdown()
+def test_export_writes_the_picture_as_shown_with_its_visible_paint(editor, tmp_path):
+    photo = gradient()
+    source = tmp_path / "photo.png"
+    Image.fromarray(photo).save(source)
+    assert editor.files.open_path(str(source), ask_about_parameters=False)
+    paint_stroke(editor.document, [(40, 40), (100, 60)], color=RED, opacity=0.5)
+    out = tmp_path / "sketch.png"
+    assert editor.files.save_to(str(out))
+    saved = np.array(Image.open(out).convert("RGB"))
+    assert np.array_equal(saved, editor.document.composite()) and not np.array_equal(saved, photo)
+    assert np.array_equal(np.array(Image.open(source).convert("RGB")), photo)  # the original untouched
+    editor.document.set_paint_visible(False)  # hidden paint is not part of the picture
+    assert editor.files.save_to(str(out))
+    assert np.array_equal(np.array(Image.open(out).convert("RGB")), photo)

@@ -8,7 +8,6 @@ import time
 
 import numpy as np
 import pytest
-import torch
 
 from inference.api import GenerationRequest, JobCancelled, JobFinished, JobStarted, Mode, StepPreview
 from inference.compositing import feather_mask, feather_reach_px
@@ -45,13 +44,7 @@ def defect_mask(defects=DEFECTS, height=H, width=W) -> np.ndarray:
     return mask
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Two intra-op threads on two busy cores stall for seconds (field notes): use one here."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

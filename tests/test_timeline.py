@@ -6,7 +6,6 @@ import threading
 
 import numpy as np
 import pytest
-import torch
 
 from inference.api import GenerationRequest, JobFinished, JobStarted, Mode, StepPreview
 from inference.engine import Engine
@@ -15,12 +14,7 @@ from inference.errors import InvalidRequest
 STEPS = 8
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDockWidget, QMessageBox
+from PySide6.QtWidgets import QDockWidget
 
-from gui.app import build_editor
 from gui.preview_overlay import mask_box
-from gui.settings import Settings
 from gui.timeline_panel import NOT_BRANCHABLE_TEXT
 from inference.api import Mode
 from test_paint import gradient
@@ -21,23 +18,12 @@ from test_paint import gradient
 STEPS = 8
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # 2 shared cores: more threads only contend with the GUI thread
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # 2 shared cores: GUI and torch
 
 
 @pytest.fixture
-def editor(qtbot, tmp_path, monkeypatch, tiny_model_dir):
-    warnings = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda _parent, _title, text, *a: warnings.append(text))
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
-    ed = build_editor(Settings(str(tmp_path / "settings.ini")))
-    ed.warnings = warnings
-    qtbot.addWidget(ed.window)
-    ed.window.show()
+def editor(make_editor, tmp_path, tiny_model_dir):
+    ed = make_editor()
     ed.panel.model_combo.setEditText(str(tiny_model_dir))
     ed.panel.steps_spin.setValue(STEPS)
     ed.panel.prompt_edit.setPlainText("a red barn in the snow")

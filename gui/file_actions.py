@@ -16,10 +16,11 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFileDialog, QFormLayou
 
 from inference.changes import changed_pixels_map
 from inference.errors import KilnError
-from inference.image_io import load_rgb, read_parameters, save_image
+from inference.image_io import load_rgb_with_notes, read_parameters
+from inference.image_save import save_image
 from inference.metadata import parse_parameters
 
-OPEN_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp);;All files (*)"
+OPEN_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp *.gif);;All files (*)"
 SAVE_FILTER = "PNG, keeps generation parameters (*.png);;JPEG (*.jpg *.jpeg);;WebP (*.webp);;TIFF (*.tif *.tiff);;BMP (*.bmp)"
 
 
@@ -53,9 +54,11 @@ class FileActions(QObject):
             self.open_path(path)
 
     def open_path(self, path: str, ask_about_parameters: bool = True) -> bool:
-        """Open ``path``; on failure show why and keep the current document."""
+        """Open ``path``; on failure show why and keep the current document. What the user
+        should know about a file that did open (only the first frame of an animation…) goes
+        into the status message."""
         try:
-            image = load_rgb(path)
+            image, notes = load_rgb_with_notes(path)
         except KilnError as exc:
             QMessageBox.warning(self._window, "Cannot open image", str(exc))
             return False
@@ -64,7 +67,7 @@ class FileActions(QObject):
         self._document.load(image, path)
         self._opened_pixels = image
         self.opened.emit(path)
-        self.message.emit(f"Opened {Path(path).name} ({image.shape[1]}×{image.shape[0]})")
+        self.message.emit(" ".join([f"Opened {Path(path).name} ({image.shape[1]}×{image.shape[0]}).", *notes]))
         text = read_parameters(path) if ask_about_parameters else None
         if text:
             answer = QMessageBox.question(

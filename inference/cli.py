@@ -110,7 +110,7 @@ def check_output_path(out: Path, inputs: list[str | None]) -> None:
 
 def generate_command(args) -> int:
     """``main.py generate``: one image from the command line, with a progress bar."""
-    from inference.image_io import save_image
+    from inference.image_save import save_image
     from inference.metadata import format_parameters
     from inference.model_ref import resolve_model_ref
 

@@ -24,3 +24,23 @@ class UnsafeCheckpoint(ModelError):
 
 class ImageFileError(KilnError):
     """An image or mask file cannot be read."""
+
+
+class UnsupportedImage(ImageFileError):
+    """A file is not an image, or is an image in a format Kiln does not read."""
+
+
+class DamagedImage(ImageFileError):
+    """An image file is truncated or corrupt; nothing was loaded from it."""
+
+
+class ImageTooLarge(ImageFileError):
+    """An image has more pixels than Kiln's limit (or than memory allows) and was refused unopened."""
+
+
+class ImageSaveError(ImageFileError):
+    """An image could not be written; any file that was already at the path is untouched."""
+
+
+class InvalidSetting(KilnError):
+    """An environment variable or setting holds a value Kiln cannot use."""

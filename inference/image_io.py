@@ -2,120 +2,415 @@
 
 Reading turns whatever a file holds into H×W×3 uint8 RGB the way a person expects: EXIF
 orientation applied, 16-bit scaled (not clipped), palettes and grayscale expanded, transparency
-flattened onto white. Writing goes through a temporary file and a rename, so a failed write
-never leaves a half-written file where a good one was.
+flattened onto white, CMYK converted through its colour profile. Files are treated as hostile:
+the format is detected from the content (not the name) and limited to the formats Kiln reads,
+images over a pixel limit are refused before any pixel memory is allocated, and a truncated or
+corrupt file is refused whole, never half-loaded. Every failure is an ``ImageFileError`` subclass
+(``inference.errors``) whose message says what to do. Things a person should know about a file
+that did load (only the first frame of an animation was opened…) come back as notes from
+``load_rgb_with_notes``.
+
+Writing is in ``inference.image_save``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import math
 import os
-import tempfile
+import stat
+import struct
+import threading
+import warnings
+import zlib
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
-from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from inference.errors import ImageFileError
+from inference.errors import (
+    DamagedImage,
+    ImageFileError,
+    ImageTooLarge,
+    InvalidSetting,
+    UnsupportedImage,
+)
+
+DEFAULT_MAX_MEGAPIXELS = 200.0
+"""Images with more pixels than this are refused unless the user raises the limit."""
+MAX_MEGAPIXELS_ENV = "KILN_MAX_MEGAPIXELS"
+"""Environment variable that replaces ``DEFAULT_MAX_MEGAPIXELS`` (a number, e.g. ``400``)."""
+
+READ_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")
+"""Pillow formats Kiln decodes (JPEG includes MPO, as Pillow names many phone photos). Everything
+else is refused by name without being decoded: fewer decoders facing untrusted files."""
+READABLE = "PNG, JPEG, WebP, TIFF, BMP or GIF"
+
+# What Pillow's decoders raise on malformed input besides OSError: its plugins are not
+# consistent (a short struct read, a bad table index, a division by a zero field…); Pillow's own
+# Image.open treats SyntaxError, IndexError, TypeError and struct.error as "not this format".
+# Fuzzing (bench/fuzz_loader.py) has seen OSError, SyntaxError, ValueError and struct/zlib
+# errors. Only calls that parse the file are wrapped in this.
+_DECODER_ERRORS = (
+    OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError, KeyError,
+    TypeError, ZeroDivisionError, OverflowError,
+)
+
+# Image.MAX_IMAGE_PIXELS and ImageFile.LOAD_TRUNCATED_IMAGES are process-wide: they are set to
+# Kiln's values only while one file is decoded, under this lock.
+_PILLOW_GLOBALS = threading.Lock()
 
 
-def open_image(path: str | os.PathLike) -> Image.Image:
-    """Open and fully decode ``path`` with EXIF orientation applied.
+class LoadedImage(NamedTuple):
+    """What ``load_rgb_with_notes`` returns: ``rgb`` H×W×3 uint8, and ``notes``, plain sentences
+    about what was loaded that the caller should show (empty for an ordinary photo)."""
 
-    Raises ``ImageFileError`` for a missing, empty, unreadable, truncated or non-image file.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise ImageFileError(f"'{path}' does not exist.")
-    if path.is_dir():
-        raise ImageFileError(f"'{path}' is a folder, not an image file.")
-    if path.stat().st_size == 0:
-        raise ImageFileError(f"'{path}' is empty (0 bytes).")
+    rgb: np.ndarray
+    notes: tuple[str, ...]
+
+
+def max_pixels(max_megapixels: float | None = None) -> int:
+    """The pixel limit for one image: ``max_megapixels`` if given, else the
+    ``KILN_MAX_MEGAPIXELS`` environment variable, else 200 megapixels. Raises ``InvalidSetting``."""
+    source = "max_megapixels"
+    value: object = max_megapixels
+    if value is None:
+        value = os.environ.get(MAX_MEGAPIXELS_ENV, "").strip() or DEFAULT_MAX_MEGAPIXELS
+        source = MAX_MEGAPIXELS_ENV
     try:
-        with Image.open(path) as im:
-            im.load()
-            return ImageOps.exif_transpose(im)
+        megapixels = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        megapixels = float("nan")
+    if not (math.isfinite(megapixels) and megapixels > 0):
+        raise InvalidSetting(f"{source} must be a positive number of megapixels such as 400, not '{value}'.")
+    return max(1, int(megapixels * 1_000_000))
+
+
+def _megapixels(pixels: int) -> str:
+    megapixels = pixels / 1_000_000
+    return f"{megapixels:,.1f}".removesuffix(".0") if megapixels >= 1 else f"{megapixels:.2g}"
+
+
+def _too_large(path: Path, limit_px: int, size: tuple[int, int] | None = None) -> ImageTooLarge:
+    limit = f"Kiln's limit of {_megapixels(limit_px)} megapixels"
+    if size is not None:
+        pixels = size[0] * size[1]
+        what = f"is {size[0]:,}×{size[1]:,} pixels ({_megapixels(pixels)} megapixels), over {limit}"
+        suggest = max(math.ceil(pixels / 1_000_000 / 100) * 100, 100)
+    else:  # a later frame or a tile that Pillow refused while decoding
+        what = f"holds more pixels than {limit}"
+        suggest = max(math.ceil(limit_px / 1_000_000 * 2 / 100) * 100, 100)
+    return ImageTooLarge(
+        f"'{path}' {what}: if you trust the file, set the environment variable "
+        f"{MAX_MEGAPIXELS_ENV}={suggest} before starting Kiln (opening that many pixels takes roughly "
+        f"{suggest * 10 / 1000:g} GB of memory), or scale the image down first."
+    )
+
+
+@contextlib.contextmanager
+def _kiln_pillow_limits(limit_px: int | None):
+    """Decode with Kiln's pixel limit (``None``: no Pillow check, for header parsing that Kiln
+    checks itself) and never accept a truncated file. Pillow's bomb *warning* becomes an error;
+    its chatter about recoverable damage (corrupt EXIF…) is not printed."""
+    with _PILLOW_GLOBALS, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")  # "Corrupt EXIF data"…
+        saved = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
+        Image.MAX_IMAGE_PIXELS = limit_px
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = saved
+
+
+def _damaged(path: Path, exc: BaseException) -> DamagedImage:
+    detail = str(exc).strip().rstrip(".") or type(exc).__name__
+    return DamagedImage(f"'{path}' is damaged or truncated and cannot be read ({detail}): copy or export it again from the original.")
+
+
+def _check_path(path: Path) -> None:
+    """Refuse what is not a readable regular file before opening it (a FIFO would block)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ImageFileError(f"'{path}' does not exist.") from None
     except PermissionError:
-        raise ImageFileError(f"'{path}' cannot be read: permission denied.") from None
-    except UnidentifiedImageError:
-        raise ImageFileError(f"'{path}' is not an image Kiln can read (PNG, JPEG, WebP, TIFF, BMP).") from None
-    except Image.DecompressionBombError:
-        raise ImageFileError(f"'{path}' is too large to open safely (over {Image.MAX_IMAGE_PIXELS:,} pixels).") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageFileError(f"'{path}' is damaged or truncated and cannot be read ({exc}).") from None
+        raise ImageFileError(f"'{path}' cannot be read: permission denied (check the file's and its folder's permissions).") from None
+    except ValueError:
+        raise ImageFileError(f"'{path}' is not a valid file name.") from None
+    except OSError as exc:
+        raise ImageFileError(f"'{path}' cannot be read: {exc.strerror or exc}.") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageFileError(f"'{path}' is a folder, not an image file.")
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageFileError(f"'{path}' is not a regular file (a device, pipe or socket): choose an image file.")
+    if st.st_size == 0:
+        raise ImageFileError(f"'{path}' is empty (0 bytes).")
 
 
-def to_rgb_array(im: Image.Image) -> np.ndarray:
-    """Any Pillow image → H×W×3 uint8 RGB. 16-bit channels are scaled to 8 bits, not clipped."""
-    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        values = np.asarray(im, dtype=np.float64)
-        top = 65535.0 if im.mode.startswith("I;16") or values.max() > 255 else 255.0
+def _name_unsupported(fh, limit_px: int) -> str | None:
+    """The format Pillow recognises in a file Kiln does not read (header only), for the message."""
+    try:
+        fh.seek(0)
+        with _kiln_pillow_limits(limit_px), Image.open(fh) as other:
+            return other.format_description or other.format
+    except (*_DECODER_ERRORS, UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return None
+
+
+_MAGIC = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
+          (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
+
+
+def _looks_like(fh) -> str | None:
+    """The readable format a file's first bytes announce, if any."""
+    fh.seek(0)
+    head = fh.read(16)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    if head[:2] == b"BM" and head[6:10] == b"\0\0\0\0":  # "BM", file size, reserved zeros
+        return "BMP"
+    return next((name for magic, name in _MAGIC if head.startswith(magic)), None)
+
+
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by colour type
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def _png_rows_missing(fh, im: Image.Image) -> bool:
+    """True when a PNG's compressed pixel data ends cleanly but early. Pillow leaves the missing
+    rows zero and reports nothing. Fast path: a non-interlaced picture whose last row holds
+    anything but zero bytes was decoded to the end. Otherwise the IDAT stream is inflated once
+    more, counting bytes without keeping them, and compared with what the header promises."""
+    if not im.info.get("interlace") and any(im.crop((0, im.height - 1, im.width, im.height)).tobytes()):
+        return False
+    fh.seek(8)
+    ihdr = fh.read(25)
+    if len(ihdr) < 25 or ihdr[4:8] != b"IHDR":
+        return False
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", ihdr[8:21])
+    bits = depth * _PNG_CHANNELS.get(colour, 0)
+    if not bits:
+        return False
+    passes = _ADAM7 if interlace else ((0, 0, 1, 1),)
+    expected = 0
+    for x0, y0, dx, dy in passes:
+        cols, rows = max(0, (width - x0 + dx - 1) // dx), max(0, (height - y0 + dy - 1) // dy)
+        if cols and rows:
+            expected += rows * (1 + (cols * bits + 7) // 8)
+    inflater, produced, seen_idat = zlib.decompressobj(), 0, False
+    fh.seek(33)
+    while produced < expected:
+        head = fh.read(8)
+        if len(head) < 8:
+            break
+        length, kind = struct.unpack(">I4s", head)
+        if kind == b"IDAT":
+            seen_idat = True
+            data = fh.read(length)
+            while data and produced < expected and not inflater.eof:
+                produced += len(inflater.decompress(data, 1 << 20))
+                data = inflater.unconsumed_tail
+            fh.seek(4, os.SEEK_CUR)
+        elif seen_idat or kind == b"IEND":
+            break  # the IDAT chunks are consecutive
+        else:
+            fh.seek(length + 4, os.SEEK_CUR)
+    return produced < expected
+
+
+_ANIMATED = {"GIF": "animated", "PNG": "animated", "WEBP": "animated", "TIFF": "pages"}
+
+
+def _frame_note(path: Path, im: Image.Image) -> str | None:
+    """Say so when a file holds more than the one frame Kiln opened (not for MPO: a phone
+    JPEG's second picture is a preview or depth map, not something to choose)."""
+    kind = _ANIMATED.get(im.format or "")
+    if kind is None:
+        return None
+    try:
+        count = int(getattr(im, "n_frames", 1))
+    except _DECODER_ERRORS:
+        return f"'{path.name}' holds more frames or pages that are damaged: Kiln opened the first one only."
+    if count <= 1:
+        return None
+    if kind == "pages":
+        return f"'{path.name}' has {count} pages: Kiln opened the first page only (page 1 of {count})."
+    return f"'{path.name}' is animated: Kiln opened the first frame only (frame 1 of {count})."
+
+
+def _open_checked(path: str | os.PathLike, max_megapixels: float | None) -> tuple[Image.Image, list[str]]:
+    """Open, check and fully decode the first frame of ``path``, EXIF orientation applied.
+    Returns the image (detached from the file) and notes. Raises ``ImageFileError`` subclasses."""
+    # 1. The path: a readable, non-empty regular file.
+    path = Path(path)
+    limit_px = max_pixels(max_megapixels)
+    _check_path(path)
+    try:
+        fh = open(path, "rb")
+    except PermissionError:
+        raise ImageFileError(f"'{path}' cannot be read: permission denied (check the file's and its folder's permissions).") from None
+    except OSError as exc:
+        raise ImageFileError(f"'{path}' cannot be read: {exc.strerror or exc}.") from None
+    notes: list[str] = []
+    with fh:
+        # 2. Identify by content, among the formats Kiln reads; headers only, no pixels yet.
+        try:
+            with _kiln_pillow_limits(None):
+                im = Image.open(fh, formats=READ_FORMATS)
+        except UnidentifiedImageError:
+            kind = _looks_like(fh)
+            if kind:
+                raise DamagedImage(f"'{path}' is not an image Kiln can read: it starts like a {kind} file but its header is damaged.") from None
+            other = _name_unsupported(fh, limit_px)
+            if other:
+                raise UnsupportedImage(f"'{path}' is a {other} file, which Kiln does not read: save it as {READABLE} first.") from None
+            raise UnsupportedImage(f"'{path}' is not an image Kiln can read ({READABLE}).") from None
+        except MemoryError:
+            raise ImageTooLarge(f"'{path}' needs more memory than is free to open.") from None
+        except _DECODER_ERRORS as exc:
+            raise _damaged(path, exc) from exc
+        # 3. Refuse oversized pictures before any pixel memory is allocated.
+        width, height = im.size
+        if width <= 0 or height <= 0:
+            raise DamagedImage(f"'{path}' is damaged: it says the picture is {width}×{height} pixels.")
+        if width * height > limit_px:
+            raise _too_large(path, limit_px, (width, height))
+        # 4. Decode the first frame completely (truncation is an error), then orient it.
+        try:
+            with _kiln_pillow_limits(limit_px):
+                im.load()
+                if im.format == "PNG" and _png_rows_missing(fh, im):
+                    raise DamagedImage(f"'{path}' is damaged: its pixel data ends before the last row, so part of the picture is missing; copy or export it again from the original.")
+                try:
+                    upright = ImageOps.exif_transpose(im)
+                except _DECODER_ERRORS:
+                    upright = im.copy()
+                    notes.append(f"'{path.name}' has damaged orientation (EXIF) data: it is shown as stored, perhaps turned.")
+                note = _frame_note(path, im)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise _too_large(path, limit_px) from None
+        except MemoryError:
+            raise ImageTooLarge(f"'{path}' needs more memory than is free to open ({width}×{height} pixels): close other programs or scale it down.") from None
+        except _DECODER_ERRORS as exc:
+            raise _damaged(path, exc) from exc
+        finally:
+            im.close()
+    if note:
+        notes.insert(0, note)
+    return upright, notes
+
+
+def open_image(path: str | os.PathLike, *, max_megapixels: float | None = None) -> Image.Image:
+    """Open and fully decode ``path`` (its first frame) with EXIF orientation applied.
+
+    Raises ``ImageFileError`` (or a subclass: ``UnsupportedImage``, ``DamagedImage``,
+    ``ImageTooLarge``) for a missing, empty, unreadable, truncated, oversized or non-image file,
+    and ``InvalidSetting`` for an unusable pixel limit (see ``max_pixels``).
+    """
+    return _open_checked(path, max_megapixels)[0]
+
+
+def _has_alpha(im: Image.Image) -> bool:
+    return im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        im.mode in ("P", "L", "RGB") and "transparency" in im.info
+    )
+
+
+def _cmyk_to_rgb(im: Image.Image, name: str, notes: list[str]) -> Image.Image:
+    """CMYK through its embedded ICC profile to sRGB; a plain conversion (and a note) without one."""
+    icc = im.info.get("icc_profile")
+    if not icc:
+        notes.append(f"'{name}' is a CMYK (print) file without a colour profile: its colours were converted approximately.")
+        return im.convert("RGB")
+    try:
+        from PIL import ImageCms
+    except ImportError:  # a Pillow built without LittleCMS
+        reason: object = "this Pillow has no colour management"
+    else:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            return ImageCms.profileToProfile(
+                im, source, ImageCms.createProfile("sRGB"), renderingIntent=ImageCms.Intent.PERCEPTUAL, outputMode="RGB"
+            )
+        except (ImageCms.PyCMSError, *_DECODER_ERRORS) as exc:
+            reason = exc
+    notes.append(f"'{name}' has a CMYK colour profile Kiln cannot use ({reason}): its colours were converted approximately.")
+    return im.convert("RGB")
+
+
+def _to_rgb(im: Image.Image, name: str = "image") -> tuple[np.ndarray, list[str]]:
+    notes: list[str] = []
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        values = np.nan_to_num(np.asarray(im, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        peak = float(values.max()) if values.size else 0.0
+        if im.mode.startswith("I;16"):
+            top = 65535.0
+        elif im.mode == "F" and 0.0 < peak <= 1.0:
+            top = 1.0  # floating-point files usually hold 0…1
+        else:
+            top = 255.0 if peak <= 255 else 65535.0 if peak <= 65535 else peak
         gray = np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return np.repeat(gray[..., None], 3, axis=2)
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        return np.repeat(gray[..., None], 3, axis=2), notes
+    if _has_alpha(im):
         rgba = im.convert("RGBA")
         flat = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         flat.alpha_composite(rgba)
-        return np.array(flat.convert("RGB"))
-    return np.array(im.convert("RGB"))
+        return np.array(flat.convert("RGB")), notes
+    if im.mode == "CMYK":
+        return np.array(_cmyk_to_rgb(im, name, notes)), notes
+    return np.array(im.convert("RGB")), notes
 
 
-def load_rgb(path: str | os.PathLike) -> np.ndarray:
-    """``path`` → H×W×3 uint8 RGB. Raises ``ImageFileError``."""
-    return to_rgb_array(open_image(path))
+def to_rgb_array(im: Image.Image) -> np.ndarray:
+    """Any Pillow image → H×W×3 uint8 RGB. 16-bit channels are scaled to 8 bits, not clipped;
+    transparency is flattened on white; CMYK goes through its ICC profile when it has one."""
+    return _to_rgb(im)[0]
 
 
-def load_mask(path: str | os.PathLike) -> np.ndarray:
+def load_rgb_with_notes(path: str | os.PathLike, *, max_megapixels: float | None = None) -> LoadedImage:
+    """``path`` → ``LoadedImage(rgb H×W×3 uint8, notes)``. The notes are sentences to show the
+    user (first frame of an animation, first page of a TIFF, approximate CMYK colours…).
+    Raises ``ImageFileError`` subclasses and ``InvalidSetting``, like ``open_image``."""
+    im, notes = _open_checked(path, max_megapixels)
+    try:
+        rgb, more = _to_rgb(im, Path(path).name)
+    except MemoryError:
+        raise ImageTooLarge(f"'{path}' needs more memory than is free to convert: close other programs or scale it down.") from None
+    return LoadedImage(rgb, tuple(notes + more))
+
+
+def load_rgb(path: str | os.PathLike, *, max_megapixels: float | None = None) -> np.ndarray:
+    """``path`` → H×W×3 uint8 RGB. Raises ``ImageFileError`` (see ``load_rgb_with_notes``,
+    which also says what the user should know about the file)."""
+    return load_rgb_with_notes(path, max_megapixels=max_megapixels).rgb
+
+
+def load_mask(path: str | os.PathLike, *, max_megapixels: float | None = None) -> np.ndarray:
     """A mask file → H×W uint8, white (255) = regenerate. Raises ``ImageFileError``.
 
     A mask with transparency uses its alpha channel (painted = opaque); otherwise its
     brightness is used.
     """
-    im = open_image(path)
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+    im = open_image(path, max_megapixels=max_megapixels)
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info):
         return np.array(im.convert("RGBA").getchannel("A"))
     if im.mode.startswith("I") or im.mode == "F":
-        return to_rgb_array(im)[..., 0].copy()
-    return np.array(im.convert("L"))
-
-
-SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
-
-
-def save_image(path: str | os.PathLike, image: np.ndarray, parameters: str | None = None) -> Path:
-    """Write H×W×3 uint8 ``image`` atomically, in the format its suffix names. PNG files carry
-    ``parameters`` in the A1111-style text chunk. Raises ``ImageFileError`` (unknown suffix,
-    full disk, read-only folder…) and leaves any existing file at ``path`` untouched then.
-    """
-    path = Path(path)
-    fmt = SAVE_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ImageFileError(f"cannot save '{path.name}': use .png, .jpg, .webp, .tif or .bmp.")
-    options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
-    if fmt == "PNG" and parameters:
-        options["pnginfo"] = PngImagePlugin.PngInfo()
-        options["pnginfo"].add_text("parameters", parameters)
-    if not path.parent.is_dir():
-        raise ImageFileError(f"cannot save '{path}': the folder '{path.parent}' does not exist.")
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            Image.fromarray(image).save(fh, format=fmt, **options)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)
-        raise ImageFileError(f"cannot save '{path}': {exc.strerror or exc}.") from None
-    return path
+        return _to_rgb(im)[0][..., 0].copy()
+    if im.mode in ("1", "L", "P", "RGB", "RGBX"):
+        return np.array(im.convert("L"))
+    return np.array(Image.fromarray(_to_rgb(im)[0]).convert("L"))
 
 
 def read_parameters(path: str | os.PathLike) -> str | None:
-    """The ``parameters`` text of a PNG written by Kiln or another SD tool, if it has one."""
+    """The ``parameters`` text of a PNG written by Kiln or another SD tool, if it has one.
+    Reads headers only; any problem with the file means None."""
     try:
-        with Image.open(path) as im:
+        with open(path, "rb") as fh, _kiln_pillow_limits(None), Image.open(fh, formats=READ_FORMATS) as im:
             text = im.info.get("parameters")
-    except (OSError, ValueError):
+    except (*_DECODER_ERRORS, UnidentifiedImageError, MemoryError):
         return None
     return text if isinstance(text, str) and text.strip() else None

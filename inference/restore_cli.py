@@ -86,7 +86,8 @@ def restore_command(args) -> int:
     from tqdm import tqdm
 
     from inference.changes import changed_pixels_map
-    from inference.image_io import load_rgb, save_image
+    from inference.image_io import load_rgb
+    from inference.image_save import save_image
 
     # 1. Check what applies to the whole batch before any work
     if not args.mask and not args.detect:

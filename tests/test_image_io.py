@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from inference.errors import ImageFileError
-from inference.image_io import load_mask, load_rgb, read_parameters, save_image
+from inference.image_io import load_mask, load_rgb, read_parameters
+from inference.image_save import save_image
 
 
 def _gradient(h=40, w=60):
@@ -128,3 +129,16 @@ def test_failed_write_leaves_the_existing_file(tmp_path, monkeypatch):
         save_image(path, np.zeros((40, 60, 3), np.uint8))
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["keep.png"]
+
+
+def test_notes_are_empty_for_an_ordinary_photo_and_the_old_signatures_still_work(tmp_path):
+    from inference.image_io import LoadedImage, load_rgb_with_notes, open_image
+
+    Image.fromarray(_gradient()).save(tmp_path / "p.png")
+    loaded = load_rgb_with_notes(tmp_path / "p.png")
+    assert isinstance(loaded, LoadedImage) and loaded.notes == ()
+    rgb, notes = loaded  # unpacks like a pair
+    assert notes == ()
+    assert np.array_equal(rgb, load_rgb(tmp_path / "p.png")) and np.array_equal(rgb, _gradient())
+    assert open_image(str(tmp_path / "p.png")).size == (60, 40)
+    assert load_mask(tmp_path / "p.png").shape == (40, 60)

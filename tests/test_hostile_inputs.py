@@ -21,11 +21,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from inference import image_io, image_save
+from inference import image_io
 from inference.errors import (
     DamagedImage,
     ImageFileError,
-    ImageSaveError,
     ImageTooLarge,
     InvalidSetting,
     UnsupportedImage,
@@ -36,7 +35,6 @@ from inference.image_io import (
     load_rgb_with_notes,
     read_parameters,
 )
-from inference.image_save import save_image
 
 W, H = 32, 24
 
@@ -410,81 +408,6 @@ def test_pillow_globals_are_restored_and_truncated_loading_stays_off(tmp_path):
         ImageFile.LOAD_TRUNCATED_IMAGES = False
     load_rgb(_write(tmp_path, "plain.png"))
     assert Image.MAX_IMAGE_PIXELS == before
-
-
-# --- saving ---------------------------------------------------------------------------------------
-
-def _saved_state(tmp_path):
-    path = tmp_path / "keep.png"
-    save_image(path, _rgb())
-    return path, path.read_bytes()
-
-
-@pytest.mark.parametrize("where", ["write", "fsync", "replace"])
-def test_full_disk_keeps_the_previous_file(tmp_path, monkeypatch, where):
-    path, before = _saved_state(tmp_path)
-
-    def full(*_a, **_k):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    if where == "write":
-        def half_then_full(self, fp, *a, **k):
-            fp.write(b"\x89PNG half of it")
-            full()
-
-        monkeypatch.setattr(Image.Image, "save", half_then_full)
-    else:
-        monkeypatch.setattr(image_save.os, where, full)
-    with pytest.raises(ImageSaveError, match=r"the disk is full .*free some space"):
-        save_image(path, np.zeros((H, W, 3), np.uint8))
-    assert path.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.png"]
-
-
-@pytest.mark.parametrize("code, message", [
-    (errno.EACCES, r"Kiln may not write there .*save to another folder"),
-    (errno.EROFS, r"is on a read-only drive; save to another folder"),
-])
-def test_read_only_folder_is_a_clear_error(tmp_path, monkeypatch, code, message):
-    path, before = _saved_state(tmp_path)
-    real_open = os.open
-
-    def refuse_create(file, flags, *a, **k):
-        if flags & os.O_CREAT:
-            raise OSError(code, os.strerror(code), file)
-        return real_open(file, flags, *a, **k)
-
-    monkeypatch.setattr(image_save.os, "open", refuse_create)
-    with pytest.raises(ImageSaveError, match=message):
-        save_image(path, np.zeros((H, W, 3), np.uint8))
-    assert path.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.png"]
-
-
-def test_a_failure_that_is_not_an_os_error_still_removes_the_temporary_file(tmp_path):
-    path, before = _saved_state(tmp_path)
-    with pytest.raises(TypeError):
-        save_image(path, np.zeros((H, W, 3), np.complex64))  # a caller's bug, not a user's problem
-    assert path.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.png"]
-
-
-def test_saved_files_get_normal_permissions_and_replacements_keep_theirs(tmp_path):
-    umask = os.umask(0o022)
-    try:
-        fresh = save_image(tmp_path / "new.png", _rgb())
-        assert fresh.stat().st_mode & 0o777 == 0o644  # not 0600 as a tempfile would be
-        os.chmod(fresh, 0o640)
-        save_image(fresh, _rgb())
-        assert fresh.stat().st_mode & 0o777 == 0o640
-    finally:
-        os.umask(umask)
-
-
-def test_saving_onto_a_folder_name(tmp_path):
-    (tmp_path / "taken.png").mkdir()
-    with pytest.raises(ImageSaveError, match="a folder has that name"):
-        save_image(tmp_path / "taken.png", _rgb())
 
 
 # --- in the editor --------------------------------------------------------------------------------

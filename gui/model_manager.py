@@ -42,9 +42,9 @@ from PySide6.QtWidgets import (
 
 from gui.settings import Settings
 from inference.catalog import PURPOSES, entries_for, find_entry
-from inference.downloads import DownloadCancelled, download_model, format_bytes
+from inference.downloads import download_model, format_bytes
 from inference.hub_cache import cache_location, cached_models, download_state
-from inference.errors import KilnError
+from inference.errors import DownloadCancelled, KilnError
 from inference.model_ref import model_display_name, resolve_model_ref
 
 COLUMNS = ("Model", "What it's for", "Size", "License", "Status")

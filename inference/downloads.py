@@ -14,16 +14,15 @@ body is read in 10 MiB chunks, so a cancel would wait for up to 10 MiB to arrive
 weight file to ``blobs/<etag>.incomplete`` (the name the library's cache scanner reports as a
 partial download), resumes it with an HTTP Range request, checks its sha256, renames it to its
 blob name, and then lets ``hf_hub_download`` link it into the snapshot (the library finds the blob
-and only writes the ref and the symlink). Small files go through ``hf_hub_download`` directly.
+and only writes the ref and the symlink; the streaming is in ``inference.blob_download``). Small
+files go through ``hf_hub_download`` directly.
 Requests use the library's HTTP session, headers (token, user agent) and error types.
 """
 
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
-import os
 import shutil
 import threading
 import time
@@ -33,8 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
-from filelock import FileLock
-from filelock import Timeout as FileLockTimeout
 from huggingface_hub import HfApi, constants, hf_hub_download, hf_hub_url
 from huggingface_hub.errors import (
     GatedRepoError,
@@ -45,46 +42,16 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 from huggingface_hub.file_download import repo_folder_name
-from huggingface_hub.utils import build_hf_headers, hf_raise_for_status, http_stream_backoff
+from huggingface_hub.utils import build_hf_headers
 
-from inference.errors import KilnError
+from inference.blob_download import check_cancel, fetch_blob
+from inference.errors import DiskFull, DownloadError, HubUnreachable, RepoGated, RepoNotFound
 from inference.hub_cache import cache_location, weight_variant
 
 PROGRESS_INTERVAL_S = 0.1  # at most ten progress events a second (plus one per finished file)
 SPEED_WINDOW_S = 5.0  # speed is averaged over this much recent time
-MAX_STREAM_RETRIES = 5  # reconnects (with Range) after a dropped connection that had made progress
-STREAM_RETRY_WAIT_S = 1.0
-READ_BLOCK_BYTES = 8 * 1024 * 1024
-LOCK_POLL_S = 0.25  # how often a download waiting for another one's file lock checks its cancel event
 
 _SMALL_FILE_SUFFIXES = (".json", ".txt", ".model")  # configs, tokenizer vocab/merges, sentencepiece
-
-
-# --- errors ---------------------------------------------------------------------------------
-
-
-class DownloadError(KilnError):
-    """A download could not finish; the message says what to do. Finished files are kept."""
-
-
-class DownloadCancelled(DownloadError):
-    """The caller's cancel event was set; the partial file stays so the next attempt resumes."""
-
-
-class HubUnreachable(DownloadError):
-    """No network, the hub is down, or downloads are switched off (HF_HUB_OFFLINE)."""
-
-
-class RepoNotFound(DownloadError):
-    """No such repository or revision on the hub (or it is private)."""
-
-
-class RepoGated(DownloadError):
-    """The repository needs its license accepted on the hub and a login."""
-
-
-class DiskFull(DownloadError):
-    """Not enough free space where the cache lives."""
 
 
 # --- progress -------------------------------------------------------------------------------
@@ -277,7 +244,7 @@ def _download(repo_id, on_progress, cancel, revision, cache: Path, endpoint, tok
     # 2. Read model_index.json (tiny) to learn the components, then choose the files
     model_index = None
     if "model_index.json" in siblings:
-        _check_cancel(cancel, repo_id)
+        check_cancel(cancel, repo_id)
         index_path = _link(hf_hub_download(filename="model_index.json", **fetch), commit, repo_id)
         model_index = json.loads(Path(index_path).read_text(encoding="utf-8"))
     paths = select_files(list(siblings), model_index)
@@ -301,7 +268,7 @@ def _download(repo_id, on_progress, cancel, revision, cache: Path, endpoint, tok
     # 4. Fetch file by file
     headers = build_hf_headers(token=token, library_name="kiln")
     for planned in files:
-        _check_cancel(cancel, repo_id)
+        check_cancel(cancel, repo_id)
         meter.current_file = planned.path
         if (storage / "snapshots" / commit / planned.path).is_file():
             pass
@@ -310,101 +277,10 @@ def _download(repo_id, on_progress, cancel, revision, cache: Path, endpoint, tok
             meter.received(planned.size_bytes)
         else:
             url = hf_hub_url(repo_id, planned.path, revision=commit, endpoint=endpoint)
-            _fetch_blob(url, headers, storage / "blobs" / planned.sha256, planned, meter, cancel, repo_id)
+            fetch_blob(url, headers, storage / "blobs" / planned.sha256, planned, meter, cancel, repo_id)
             _link(hf_hub_download(filename=planned.path, **fetch), commit, repo_id)
         meter.file_done()
     return storage / "snapshots" / commit
-
-
-def _fetch_blob(url, headers, blob: Path, planned: PlannedFile, meter: _Meter, cancel, repo_id) -> None:
-    """Make ``blob`` hold ``planned``'s bytes, resuming ``<blob>.incomplete``; sha256-checked.
-
-    A lock file keeps two Kilns (or two dialogs) from appending to the same partial file.
-    """
-    storage = blob.parent.parent  # next to the library's own <cache>/.locks/<repo>/<etag>.lock, another name
-    lock = FileLock(str(storage.parent / ".locks" / storage.name / f"{blob.name}.kiln.lock"))
-    Path(lock.lock_file).parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        try:
-            lock.acquire(timeout=LOCK_POLL_S)
-            break
-        except FileLockTimeout:
-            _check_cancel(cancel, repo_id)
-    try:
-        if not blob.is_file():  # another download may have finished it while we waited
-            _PartialBlob(blob, planned, meter, cancel, repo_id).complete(url, headers)
-    finally:
-        lock.release()
-
-
-class _PartialBlob:
-    """``<blob>.incomplete``: its length and running sha256 always match the bytes written."""
-
-    def __init__(self, blob: Path, planned: PlannedFile, meter: _Meter, cancel: threading.Event, repo_id: str):
-        self.blob, self.planned, self.meter, self.cancel, self.repo_id = blob, planned, meter, cancel, repo_id
-        self.path = blob.with_name(blob.name + ".incomplete")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.digest = hashlib.sha256()
-        self.done_bytes = 0
-        if self.path.is_file():
-            with self.path.open("rb") as f:
-                while block := f.read(READ_BLOCK_BYTES):
-                    self.digest.update(block)
-                    self.done_bytes += len(block)
-
-    def complete(self, url: str, headers: dict) -> None:
-        """Fetch the rest, check size and sha256, rename to the blob. A dropped connection that had
-        made progress reconnects from where it stopped (up to MAX_STREAM_RETRIES times)."""
-        retries = 0
-        while self.done_bytes < self.planned.size_bytes:
-            before_bytes = self.done_bytes
-            try:
-                self._stream(url, headers)
-            except (httpx2.NetworkError, httpx2.TimeoutException, httpx2.RemoteProtocolError):
-                retries += 1
-                if self.done_bytes == before_bytes or retries > MAX_STREAM_RETRIES:
-                    raise
-                if self.cancel.wait(STREAM_RETRY_WAIT_S):
-                    _check_cancel(self.cancel, self.repo_id)
-                continue
-            if self.done_bytes == before_bytes:
-                raise DownloadError(f"the hub sent no data for {self.planned.path} of '{self.repo_id}'; try again later.")
-        if self.done_bytes != self.planned.size_bytes or self.digest.hexdigest() != self.planned.sha256:
-            self.path.unlink(missing_ok=True)  # a damaged prefix must not be resumed again
-            raise DownloadError(
-                f"{self.planned.path} of '{self.repo_id}' arrived damaged (its checksum does not match); download again."
-            )
-        os.replace(self.path, self.blob)
-
-    def _stream(self, url: str, headers: dict) -> None:
-        """One GET from ``done_bytes`` on, appended to the partial file."""
-        request_headers = {**headers, "Accept-Encoding": "identity"}  # sizes and ranges are of the raw bytes
-        if self.done_bytes:
-            request_headers["Range"] = f"bytes={self.done_bytes}-"
-        # retry_on_exceptions=() because a read error inside the body must reach us, not restart the GET
-        with http_stream_backoff(
-            "GET", url, headers=request_headers, timeout=constants.HF_HUB_DOWNLOAD_TIMEOUT,
-            retry_on_exceptions=(), retry_on_status_codes=(429, 500, 502, 503, 504), max_retries=3, max_wait_time=4,
-        ) as response:
-            if response.status_code >= 400:
-                response.read()  # so the error can quote the hub's message
-                hf_raise_for_status(response)
-            mode = "ab"
-            if self.done_bytes and response.status_code != 206:  # the server ignored the Range: start over
-                self.meter.adjust(-self.done_bytes)
-                self.done_bytes, self.digest, mode = 0, hashlib.sha256(), "wb"
-            with self.path.open(mode) as f:
-                for chunk in response.iter_bytes():
-                    f.write(chunk)
-                    self.digest.update(chunk)
-                    self.done_bytes += len(chunk)
-                    self.meter.received(len(chunk))
-                    _check_cancel(self.cancel, self.repo_id)
-
-
-def _check_cancel(cancel: threading.Event, repo_id: str) -> None:
-    if cancel.is_set():
-        raise DownloadCancelled(f"Download of '{repo_id}' cancelled. Download it again to resume where it stopped.")
 
 
 def _link(pointer: str, commit: str, repo_id: str) -> str:

@@ -44,3 +44,27 @@ class ImageSaveError(ImageFileError):
 
 class InvalidSetting(KilnError):
     """An environment variable or setting holds a value Kiln cannot use."""
+
+
+class DownloadError(KilnError):
+    """A download could not finish; the message says what to do. Finished files are kept."""
+
+
+class DownloadCancelled(DownloadError):
+    """The caller's cancel event was set; the partial file stays so the next attempt resumes."""
+
+
+class HubUnreachable(DownloadError):
+    """No network, the hub is down, or downloads are switched off (HF_HUB_OFFLINE)."""
+
+
+class RepoNotFound(DownloadError):
+    """No such repository or revision on the hub (or it is private)."""
+
+
+class RepoGated(DownloadError):
+    """The repository needs its license accepted on the hub and a login."""
+
+
+class DiskFull(DownloadError):
+    """Not enough free space where the cache lives."""

@@ -9,16 +9,9 @@ import time
 import pytest
 from hub_server import HubServer, go_offline, point_hub_at
 
-from inference import downloads
-from inference.downloads import (
-    DiskFull,
-    DownloadCancelled,
-    HubUnreachable,
-    RepoGated,
-    RepoNotFound,
-    download_model,
-    select_files,
-)
+from inference import blob_download, downloads
+from inference.downloads import download_model, select_files
+from inference.errors import DiskFull, DownloadCancelled, HubUnreachable, RepoGated, RepoNotFound
 from inference.hub_cache import cached_lora_file, cached_models, download_state, is_downloaded, weights_variant
 
 REPO = "kiln-tests/tiny-sd"
@@ -110,7 +103,7 @@ def test_cancel_midway_keeps_the_partial_and_the_next_call_resumes_with_a_range(
 
 
 def test_a_dropped_connection_reconnects_with_a_range_and_finishes(hub, tiny_model_dir, monkeypatch):
-    monkeypatch.setattr(downloads, "STREAM_RETRY_WAIT_S", 0.01)
+    monkeypatch.setattr(blob_download, "STREAM_RETRY_WAIT_S", 0.01)
     hub.drop_once["unet/diffusion_pytorch_model.safetensors"] = 3_000_000
     download_model(REPO)
     gets = hub.requests("GET", "unet/diffusion_pytorch_model.safetensors")

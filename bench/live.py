@@ -88,7 +88,7 @@ def measure(driver, engine: Engine, args) -> tuple[list[StrokeTimes], list[dict]
     return idle, bare, stale
 
 
-def report(idle: list[StrokeTimes], bare: list[dict], stale: list[StrokeTimes], gui: bool) -> None:
+def report(idle: list[StrokeTimes], bare: list[dict], stale: list[StrokeTimes], gui: bool, judged: bool) -> None:
     ms = 1000.0
 
     def row(name: str, values: list[float]) -> None:
@@ -119,8 +119,9 @@ def report(idle: list[StrokeTimes], bare: list[dict], stale: list[StrokeTimes], 
     print(f"stale jobs: {outcomes['cancelled']} cancelled, {outcomes['finished']} finished before the cancel "
           f"could stop them, {outcomes['idle']} already over when the stroke began")
     median_image = statistics.median(t.image_drawn for t in idle) * ms
+    verdict = ("met" if median_image <= TARGET_MS else "not met") if judged else "not this setup: no verdict"
     print(f"target (full-size SD1.5, 512 px, 4 steps, fp16, CUDA): stroke → image <= {TARGET_MS} ms; "
-          f"here {median_image:.0f} ms median ({'met' if median_image <= TARGET_MS else 'not met'})")
+          f"here {median_image:.0f} ms median ({verdict})")
 
 
 def main() -> None:
@@ -183,7 +184,9 @@ def main() -> None:
     print(f"model: {model_name}{built}; {args.size}×{args.size} img2img, {params.steps} steps × strength "
           f"{params.strength} → {bare[0]['steps']} denoising steps, guidance {params.guidance}, scheduler "
           f"{params.scheduler}; {args.strokes} strokes per measure")
-    report(idle, bare, stale, gui=not args.headless)
+    # The target is for one setup only; a tiny model meeting it says nothing.
+    judged = args.full_size_random and plan.device == "cuda" and args.size == 512 and args.steps == 4
+    report(idle, bare, stale, gui=not args.headless, judged=judged)
 
 
 if __name__ == "__main__":

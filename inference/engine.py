@@ -48,7 +48,7 @@ from inference.memory import (
 )
 from inference.models import LoadedModel, load_model
 from inference.previews import LatentPreviewer, X0Tap
-from inference.regions import budget_side_px, generation_size, plan_windows
+from inference.regions import budget_side_px, generation_size, image_size, plan_windows
 from inference.schedulers import make_scheduler
 from inference.timeline import Timeline, TimelineRecorder, branch_start
 from inference.tone_match import is_grayscale, to_gray
@@ -257,8 +257,7 @@ class Engine:
         else:
             image = None
             if request.image is not None:
-                if request.width_px * request.height_px > budget * budget:
-                    size = generation_size(request.width_px, request.height_px, budget)
+                size = image_size(request.width_px, request.height_px, budget)
                 image = Image.fromarray(np.asarray(request.image))
                 if image.size != size:
                     image = image.resize(size, Image.LANCZOS)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from inference.regions import generation_size
+from inference.regions import image_size
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def forward_view(pipe, image: np.ndarray, strength: float, steps: int, seed: int
         scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
     timestep = start_timestep(scheduler, steps, strength)
     height, width = image.shape[:2]
-    size = generation_size(width, height, budget_side) if width * height > budget_side**2 else (width // 8 * 8, height // 8 * 8)
+    size = image_size(width, height, budget_side)
     picture = Image.fromarray(image)
     if picture.size != size:
         picture = picture.resize(size, Image.LANCZOS)

@@ -85,6 +85,15 @@ def generation_size(width_px: int, height_px: int, budget_side: int) -> tuple[in
     return side(width_px), side(height_px)
 
 
+def image_size(width_px: int, height_px: int, budget_side: int) -> tuple[int, int]:
+    """(width, height) an image of ``width_px`` × ``height_px`` is generated at in the image modes:
+    its own size rounded down to multiples of 8 within the budget (``budget_side``² px), else
+    ``generation_size`` (the budget, same aspect)."""
+    if width_px * height_px > budget_side * budget_side:
+        return generation_size(width_px, height_px, budget_side)
+    return width_px // 8 * 8, height_px // 8 * 8
+
+
 def plan_windows(mask: np.ndarray, budget_side: int, feather_px: int, max_windows: int = MAX_WINDOWS) -> list[Window]:
     """Windows that together regenerate every masked pixel of ``mask`` (H×W uint8, > 0 = masked).
 

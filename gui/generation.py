@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, QRect, QSignalBlocker, Signal
 
 from gui.generation_params import GenerationParams, build_request, mode_for
 from gui.history import HistoryEntry, HistoryStrip
-from gui.preview_overlay import mask_box, masked_preview
+from gui.preview_overlay import step_overlay
 from gui.timeline_panel import StepTimeline
 from inference.api import GenerationRequest, JobCancelled, JobFailed, JobFinished, JobStarted, Mode, StepPreview
 from inference.errors import KilnError
@@ -215,17 +215,10 @@ class GenerationController(QObject):
 
     def _show_step(self, request: GenerationRequest, event: StepPreview) -> None:
         """Draw a step preview in place: over the region it covers, and for inpainting only
-        where the mask is painted inside it."""
-        box_px = event.box
-        covers = QRect(*box_px) if box_px else QRect()
-        if request.mode is not Mode.INPAINT:
-            self._canvas.show_preview(event.rgb, covers)
-            return
-        region = covers if box_px else QRect(0, 0, request.width_px, request.height_px)
-        crop = request.mask[region.top(): region.top() + region.height(), region.left(): region.left() + region.width()]
-        box = mask_box(crop).translated(region.topLeft())
-        if not box.isEmpty():
-            self._canvas.show_preview(masked_preview(event.rgb, request.mask, box, region), box)
+        where the mask is painted inside it (``gui.preview_overlay.step_overlay``)."""
+        overlay = step_overlay(request, event)
+        if overlay is not None:
+            self._canvas.show_preview(*overlay)
 
     def _on_finished(self, event: JobFinished) -> None:
         request, self._request = self._request, None

@@ -6,6 +6,8 @@ import numpy as np
 from PIL import Image
 from PySide6.QtCore import QRect
 
+from inference.api import GenerationRequest, Mode, StepPreview
+
 MAX_OVERLAY_SIDE_PX = 768  # previews are approximations: more pixels only cost time per step
 
 
@@ -39,3 +41,21 @@ def masked_preview(preview: np.ndarray, mask: np.ndarray, box: QRect, covers: QR
     alpha = Image.fromarray(np.ascontiguousarray(crop)).resize(size, Image.BILINEAR)
     rgb.putalpha(alpha)
     return np.asarray(rgb)
+
+
+def step_overlay(request: GenerationRequest, preview: StepPreview) -> tuple[np.ndarray, QRect] | None:
+    """What the canvas draws for ``preview`` of ``request``'s job, as ``CanvasView.show_preview``
+    takes it: (pixels, target rect in image px; empty = the whole picture). Inpainting shows only
+    the masked area inside the preview's box (h×w×4, the mask as alpha). None: nothing to draw
+    (no preview at that step, or no mask inside its box)."""
+    if preview.rgb is None:
+        return None
+    covers = QRect(*preview.box) if preview.box else QRect()
+    if request.mode is not Mode.INPAINT:
+        return preview.rgb, covers
+    region = covers if preview.box else QRect(0, 0, request.width_px, request.height_px)
+    crop = request.mask[region.top(): region.top() + region.height(), region.left(): region.left() + region.width()]
+    box = mask_box(crop).translated(region.topLeft())
+    if box.isEmpty():
+        return None
+    return masked_preview(preview.rgb, request.mask, box, region), box

@@ -18,13 +18,12 @@ import dataclasses
 import secrets
 from dataclasses import dataclass, field
 
-import numpy as np
 import shiboken6
-from PySide6.QtCore import QObject, QRect, QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QObject, QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
 from gui.generation_params import SEED_MAX, GenerationParams
-from gui.preview_overlay import mask_box, masked_preview
+from gui.preview_overlay import step_overlay
 from inference.api import GenerationRequest, Mode, StepPreview
 from inference.errors import InvalidRequest
 
@@ -59,24 +58,6 @@ def branch_request(job_id: int, source: GenerationRequest, params: GenerationPar
     seed = secrets.randbelow(SEED_MAX + 1) if params.random_seed else params.seed
     return dataclasses.replace(source, job_id=job_id, prompt=params.prompt, negative_prompt=params.negative_prompt,
                                guidance=params.guidance, seed=seed, branch_from=(source.job_id, step))
-
-
-def step_overlay(request: GenerationRequest, preview: StepPreview) -> tuple[np.ndarray, QRect] | None:
-    """What the canvas draws for ``preview`` of ``request``'s job, as ``CanvasView.show_preview``
-    takes it: (pixels, target rect in image px; empty = the whole picture). Inpainting shows only
-    the masked area inside the preview's box (h×w×4, the mask as alpha). None: nothing to draw
-    (no preview at that step, or no mask inside its box)."""
-    if preview.rgb is None:
-        return None
-    covers = QRect(*preview.box) if preview.box else QRect()
-    if request.mode is not Mode.INPAINT:
-        return preview.rgb, covers
-    region = covers if preview.box else QRect(0, 0, request.width_px, request.height_px)
-    crop = request.mask[region.top(): region.top() + region.height(), region.left(): region.left() + region.width()]
-    box = mask_box(crop).translated(region.topLeft())
-    if box.isEmpty():
-        return None
-    return masked_preview(preview.rgb, request.mask, box, region), box
 
 
 class StepTimeline(QObject):

@@ -81,3 +81,15 @@ def make_editor(qtbot, tmp_path, monkeypatch):
     yield make
     for editor in editors:
         editor.worker.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def collect_qt_garbage_in_the_gui_thread(request):
+    """After a GUI test, collect its reference cycles here, in the GUI thread. Left for later,
+    the next test's inference thread can be the one whose allocation triggers the collection,
+    and Qt objects deleted from that thread crash the process (seen as a rare segfault)."""
+    yield
+    if "qtbot" in request.fixturenames:
+        import gc
+
+        gc.collect()

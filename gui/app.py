@@ -5,8 +5,9 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QMessageBox, QVBoxLayout, QWidget
 
+from gui.autosave import AutoSaver, find_recoverable, restore_session
 from gui.canvas import CanvasView
 from gui.device_panel import DevicePanel
 from gui.document import Document
@@ -20,6 +21,7 @@ from gui.lora_panel import LoraPanel
 from gui.main_window import MainWindow
 from gui.outpaint import OutpaintActions
 from gui.paint_panel import PaintPanel
+from gui.project_actions import ProjectActions
 from gui.restore_actions import RestoreActions
 from gui.restore_panel import RestorePanel
 from gui.settings import Settings
@@ -48,6 +50,8 @@ class Editor:
     device_panel: DevicePanel
     timeline: TimelinePanel
     forward_view: ForwardViewPanel
+    projects: ProjectActions
+    autosave: AutoSaver
 
 
 def build_editor(settings: Settings, engine_factory=None) -> Editor:
@@ -81,7 +85,8 @@ def build_editor(settings: Settings, engine_factory=None) -> Editor:
     window.add_menu_action("&File", "&Models…", lambda: _open_models(window, settings, panel), ["Ctrl+Shift+M"],
                            tip="Download recommended models, or add a folder or .safetensors file")
     timeline, forward_view = _add_timeline(window, panel, controller, canvas, document, params, worker)
-    for owned in (document, worker, controller, files, restore, live, outpaint):
+    projects, autosave = _add_projects(window, document, history, controller, panel, lora_panel, files)
+    for owned in (document, worker, controller, files, restore, live, outpaint, projects, autosave):
         owned.setParent(window)  # destroyed with the window, after its connections are gone
 
     # Remember what matters across restarts; stop the worker before the window goes.
@@ -90,12 +95,59 @@ def build_editor(settings: Settings, engine_factory=None) -> Editor:
         settings.remember_model(params.model_ref)
         settings.save_params(params)
         worker.shutdown()
+        autosave.close()  # a clean quit leaves nothing to recover
 
     window.closing.connect(on_closing)
     files.parameters_found.connect(lambda found: _reuse_parameters(panel, found))
     panel.size_changed.connect(lambda w, h: document.new_blank(w, h) if document.is_blank and not document.dirty else None)
     return Editor(document, canvas, panel, history, worker, controller, files, restore, window, settings,
-                  paint_panel, live, outpaint, lora_panel, device_panel, timeline, forward_view)
+                  paint_panel, live, outpaint, lora_panel, device_panel, timeline, forward_view, projects, autosave)
+
+
+def _add_projects(window: MainWindow, document: Document, history: HistoryStrip, controller: GenerationController,
+                  panel: GenerationPanel, lora_panel: LoraPanel, files: FileActions) -> tuple[ProjectActions, AutoSaver]:
+    """File → Save project (Ctrl+S) / Save project as… (Ctrl+Alt+S), .kiln files in Open and drag
+    and drop, the offer to save when quitting, and autosave into the recovery folder."""
+    projects = ProjectActions(document, history, controller, panel, lora_panel, files)
+    projects.set_window(window)
+    tip = "Keep the layers, mask, undo history, results and settings in one .kiln file"
+    window.add_menu_action("&File", "&Save project", projects.save, ["Ctrl+S"], tip=tip, before=window.export_action)
+    window.add_menu_action("&File", "Save project as…", projects.save_as, ["Ctrl+Alt+S"], tip=tip,
+                           before=window.export_action)
+    window.save_project = projects.save
+    projects.message.connect(window.show_message)
+    projects.saved.connect(window._update_title)
+    projects.opened.connect(window._update_title)
+    autosave = AutoSaver(document, history, controller, panel.params)
+    autosave.problem.connect(window.show_message)
+    return projects, autosave
+
+
+def offer_recovery(editor: Editor, ask=None) -> bool:
+    """After a crash: offer the newest session with unsaved work. ``ask(text) -> "restore" |
+    "discard" | "later"`` (a dialog by default). Returns whether work was restored."""
+    sessions = find_recoverable(editor.autosave.folder.parent)
+    if not sessions:
+        return False
+    session = sessions[0]
+    text = (f"Kiln closed without saving your work ({session.describe()}). Restore it? "
+            "Discarding deletes the autosaved copy.")
+    answer = (ask or (lambda t: _ask_recovery(editor.window, t)))(text)
+    if answer == "restore":
+        return restore_session(session, editor.projects, editor.document)
+    if answer == "discard":
+        session.discard()
+    return False
+
+
+def _ask_recovery(window: MainWindow, text: str) -> str:
+    box = QMessageBox(QMessageBox.Icon.Question, "Restore unsaved work?", text, parent=window)
+    restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
+    discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+    box.addButton("Not now", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(restore)
+    box.exec()
+    return {restore: "restore", discard: "discard"}.get(box.clickedButton(), "later")
 
 
 def _add_timeline(window: MainWindow, panel: GenerationPanel, controller: GenerationController, canvas: CanvasView,
@@ -160,6 +212,6 @@ def run_app(image: str | None = None, model: str | None = None, settings_path: s
     if model:
         editor.panel.model_combo.setEditText(model)
     editor.window.show()
-    if image:
+    if not offer_recovery(editor) and image:
         editor.files.open_path(image)
     return app.exec()

@@ -16,6 +16,7 @@ from PySide6.QtGui import QUndoCommand
 
 from gui.paint_layer import alpha_bounds
 from gui.undo_store import Patch
+from inference.project_file import Edit
 
 if TYPE_CHECKING:
     from gui.document import Document
@@ -30,13 +31,13 @@ class PatchCommand(QUndoCommand):
     it instead of starting anew); undoing it restores the flag."""
 
     def __init__(self, document: Document, layer: str, rect: QRect, before: np.ndarray,
-                 after: np.ndarray, text: str, already_applied: bool = False) -> None:
+                 after: np.ndarray, text: str, already_applied: bool = False, was_blank: bool | None = None) -> None:
         super().__init__(text)
         self._document = document
         self._layer = layer
         self._rect = QRect(rect)
         self.patches = (Patch(before), Patch(after))
-        self._was_blank = document.is_blank
+        self._was_blank = document.is_blank if was_blank is None else was_blank
         # A stroke is painted live; QUndoStack.push calls redo() once more, which must not repeat it.
         self._skip_redo = already_applied
 
@@ -62,6 +63,11 @@ class PatchCommand(QUndoCommand):
             self._document.is_blank = self._was_blank
         self._document._write_patch(self._layer, self._rect, self.patches[0].array())
 
+    def edit(self) -> Edit:
+        r = self._rect
+        return Edit("patch", self.text(), self._layer, (r.x(), r.y(), r.width(), r.height()),
+                    tuple(p.ref() for p in self.patches), self._was_blank)
+
 
 class InvertMaskCommand(QUndoCommand):
     """Inverting is its own inverse, so this command stores no pixels at all."""
@@ -78,6 +84,9 @@ class InvertMaskCommand(QUndoCommand):
 
     def undo(self) -> None:
         self._document._invert_mask_in_place()
+
+    def edit(self) -> Edit:
+        return Edit("invert", self.text())
 
 
 class ResizeCommand(QUndoCommand):
@@ -97,7 +106,13 @@ class ResizeCommand(QUndoCommand):
     @staticmethod
     def _store(layers: tuple) -> tuple:
         image, mask, paint = layers
+        if isinstance(paint, tuple):  # already stored as the shape of an empty layer
+            return Patch(image), Patch(mask), paint
         return Patch(image), Patch(mask), Patch(paint) if alpha_bounds(paint) else paint.shape
+
+    def edit(self) -> Edit:
+        arrays = tuple(p.ref() if isinstance(p, Patch) else tuple(p) for state in self._states for p in state)
+        return Edit("resize", self.text(), arrays=arrays)
 
     @property
     def nbytes(self) -> int:
@@ -113,3 +128,35 @@ class ResizeCommand(QUndoCommand):
         image, mask, paint = state
         paint = np.zeros(paint, np.uint8) if isinstance(paint, tuple) else paint.array().copy()
         self._document._set_layers(image.array().copy(), mask.array().copy(), paint)
+
+
+def stack_edits(stack) -> list[Edit]:
+    """The commands of a QUndoStack as project edits, oldest first (macros as groups)."""
+
+    def edit_of(command: QUndoCommand) -> Edit:
+        if hasattr(command, "edit"):
+            return command.edit()
+        return Edit("group", command.text(), children=[edit_of(command.child(i)) for i in range(command.childCount())])
+
+    return [edit_of(stack.command(i)) for i in range(stack.count())]
+
+
+def push_edit(document: Document, edit: Edit) -> None:
+    """Do ``edit`` again on ``document`` as the command it was (reopening a project)."""
+    stack = document.undo_stack
+    if edit.kind == "group":
+        stack.beginMacro(edit.text)
+        for child in edit.children:
+            push_edit(document, child)
+        stack.endMacro()
+    elif edit.kind == "patch":
+        stack.push(PatchCommand(document, edit.layer, QRect(*edit.rect), *edit.arrays, edit.text,
+                                was_blank=edit.was_blank))
+    elif edit.kind == "invert":
+        command = InvertMaskCommand(document)
+        command.setText(edit.text)
+        stack.push(command)
+    elif edit.kind == "resize":
+        stack.push(ResizeCommand(document, edit.arrays[:3], edit.arrays[3:], edit.text))
+    else:
+        raise ValueError(f"unknown edit kind {edit.kind!r}")

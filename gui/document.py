@@ -12,11 +12,11 @@ state that matters. The commands live in ``gui.commands``, the stroke mechanics 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QObject, QRect, QSize, Signal
+from PySide6.QtCore import QObject, QRect, QSignalBlocker, QSize, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from gui import brush
-from gui.commands import InvertMaskCommand, PatchCommand, ResizeCommand
+from gui.commands import InvertMaskCommand, PatchCommand, ResizeCommand, push_edit
 from gui.paint_layer import FILL_TOLERANCE, alpha_bounds, composite_paint, flood_region, opacity_level, paint_over
 from gui.strokes import MaskStroke, PaintStroke, rect_slices as _slices
 from gui.undo_store import PatchStore
@@ -87,8 +87,13 @@ class Document(QObject):
         self._mask = np.zeros((512, 512), np.uint8)
         self._paint = np.zeros((512, 512, 4), np.uint8)
         self._paint_visible = True
-        self.path: str | None = None
+        self.path: str | None = None  # the photo as opened (never written without the user's say)
+        self.project_path: str | None = None  # the .kiln file this picture is saved in
         self.is_blank = True
+        # The picture the undo history starts from (as loaded or created), kept for projects,
+        # autosave and the changed-pixels map: (image, mask or None, paint or None, is_blank, key).
+        self._base: tuple = (self._image.copy(), None, None, True, "b0")
+        self._base_count = 0
         # The active stroke (a gui.strokes MaskStroke or PaintStroke) and its bounds so far.
         self._stroke: MaskStroke | PaintStroke | None = None
         self._stroke_rect = QRect()
@@ -191,17 +196,56 @@ class Document(QObject):
         image[:] = np.asarray(color, np.uint8)
         self._replace(image, path=None, is_blank=True)
 
-    def _replace(self, image: np.ndarray, path: str | None, is_blank: bool) -> None:
+    def _replace(self, image: np.ndarray, path: str | None, is_blank: bool,
+                 mask: np.ndarray | None = None, paint: np.ndarray | None = None) -> None:
         self._stroke = None  # a stroke in progress belongs to the old picture
         self.undo_stack.clear()
+        self._base_count += 1
+        self._base = tuple(_read_only(a.copy()) if a is not None else None for a in (image, mask, paint)) + (
+            is_blank, f"b{self._base_count}")
         self._image = image
-        self._mask = np.zeros(image.shape[:2], np.uint8)
-        self._paint = np.zeros((*image.shape[:2], 4), np.uint8)
+        self._mask = np.zeros(image.shape[:2], np.uint8) if mask is None else mask.copy()
+        self._paint = np.zeros((*image.shape[:2], 4), np.uint8) if paint is None else paint.copy()
         self._paint_visible = True
         self.path = path
+        self.project_path = None
         self.is_blank = is_blank
         self.undo_stack.setClean()
         self.replaced.emit()
+
+    @property
+    def base(self) -> tuple:
+        """The picture the undo history starts from, as loaded or created: (image, mask or None,
+        paint or None, is_blank, key); read-only arrays, None for an empty layer; ``key`` changes
+        with every new picture."""
+        return self._base
+
+    def restore(self, base: tuple, edits: list, undo_index: int, clean_index: int = -1,
+                paint_visible: bool = True, path: str | None = None) -> None:
+        """Make the picture ``base`` ((image, mask or None, paint or None, is_blank), as
+        ``base`` returns) with ``edits`` (``inference.project_file.Edit``) on the undo stack,
+        done up to ``undo_index``; the stack is clean at ``clean_index`` (-1: nowhere). Emits
+        ``replaced`` once, at the end. Raises ValueError when the edits do not fit the picture
+        (a damaged project); the document is then a blank canvas."""
+        image, mask, paint, is_blank = base[:4]
+        try:
+            with QSignalBlocker(self):
+                self._replace(np.array(image, np.uint8, copy=True, order="C"), path, is_blank, mask, paint)
+                for edit in edits:
+                    push_edit(self, edit)
+                self.undo_stack.setIndex(undo_index)
+                if 0 <= clean_index <= self.undo_stack.count():
+                    self.undo_stack.setIndex(clean_index)
+                    self.undo_stack.setClean()
+                    self.undo_stack.setIndex(undo_index)
+                else:
+                    self.undo_stack.resetClean()
+                self._paint_visible = bool(paint_visible)
+        except (ValueError, IndexError, TypeError) as exc:
+            self.new_blank(512, 512)
+            raise ValueError(f"the undo history does not fit the picture ({exc})") from exc
+        self.replaced.emit()
+        self.paint_visibility_changed.emit(self._paint_visible)
 
     def resize_layers(self, image: np.ndarray, mask: np.ndarray, paint: np.ndarray, text: str) -> None:
         """Replace all three layers with arrays of a new size (copied), as one undoable command

@@ -7,7 +7,9 @@ original is only ever written when the user picks it there and confirms.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -19,8 +21,10 @@ from inference.errors import KilnError
 from inference.image_io import load_rgb_with_notes, read_parameters
 from inference.image_save import save_image
 from inference.metadata import parse_parameters
+from inference.project_file import is_project_path
 
-OPEN_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp *.gif);;All files (*)"
+OPEN_FILTER = ("Images and Kiln projects (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp *.gif *.kiln);;"
+               "Kiln projects (*.kiln);;All files (*)")
 SAVE_FILTER = "PNG, keeps generation parameters (*.png);;JPEG (*.jpg *.jpeg);;WebP (*.webp);;TIFF (*.tif *.tiff);;BMP (*.bmp)"
 
 
@@ -38,8 +42,8 @@ class FileActions(QObject):
         self._document = document
         self._window: QWidget | None = None
         self._parameters_for_save = parameters_for_save  # () -> str | None, for PNG exports
-        self._opened_pixels = None  # the photo as opened, for the changed-pixels map
         self.export_changes_map = False
+        self.open_project: Callable[[str], bool] | None = None  # opens .kiln files (gui.project_actions)
 
     def set_window(self, window: QWidget) -> None:
         """The window dialogs and messages belong to."""
@@ -54,18 +58,19 @@ class FileActions(QObject):
             self.open_path(path)
 
     def open_path(self, path: str, ask_about_parameters: bool = True) -> bool:
-        """Open ``path``; on failure show why and keep the current document. What the user
-        should know about a file that did open (only the first frame of an animation…) goes
-        into the status message."""
+        """Open ``path`` (an image, or a Kiln project); on failure show why and keep the current
+        document. What the user should know about a file that did open (only the first frame of
+        an animation…) goes into the status message."""
+        if is_project_path(path) and self.open_project is not None:
+            return self.open_project(path)
         try:
             image, notes = load_rgb_with_notes(path)
         except KilnError as exc:
             QMessageBox.warning(self._window, "Cannot open image", str(exc))
             return False
-        if not self._confirm_discard():
+        if not self.confirm_discard():
             return False
         self._document.load(image, path)
-        self._opened_pixels = image
         self.opened.emit(path)
         self.message.emit(" ".join([f"Opened {Path(path).name} ({image.shape[1]}×{image.shape[0]}).", *notes]))
         text = read_parameters(path) if ask_about_parameters else None
@@ -92,14 +97,13 @@ class FileActions(QObject):
         form.addRow("Width (px)", width)
         form.addRow("Height (px)", height)
         form.addRow(buttons)
-        if dialog.exec() != QDialog.DialogCode.Accepted or not self._confirm_discard():
+        if dialog.exec() != QDialog.DialogCode.Accepted or not self.confirm_discard():
             return None
         size = (width.value() // 8 * 8, height.value() // 8 * 8)
         self._document.new_blank(*size)
-        self._opened_pixels = None
         return size
 
-    def _confirm_discard(self) -> bool:
+    def confirm_discard(self) -> bool:
         if not self._document.dirty:
             return True
         answer = QMessageBox.question(
@@ -128,17 +132,36 @@ class FileActions(QObject):
             return False
         if not Path(path).suffix:
             path += ".png"
+        if is_original(path, self._document.path):
+            if not self.confirm_replace_original(path):
+                return False
+            return self.save_to(path, replace_original=True)
         return self.save_to(path)
 
-    def save_to(self, path: str) -> bool:
+    def confirm_replace_original(self, path: str) -> bool:
+        """Ask, a second time and with Cancel as the default, before the opened photo is replaced."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Replace the original photo?",
+                          f"'{Path(path).name}' is the photo you opened. Saving here replaces the original "
+                          "for good; saving under a new name keeps it.", parent=self._window)
+        replace = box.addButton("Replace the original", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(box.addButton(QMessageBox.StandardButton.Cancel))
+        box.exec()
+        return box.clickedButton() is replace
+
+    def save_to(self, path: str, replace_original: bool = False) -> bool:
         """Write the picture as shown — visible paint laid in — to ``path`` (the caller has
-        confirmed replacing an existing file)."""
+        confirmed replacing an existing file). The opened photo itself is written only with
+        ``replace_original`` (the user confirmed that in ``confirm_replace_original``)."""
+        if is_original(path, self._document.path) and not replace_original:
+            QMessageBox.warning(self._window, "Cannot save", f"'{Path(path).name}' is the photo you opened; "
+                                "Kiln does not write over it. Choose another name.")
+            return False
         try:
             picture = self._document.composite()
             save_image(path, picture, self._parameters_for_save())
             changes = self.changes_map_path(path) if self.export_changes_map else None
             if changes is not None:
-                diff = changed_pixels_map(self._opened_pixels, picture)
+                diff = changed_pixels_map(self._document.base[0], picture)
                 save_image(changes, np.repeat(diff[..., None], 3, axis=2))
         except KilnError as exc:
             QMessageBox.warning(self._window, "Cannot save", f"{exc}\n\nNothing was lost: the picture is still open.")
@@ -150,10 +173,24 @@ class FileActions(QObject):
         return True
 
     def changes_map_path(self, export_path: str) -> str | None:
-        """Where the changed-pixels map of an export goes (beside it), or None when there is
-        no opened photo of the same size to compare with."""
-        opened = self._opened_pixels
-        if opened is None or opened.shape != self._document.image.shape:
+        """Where the changed-pixels map of an export goes: beside it, under a name no file has
+        yet (it is never confirmed, so it never replaces anything); None when there is no
+        opened photo of the same size to compare with."""
+        opened, is_blank = self._document.base[0], self._document.base[3]
+        if is_blank or opened.shape != self._document.image.shape:
             return None
         export = Path(export_path)
-        return str(export.with_name(f"{export.stem}-changes.png"))
+        candidate, n = export.with_name(f"{export.stem}-changes.png"), 2
+        while candidate.exists() or is_original(str(candidate), self._document.path):
+            candidate, n = export.with_name(f"{export.stem}-changes-{n}.png"), n + 1
+        return str(candidate)
+
+
+def is_original(path: str, original: str | None) -> bool:
+    """Whether ``path`` names the opened photo ``original`` (the same file, by any name)."""
+    if not original:
+        return False
+    try:
+        return os.path.samefile(path, original)
+    except OSError:  # one of them does not exist (any more)
+        return Path(path).absolute() == Path(original).absolute()

@@ -170,6 +170,17 @@ class GenerationController(QObject):
     def discard(self) -> None:
         self._hide_result()
 
+    def adopt_history(self, entries: list[HistoryEntry], last_applied: int | None) -> None:
+        """Fill the history with ``entries`` (a reopened project's results) without showing one;
+        new jobs get ids after theirs."""
+        with QSignalBlocker(self._history):
+            self._history.clear_entries()
+            for entry in entries:
+                self._history.add(entry)
+            self._history.setCurrentItem(None)
+        self.last_applied = next((e for e in entries if e.job_id == last_applied), None)
+        self._job_ids = itertools.count(max([e.job_id + 1 for e in entries] + [next(self._job_ids)]))
+
     def show_result(self, entry: HistoryEntry) -> None:
         """Show a history entry over the photo, not yet applied."""
         if self.busy:

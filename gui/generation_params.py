@@ -6,9 +6,10 @@ the controller reads a copy when the user presses Generate — no slot reads sev
 
 from __future__ import annotations
 
+import json
 import math
 import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -36,6 +37,31 @@ class GenerationParams:
 
     def copy(self) -> GenerationParams:
         return replace(self, loras=[list(pair) for pair in self.loras])
+
+
+def params_from_values(values: dict) -> GenerationParams:
+    """Parameters from stored values (QSettings strings, or a project's JSON): each field is
+    converted to its type; a missing or damaged one keeps its default."""
+    params = GenerationParams()
+    for f in fields(GenerationParams):
+        value = values.get(f.name)
+        if value is None:
+            continue
+        try:
+            if f.name == "loras":
+                value = [[str(p), float(w)] for p, w in (json.loads(value) if isinstance(value, str) else value)]
+            elif f.type in ("bool", bool):
+                value = value if isinstance(value, bool) else str(value).lower() == "true"
+            elif f.type in ("int", int):
+                value = int(value)
+            elif f.type in ("float", float):
+                value = float(value)
+            else:
+                value = str(value)
+            setattr(params, f.name, value)
+        except (TypeError, ValueError):  # json.JSONDecodeError is a ValueError
+            continue
+    return params
 
 
 def mode_for(is_blank: bool, has_mask: bool, has_paint: bool = False) -> Mode:

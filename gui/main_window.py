@@ -42,6 +42,7 @@ class MainWindow(QMainWindow):
         self.restore_panel, self.restore = restore_panel, restore
         self.paint_panel, self.live, self.outpaint = paint_panel, live, outpaint
         self.history, self.controller, self.files = history, controller, files
+        self.save_project = None  # () -> bool, offered when quitting with unsaved changes (gui.app)
         self.setWindowTitle("Kiln")
         self.setAcceptDrops(True)
         self.resize(1280, 860)
@@ -110,10 +111,18 @@ class MainWindow(QMainWindow):
         scroll = self._side_scroll
         scroll.setMinimumWidth(scroll.widget().sizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4)
 
-    def add_menu_action(self, menu_title: str, text: str, slot, shortcuts=(), tip: str = "") -> QAction:
-        """An action in the menu titled ``menu_title`` (e.g. "&File"), created if missing."""
+    def add_menu_action(self, menu_title: str, text: str, slot, shortcuts=(), tip: str = "",
+                        before: QAction | None = None) -> QAction:
+        """An action in the menu titled ``menu_title`` (e.g. "&File"), created if missing; placed
+        before the action ``before`` when given, else last (in the File menu: above Quit)."""
         menu = next((a.menu() for a in self.menuBar().actions() if a.text() == menu_title), None)
-        return self._action(menu or self.menuBar().addMenu(menu_title), text, slot, shortcuts, tip=tip)
+        menu = menu or self.menuBar().addMenu(menu_title)
+        action = self._action(menu, text, slot, shortcuts, tip=tip)
+        before = before or (self._file_tail if menu_title == "&File" else None)
+        if before is not None:
+            menu.removeAction(action)
+            menu.insertAction(before, action)
+        return action
 
     def add_bottom_dock(self, title: str, widget: QWidget, object_name: str) -> QDockWidget:
         """A closable dock holding ``widget`` below the canvas, beside the history; the View menu
@@ -146,9 +155,10 @@ class MainWindow(QMainWindow):
         file = bar.addMenu("&File")
         self._action(file, "&New blank canvas…", self._new_blank, ["Ctrl+N"])
         self._action(file, "&Open…", self.files.open_dialog, [QKeySequence.StandardKey.Open])
-        self._action(file, "Save &As / Export…", self.files.save_as_dialog, ["Ctrl+Shift+S"])
+        self.export_action = self._action(file, "Save &As / Export…", self.files.save_as_dialog, ["Ctrl+Shift+S"],
+                                          tip="Write the picture as shown to an image file")
         self._action(file, "Also write a changed-pixels &map", self._set_export_changes, checkable=True)
-        file.addSeparator()
+        self._file_tail = file.addSeparator()  # actions added later go above it: Quit stays last
         self._action(file, "&Quit", self.close, [QKeySequence.StandardKey.Quit])
 
         edit = bar.addMenu("&Edit")
@@ -305,8 +315,9 @@ class MainWindow(QMainWindow):
             self.panel.show_params(self.panel.params)
 
     def _update_title(self, *_args) -> None:
-        name = self.document.path or ("Untitled" if self.document.is_blank else "Picture")
-        self.setWindowTitle(f"{'*' if self.document.dirty else ''}{name} — Kiln")
+        doc = self.document
+        name = doc.project_path or doc.path or ("Untitled" if doc.is_blank else "Picture")
+        self.setWindowTitle(f"{'*' if doc.dirty else ''}{name} — Kiln")
 
     def ask_for_model(self) -> None:
         box = QMessageBox(QMessageBox.Icon.Information, "Choose a model", NO_MODEL_TEXT, parent=self)
@@ -339,11 +350,13 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802
         if self.document.dirty:
+            buttons = QMessageBox.StandardButton
             answer = QMessageBox.question(
-                self, "Quit Kiln?", "The picture has changes that are not saved. Quit anyway?",
-                QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+                self, "Quit Kiln?", "The picture has changes that are not saved. Save them as a project first?",
+                buttons.Save | buttons.Discard | buttons.Cancel, buttons.Save,
             )
-            if answer != QMessageBox.StandardButton.Discard:
+            saved = answer == buttons.Save and self.save_project is not None and self.save_project()
+            if answer == buttons.Cancel or (answer == buttons.Save and not saved):
                 event.ignore()
                 return
         self.closing.emit()

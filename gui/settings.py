@@ -11,7 +11,7 @@ from dataclasses import asdict, fields
 
 from PySide6.QtCore import QSettings
 
-from gui.generation_params import GenerationParams
+from gui.generation_params import GenerationParams, params_from_values
 
 MAX_RECENT_MODELS = 10
 
@@ -37,24 +37,7 @@ class Settings:
         self._qs.setValue("models/recent", recent[:MAX_RECENT_MODELS])
 
     def load_params(self) -> GenerationParams:
-        params = GenerationParams()
-        for f in fields(GenerationParams):
-            value = self._qs.value(f"generation/{f.name}")
-            if value is None:
-                continue
-            try:
-                if f.name == "loras":
-                    value = [[str(p), float(w)] for p, w in json.loads(value)]
-                elif f.type in ("bool", bool):
-                    value = value if isinstance(value, bool) else str(value).lower() == "true"
-                elif f.type in ("int", int):
-                    value = int(value)
-                elif f.type in ("float", float):
-                    value = float(value)
-                setattr(params, f.name, value)
-            except (TypeError, ValueError):  # json.JSONDecodeError is a ValueError
-                continue  # a damaged entry: keep the default
-        return params
+        return params_from_values({f.name: self._qs.value(f"generation/{f.name}") for f in fields(GenerationParams)})
 
     def save_params(self, params: GenerationParams) -> None:
         for name, value in asdict(params).items():

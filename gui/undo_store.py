@@ -9,6 +9,7 @@ a private temporary folder, and reads them back when an undo or redo needs them.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import shutil
 import tempfile
@@ -17,18 +18,27 @@ from pathlib import Path
 
 import numpy as np
 
+from inference.project_file import ArrayRef
+
 log = logging.getLogger(__name__)
 
 UNDO_MEMORY_BYTES = 512 * 2**20  # default budget: a few full-image steps of a 24 MP scan
+_KEYS = itertools.count(1)
 
 
 class Patch:
-    """One stored array (a before or after patch), in memory or in a file of its store."""
+    """One stored array (a before or after patch), in memory or in a file of its store. ``key``
+    names it for this run of Kiln (projects and autosave store each patch once under it)."""
 
     def __init__(self, array: np.ndarray) -> None:
         self._array: np.ndarray | None = array
         self._path: Path | None = None
         self.shape, self.dtype = array.shape, array.dtype
+        self.key = f"u{next(_KEYS)}"
+
+    def ref(self) -> ArrayRef:
+        """The patch as a project entry, read when it is written."""
+        return ArrayRef(self.key, self.array)
 
     @property
     def in_memory_bytes(self) -> int:

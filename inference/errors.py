@@ -42,6 +42,11 @@ class ImageSaveError(ImageFileError):
     """An image could not be written; any file that was already at the path is untouched."""
 
 
+class ProjectFileError(KilnError):
+    """A Kiln project (.kiln) or recovery folder cannot be read or written; an existing file at
+    the path is untouched and the open picture is unchanged."""
+
+
 class InvalidSetting(KilnError):
     """An environment variable or setting holds a value Kiln cannot use."""
 

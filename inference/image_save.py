@@ -12,11 +12,12 @@ import os
 import secrets
 import stat
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from inference.errors import ImageSaveError
+from inference.errors import ImageSaveError, KilnError
 
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
 
@@ -54,7 +55,6 @@ def save_image(path: str | os.PathLike, image: np.ndarray, parameters: str | Non
     full disk, read-only folder…) and leaves any existing file at ``path`` untouched then, with
     no temporary file left behind. A replaced file keeps its permissions.
     """
-    # 1. Check what can be checked before writing anything.
     path = Path(path)
     fmt = SAVE_FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -63,16 +63,28 @@ def save_image(path: str | os.PathLike, image: np.ndarray, parameters: str | Non
     if fmt == "PNG" and parameters:
         options["pnginfo"] = PngImagePlugin.PngInfo()
         options["pnginfo"].add_text("parameters", parameters)
+    return write_atomically(path, lambda fh: Image.fromarray(image).save(fh, format=fmt, **options))
+
+
+def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], None],
+                     error: type[KilnError] = ImageSaveError) -> Path:
+    """Create or replace ``path`` with what ``write(file)`` writes, so that a failure at any
+    point — full disk, read-only folder, a crash mid-write — leaves the previous file intact:
+    a temporary file beside it, flushed and fsynced, renamed over it, then the folder fsynced.
+    OSErrors become ``error`` with a message a person can act on (no temporary file is left);
+    anything else ``write`` raises is passed on after the same clean-up."""
+    # 1. Check what can be checked before writing anything.
+    path = Path(path)
     if not path.parent.is_dir():
-        raise ImageSaveError(f"cannot save '{path}': the folder '{path.parent}' does not exist.")
+        raise error(f"cannot save '{path}': the folder '{path.parent}' does not exist.")
     if path.is_dir():
-        raise ImageSaveError(f"cannot save '{path}': a folder has that name; choose another name.")
+        raise error(f"cannot save '{path}': a folder has that name; choose another name.")
     # 2. Write a temporary file beside the target, flushed to disk; 3. rename it over the target.
     tmp = None
     try:
         tmp, fd = _create_temp(path)
         with os.fdopen(fd, "wb") as fh:
-            Image.fromarray(image).save(fh, format=fmt, **options)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         with contextlib.suppress(OSError):  # keep a replaced file's permissions (best effort)
@@ -80,7 +92,7 @@ def save_image(path: str | os.PathLike, image: np.ndarray, parameters: str | Non
         os.replace(tmp, path)
         tmp = None
     except OSError as exc:
-        raise ImageSaveError(_save_message(path, exc)) from exc
+        raise error(_save_message(path, exc)) from exc
     finally:
         if tmp is not None:
             with contextlib.suppress(OSError):

@@ -121,8 +121,10 @@ def restore_command(args) -> int:
             bar.set_postfix_str(path.name)
             target = out_dir / f"{path.stem}-restored.png"
             try:
-                if target.resolve() in input_paths:
-                    raise KilnError(f"'{target}' is an input: Kiln never writes over an original.")
+                extras = [name for name, wanted in (("mask", args.save_mask), ("changes", args.changes)) if wanted]
+                for written in [target] + [out_dir / f"{path.stem}-{name}.png" for name in extras]:
+                    if written.resolve() in input_paths:
+                        raise KilnError(f"'{written}' is an input: Kiln never writes over an original.")
                 image = load_rgb(path)
                 mask = restorer.mask_for(image)
                 if mask.any():

@@ -81,6 +81,15 @@ def make_editor(qtbot, tmp_path, monkeypatch):
     yield make
     for editor in editors:
         editor.worker.shutdown()
+        editor.autosave.close()
+
+
+@pytest.fixture(autouse=True)
+def recovery_folder(tmp_path_factory, monkeypatch):
+    """Every test autosaves into a folder of its own, never the user's."""
+    folder = tmp_path_factory.mktemp("recovery")
+    monkeypatch.setenv("KILN_RECOVERY_DIR", str(folder))
+    return folder
 
 
 @pytest.fixture(autouse=True)

@@ -166,10 +166,11 @@ class FileActions(QObject):
         except KilnError as exc:
             QMessageBox.warning(self._window, "Cannot save", f"{exc}\n\nNothing was lost: the picture is still open.")
             return False
-        self._document.mark_saved()
+        # An export is not the work: the mask, the layers and the history are kept only by
+        # Save project, so the picture stays "unsaved" (quitting still offers to save it).
         self.saved.emit(path)
         extra = f" and {Path(changes).name}" if changes else ""
-        self.message.emit(f"Saved {Path(path).name}{extra}")
+        self.message.emit(f"Exported {Path(path).name}{extra}. Ctrl+S keeps the mask, layers and history as a project.")
         return True
 
     def changes_map_path(self, export_path: str) -> str | None:

@@ -19,13 +19,17 @@ from inference.api import Mode
 def editor(qtbot, tmp_path, monkeypatch):
     warnings = []
     monkeypatch.setattr(QMessageBox, "warning", lambda _parent, title, text, *a: warnings.append(text))
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    buttons = QMessageBox.StandardButton
+    # "Discard changes?" → Discard; "Use these parameters?" and the rest → Yes.
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda _parent, title, *a, **k: buttons.Discard if "Discard" in title else buttons.Yes)
     ed = build_editor(Settings(str(tmp_path / "settings.ini")), engine_factory=None)
     ed.warnings = warnings
     qtbot.addWidget(ed.window)
     ed.window.show()
     yield ed
     ed.worker.shutdown()
+    ed.autosave.close()
 
 
 @pytest.fixture
@@ -181,6 +185,7 @@ def test_export_writes_a_new_file_with_parameters_and_reopening_offers_them(edit
     editor.controller.accept()
     assert editor.files.save_to(suggested)
     assert photo_path.read_bytes() == original_bytes
+    assert editor.document.dirty  # an export does not keep the mask and history: still unsaved
     assert "Seed: 1234" in Image.open(suggested).text["parameters"]
 
     found = []

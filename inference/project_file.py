@@ -25,6 +25,7 @@ import json
 import os
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -272,7 +273,11 @@ class _Reader:
                 if im.mode != mode:
                     raise self.damaged(f"'{name}' has mode {im.mode}, not {mode}")
                 return np.asarray(im)
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        except ProjectFileError:
+            raise
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a hostile file can make a decoder raise anything
             raise self.damaged(f"'{name}' cannot be decoded: {exc}") from exc
 
     def picture(self, name: str, channels: int) -> np.ndarray:
@@ -297,18 +302,35 @@ class _Reader:
                 raise self.damaged(f"'{name}' is not a picture patch")
             buffer.seek(0)
             return np.load(buffer, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as exc:
-            raise self.damaged(f"'{name}' cannot be read: {exc}") from exc
+        except ProjectFileError:
+            raise
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a damaged header can make numpy's parser raise anything
+            raise self.damaged(f"'{name}' cannot be read: {type(exc).__name__}") from exc
+
+
+def _empty_layer(value, reader: _Reader) -> tuple:
+    """The shape of an empty paint layer, as stored: {"empty": [H, W, 4]}."""
+    shape = tuple(value["empty"])
+    if len(shape) != 3 or shape[2] != 4 or not all(isinstance(v, int) and 0 < v <= 1 << 20 for v in shape):
+        raise reader.damaged(f"an empty layer has the shape {shape}")
+    return shape
 
 
 def _read_edit(entry: dict, reader: _Reader) -> Edit:
+    if not isinstance(entry, dict):
+        raise reader.damaged("an undo step is not described")
     kind = entry.get("kind")
     if kind not in ("patch", "invert", "resize", "group"):
         raise reader.damaged(f"an undo step of unknown kind {kind!r}")
-    arrays = tuple(tuple(a["empty"]) if isinstance(a, dict) else reader.npy(a) for a in entry.get("arrays", []))
+    arrays = tuple(_empty_layer(a, reader) if isinstance(a, dict) else reader.npy(a) for a in entry.get("arrays", []))
     expected = {"patch": 2, "invert": 0, "resize": 6, "group": 0}[kind]
     if len(arrays) != expected:
         raise reader.damaged(f"an undo step '{entry.get('text')}' holds {len(arrays)} arrays, not {expected}")
+    may_be_empty = (2, 5) if kind == "resize" else ()
+    if any(isinstance(a, tuple) for i, a in enumerate(arrays) if i not in may_be_empty):
+        raise reader.damaged(f"an undo step '{entry.get('text')}' lacks its pixels")
     children = [_read_edit(child, reader) for child in entry.get("children", [])]
     rect = tuple(int(v) for v in entry.get("rect", (0, 0, 0, 0)))
     layer = entry.get("layer", "")
@@ -346,13 +368,13 @@ def _read_state(reader: _Reader) -> ProjectState:
         layers = manifest.get("layers")
         if layers is not None:
             state.image, state.mask, state.paint = (reader.picture(layers[n], _CHANNELS[n]) for n in LAYERS)
-    except (KeyError, TypeError, ValueError) as exc:
+        if not 0 <= state.undo_index <= len(state.edits):
+            raise reader.damaged("its undo position is outside its history")
+        _check_sizes(state, reader)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         if isinstance(exc, KilnError):
             raise
-        raise reader.damaged(f"its description is incomplete: {exc!r}") from exc
-    if not 0 <= state.undo_index <= len(state.edits):
-        raise reader.damaged("its undo position is outside its history")
-    _check_sizes(state, reader)
+        raise reader.damaged(f"its description is incomplete ({type(exc).__name__})") from exc
     return state
 
 
@@ -404,7 +426,8 @@ def load_project(path: str | os.PathLike, *, max_megapixels: float | None = None
     try:
         with zipfile.ZipFile(path) as archive:
             return _read_state(_Reader(label, archive.read, max_pixels(max_megapixels)))
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+        # (RuntimeError: an encrypted entry; NotImplementedError: a compression Kiln never writes)
         raise ProjectFileError(f"cannot open '{label}': it is not a Kiln project, or the file is damaged "
                                "(it may have been cut short).") from exc
     except IsADirectoryError as exc:

@@ -1,0 +1,201 @@
+"""Fuzz Kiln's project reader: a damaged .kiln file may only ever raise ``KilnError``, and a
+project it accepts must reopen in the editor without an error.
+
+    python bench/fuzz_project.py --seconds 60 [--seed 7]
+    python bench/fuzz_project.py --replay crashes-project/
+
+Not part of the test run. The seed is a small real project (a photo, mask and paint strokes, a
+filled region, an accepted result in a group, an extended canvas, an inverted mask, a result in
+the history). Each input is one of: random byte edits of the whole zip (``bench/fuzz_loader.py``'s
+mutator), a structural edit of ``project.json`` (a value replaced by another type, a huge or
+negative number, a list, null; a key removed), or byte edits of one entry inside the zip. It is
+given to ``inference.project_file.load_project``; an accepted project is then rebuilt in a
+``gui.document.Document`` (what opening it in the editor does). Anything but ``KilnError`` from
+loading, or any error from rebuilding, is a crash, saved to ``crashes-project/<sha1>.kiln``
+with the traceback beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import io
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+import traceback
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def seed_project(folder: Path) -> bytes:
+    """A small project made through the editor's own document and project code."""
+    import numpy as np
+    from PySide6.QtWidgets import QApplication
+
+    QApplication.instance() or QApplication([])
+    from gui.document import Document
+    from gui.project_state import snapshot
+    from inference.project_file import save_project
+
+    doc = Document()
+    yy, xx = np.mgrid[0:40, 0:48]
+    doc.load(np.stack([xx * 5, yy * 6, (xx + yy) * 3], -1).astype(np.uint8), "photo.png")
+    doc.begin_stroke()
+    doc.paint_segment(4, 4, 40, 30, 4)
+    doc.end_stroke()
+    doc.begin_stroke(layer="paint", color=(200, 30, 60), opacity=0.6)
+    doc.paint_segment(10, 30, 30, 5, 3)
+    doc.end_stroke()
+    doc.fill_paint(1, 1, (0, 255, 0), 0.5)
+    doc.undo_stack.beginMacro("Apply result")
+    doc.apply_image(255 - np.array(doc.image))
+    doc.clear_mask()
+    doc.undo_stack.endMacro()
+    doc.resize_layers(np.zeros((40, 56, 3), np.uint8), np.zeros((40, 56), np.uint8), np.zeros((40, 56, 4), np.uint8),
+                      "Extend canvas")
+    doc.invert_mask()
+
+    class History:
+        def entries(self):
+            from gui.history import HistoryEntry
+            from inference.api import Mode
+
+            return [HistoryEntry(3, np.zeros((40, 48, 3), np.uint8), Mode.INPAINT, 5, "a prompt\nSteps: 3")]
+
+    class Controller:
+        last_applied = None
+
+    from gui.generation_params import GenerationParams
+
+    state = snapshot(doc, History(), Controller(), GenerationParams(prompt="old photo"), with_layers=True)
+    save_project(folder / "seed.kiln", state)
+    return (folder / "seed.kiln").read_bytes()
+
+
+ODD_VALUES = [None, True, -1, 0, 1, 2**31, 2**63, -(2**40), 1e308, float("nan"), "", "x", "../../x", "/etc/passwd",
+              [], [0], [1, 2, 3, 4], [-5, -5, 1, 1], [0, 0, 10**9, 10**9], {}, {"empty": [3, 3]},
+              {"empty": [10**6, 10**6, 4]}, "undo/a1.npy", "layers/image.png", "project.json"]
+
+
+def _paths(node, prefix=()):
+    """Every (path, value) inside a JSON document."""
+    yield prefix, node
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _paths(value, prefix + (key,))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _paths(value, prefix + (index,))
+
+
+def mutate_project(seed: bytes, rng: random.Random) -> bytes:
+    from fuzz_loader import mutate
+
+    kind = rng.randrange(3)
+    if kind == 0:
+        return mutate(seed, [seed], rng)
+    with zipfile.ZipFile(io.BytesIO(seed)) as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    if kind == 1:
+        manifest = json.loads(entries["project.json"])
+        for _ in range(rng.choice((1, 1, 2, 3))):
+            path, _value = rng.choice(list(_paths(manifest))[1:])
+            parent = manifest
+            for key in path[:-1]:
+                parent = parent[key]
+            if rng.random() < 0.15 and isinstance(parent, dict):
+                parent.pop(path[-1], None)
+            else:
+                parent[path[-1]] = copy.deepcopy(rng.choice(ODD_VALUES))
+        entries["project.json"] = json.dumps(manifest).encode()
+    else:
+        name = rng.choice([n for n in entries if n != "project.json"])
+        entries[name] = mutate(entries[name], list(entries.values()), rng)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+class Harness:
+    def __init__(self, workdir: Path, crash_dir: Path):
+        from gui.document import Document
+        from inference.errors import KilnError
+        from inference.project_file import load_project
+
+        self.load, self.KilnError, self.Document = load_project, KilnError, Document
+        self.path, self.crash_dir = workdir / "input.kiln", crash_dir
+        self.iterations = self.accepted = self.refused = self.crashes = 0
+        self.max_s = 0.0
+
+    def run_one(self, data: bytes) -> None:
+        self.iterations += 1
+        self.path.write_bytes(data)
+        start = time.perf_counter()
+        try:
+            state = self.load(self.path, max_megapixels=4)
+        except self.KilnError as exc:
+            self.refused += 1
+            if not str(exc).strip():
+                self._crash(data, "empty KilnError message")
+        except Exception:  # noqa: BLE001 — every escape is a finding
+            self._crash(data, traceback.format_exc())
+        else:
+            try:
+                doc = self.Document()
+                doc.restore((state.base_image, state.base_mask, state.base_paint, state.base_is_blank), state.edits,
+                            state.undo_index, state.clean_index, state.paint_visible, state.original_path)
+                self.accepted += 1
+            except Exception:  # noqa: BLE001
+                self._crash(data, "accepted, but the editor could not rebuild it:\n" + traceback.format_exc())
+        self.max_s = max(self.max_s, time.perf_counter() - start)
+
+    def _crash(self, data: bytes, text: str) -> None:
+        self.crashes += 1
+        self.crash_dir.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha1(data).hexdigest()[:16]
+        (self.crash_dir / f"{digest}.kiln").write_bytes(data)
+        (self.crash_dir / f"{digest}.txt").write_text(text)
+        print(f"  crash {digest}: {text.strip().splitlines()[-1][:160]}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--crash-dir", default="crashes-project")
+    parser.add_argument("--replay", help="a folder of saved inputs to run again")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="kiln-fuzz-project-"))
+    seed = seed_project(workdir)
+    harness = Harness(workdir, Path(args.crash_dir))
+    started = time.monotonic()
+    if args.replay:
+        for path in sorted(Path(args.replay).glob("*.kiln")):
+            harness.run_one(path.read_bytes())
+    else:
+        harness.run_one(seed)
+        assert harness.accepted == 1, "the seed project itself must open"
+        rng = random.Random(args.seed)
+        while time.monotonic() - started < args.seconds:
+            harness.run_one(mutate_project(seed, rng))
+    elapsed = time.monotonic() - started
+    print(f"{harness.iterations} inputs in {elapsed:.0f} s ({harness.iterations / elapsed:.0f}/s): "
+          f"{harness.accepted} accepted and rebuilt, {harness.refused} refused with KilnError, "
+          f"{harness.crashes} crashes; slowest {harness.max_s * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

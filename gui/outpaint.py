@@ -51,9 +51,7 @@ def prefill(image: np.ndarray, left: int, top: int, right: int, bottom: int) -> 
     offset (left, top). The new strips hold the picture mirrored outward: sharp next to the
     old edge, so edges and colours carry on across the seam, and blurring into soft colour
     further out, where mirrored detail would only mislead the model. A new array."""
-    import cv2  # loaded when first needed: the window must not wait for OpenCV at start-up
-
-    mirrored = cv2.copyMakeBorder(np.ascontiguousarray(image), top, bottom, left, right, cv2.BORDER_REFLECT)
+    mirrored = np.pad(image, ((top, bottom), (left, right), (0, 0)), mode="symmetric")  # edge pixel repeated
     widest_px = max(left, top, right, bottom)
     blurred = _blur(mirrored, sigma_px=max(4.0, widest_px / 4))
     # Weight of the blurred copy: 0 at the old picture's edge, 1 from half the widest strip on.
@@ -68,17 +66,22 @@ def prefill(image: np.ndarray, left: int, top: int, right: int, bottom: int) -> 
 
 
 def _blur(image: np.ndarray, sigma_px: float) -> np.ndarray:
-    """Gaussian blur of ``image`` (H×W×3 uint8). Large blurs run on a shrunken copy (sigma 4 px
-    there), which looks the same and costs a fraction on big pictures."""
-    import cv2
+    """Gaussian blur of ``image`` (H×W×3 uint8) → H×W×3 uint8. Large blurs run on a shrunken copy
+    (sigma 4 px there), which looks the same and costs a fraction on big pictures."""
+    from PIL import Image
+    from scipy import ndimage  # loaded when first needed: the window must not wait for it at start-up
+
+    def gaussian(rgb: np.ndarray, sigma: float) -> np.ndarray:
+        blurred = ndimage.gaussian_filter(rgb.astype(np.float32), (sigma, sigma, 0), mode="mirror", truncate=3.0)
+        return np.clip(np.rint(blurred), 0, 255).astype(np.uint8)
 
     scale = min(1.0, 4.0 / sigma_px)
     if scale == 1.0:
-        return cv2.GaussianBlur(image, (0, 0), sigma_px)
+        return gaussian(image, sigma_px)
     height, width = image.shape[:2]
     small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small = cv2.resize(image, small_size, interpolation=cv2.INTER_AREA)
-    return cv2.resize(cv2.GaussianBlur(small, (0, 0), 4.0), (width, height), interpolation=cv2.INTER_LINEAR)
+    small = np.asarray(Image.fromarray(image).resize(small_size, Image.BOX))  # area average
+    return np.asarray(Image.fromarray(gaussian(small, 4.0)).resize((width, height), Image.BILINEAR))
 
 
 def extend_layers(image: np.ndarray, mask: np.ndarray, paint: np.ndarray, left: int, top: int, right: int,

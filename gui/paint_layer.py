@@ -86,13 +86,33 @@ def flood_region(picture: np.ndarray, x_px: int, y_px: int, tolerance: int = FIL
     """The 4-connected region of ``picture`` (H×W×3 uint8) around pixel (x_px, y_px) whose
     colours lie within ``tolerance`` levels per channel of that pixel's colour, as an H×W bool
     array (all False when the point lies outside the picture)."""
-    import cv2  # loaded on the first fill: the window must not wait for OpenCV at start-up
+    from scipy import ndimage  # loaded on the first fill: the window must not wait for it at start-up
 
     height, width = picture.shape[:2]
+    out = np.zeros((height, width), bool)
     if not (0 <= x_px < width and 0 <= y_px < height):
-        return np.zeros((height, width), bool)
-    region = np.zeros((height + 2, width + 2), np.uint8)  # OpenCV's mask has a 1 px frame
-    flags = 4 | cv2.FLOODFILL_MASK_ONLY | cv2.FLOODFILL_FIXED_RANGE | (255 << 8)
-    diff = (tolerance,) * 3
-    cv2.floodFill(np.ascontiguousarray(picture), region, (int(x_px), int(y_px)), (0, 0, 0), diff, diff, flags)
-    return region[1:-1, 1:-1] != 0
+        return out
+    seed = picture[y_px, x_px].tolist()
+    reach = 256  # px around the seed: most fills are small, so a window is searched first
+    while True:
+        rows = slice(max(0, y_px - reach), min(height, y_px + reach + 1))
+        cols = slice(max(0, x_px - reach), min(width, x_px + reach + 1))
+        # 1. Pixels whose colour is within range of the seed's, channel by channel (bytes, no overflow).
+        window = picture[rows, cols]
+        similar = np.ones(window.shape[:2], bool)
+        for channel, level in zip(np.moveaxis(window, 2, 0), seed):
+            similar &= channel >= max(0, level - tolerance)
+            similar &= channel <= min(255, level + tolerance)
+        # 2. The 4-connected piece of them that holds the seed.
+        labels, _count = ndimage.label(similar)
+        region = labels == labels[y_px - rows.start, x_px - cols.start]
+        # 3. Done unless it reaches a window side inside the picture: then it may go on beyond.
+        if not (
+            (rows.start > 0 and region[0].any())
+            or (rows.stop < height and region[-1].any())
+            or (cols.start > 0 and region[:, 0].any())
+            or (cols.stop < width and region[:, -1].any())
+        ):
+            out[rows, cols] = region
+            return out
+        reach *= 2

@@ -10,6 +10,8 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QApplication
 
+from inference.api import DEFAULT_SENSITIVITY
+
 MASK_STEP_PX = 4
 
 
@@ -31,8 +33,6 @@ class RestoreActions(QObject):
     def __init__(self, document, parent: QObject | None = None):
         super().__init__(parent)
         self._document = document
-        from inference.damage import DEFAULT_SENSITIVITY
-
         self.sensitivity = DEFAULT_SENSITIVITY
         self._last_detection: tuple[int, np.ndarray] | None = None  # (undo index, mask before)
 

@@ -20,6 +20,7 @@ DEFAULT_SCHEDULER = "default"
 MAX_SIDE_PX = 4096  # txt2img: the generated size itself
 MAX_IMAGE_SIDE_PX = 30000  # img2img/inpaint: the photo's size (the engine generates at the model's budget)
 PREFILL_METHODS = ("none", "heal")
+DEFAULT_SENSITIVITY = 0.5  # damage detection (inference.damage); here so the editor need not import it
 LORA_WEIGHT_RANGE = (-2.0, 2.0)  # beyond this a LoRA overwhelms the model (noise, burnt colours)
 
 

@@ -1,8 +1,8 @@
 """Where to inpaint: masked regions of a (possibly huge) photo → context windows to generate.
 
-Pure geometry on an H×W uint8 mask (numpy + OpenCV, no torch). The cost scales with the masked
-area's bounding rectangle, not with the photo: a 200×100 px defect on a 6000×4000 px scan is
-planned in a few milliseconds, and a mask spread over the whole scan is analysed on a grid
+Pure geometry on an H×W uint8 mask (numpy + scipy.ndimage, no torch). The cost scales with the
+masked area's bounding rectangle, not with the photo: a 200×100 px defect on a 6000×4000 px scan
+is planned in a few milliseconds, and a mask spread over the whole scan is analysed on a grid
 downscaled to at most ``GRID_SIDE`` cells per side.
 
 A ``Window`` is one pipeline call: a crop of the photo (the masked group plus context), the size
@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
+from scipy import ndimage
 
 from inference.compositing import feather_reach_px
 
@@ -168,20 +168,24 @@ def _region_boxes(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
         return []
     top, left = int(rows[0]), int(cols[0])
     active = mask[top : int(rows[-1]) + 1, left : int(cols[-1]) + 1]
-    # 2. Block maximum onto a coarse grid (exact: a single faint pixel still marks its cell).
+    # 2. Any masked pixel per cell of a coarse grid (exact: a single faint pixel marks its cell).
     cell = max(1, math.ceil(max(active.shape) / GRID_SIDE))
     grid = active
     if cell > 1:
-        grid = cv2.dilate(active, np.ones((cell, cell), np.uint8), anchor=(0, 0))[::cell, ::cell]
+        # Bands of rows first (whole rows at a time are fast), then columns of the small result.
+        padded = np.zeros((-(-active.shape[0] // cell) * cell, active.shape[1]), active.dtype)
+        padded[: active.shape[0]] = active
+        bands = padded.reshape(-1, cell, active.shape[1]).max(axis=1)
+        grid = np.maximum.reduceat(bands, np.arange(0, active.shape[1], cell), axis=1)
     # 3. Join near pixels, then label the regions.
     join = 2 * math.ceil(JOIN_PX / 2 / cell) + 1
-    joined = cv2.dilate((grid > 0).astype(np.uint8), np.ones((join, join), np.uint8))
-    count, _labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    joined = ndimage.maximum_filter(grid != 0, size=join, mode="constant")
+    labels, _count = ndimage.label(joined, structure=np.ones((3, 3), bool))
     # 4. Grid boxes → tight photo boxes, looking only inside each box.
     boxes = []
-    for gx, gy, gw, gh, _area in stats[1:count]:
-        ax0, ay0 = gx * cell, gy * cell
-        region = active[ay0 : (gy + gh) * cell, ax0 : (gx + gw) * cell]
+    for grid_rows, grid_cols in ndimage.find_objects(labels):
+        ax0, ay0 = grid_cols.start * cell, grid_rows.start * cell
+        region = active[ay0 : grid_rows.stop * cell, ax0 : grid_cols.stop * cell]
         r, c = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
         if r.size:
             boxes.append((left + ax0 + int(c[0]), top + ay0 + int(r[0]), left + ax0 + int(c[-1]) + 1, top + ay0 + int(r[-1]) + 1))

@@ -7,9 +7,9 @@ returns uint8 RGB arrays of one crop (never a whole 24 MP photo, except ``is_gra
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
 MIN_RING_PIXELS = 16  # fewer reference pixels than this: statistics too noisy, leave as generated
 GAIN_RANGE = (0.5, 2.0)  # contrast correction is clamped: a ring of flat sky must not blow up noise
@@ -36,10 +36,9 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
 
 def ring_around(mask: np.ndarray, ring_px: int) -> np.ndarray:
     """H×W bool: pixels outside ``mask`` (H×W uint8, > 0 = masked) within ``ring_px`` of it."""
-    inside = (mask > 0).astype(np.uint8)
+    inside = mask > 0
     size = 2 * max(1, ring_px) + 1
-    grown = cv2.dilate(inside, np.ones((size, size), np.uint8))
-    return (grown > 0) & (inside == 0)
+    return ndimage.maximum_filter(inside, size=size, mode="constant") & ~inside
 
 
 def match_tone(generated: np.ndarray, original: np.ndarray, mask: np.ndarray, ring_px: int) -> np.ndarray:

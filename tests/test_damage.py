@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw
+from scipy import ndimage
 
 from inference.damage import DEFAULT_SENSITIVITY, detect_damage
 from inference.mask_ops import grow_mask
@@ -18,19 +19,20 @@ def photo_like(seed: int, h: int = 384, w: int = 512, sepia: bool = True) -> np.
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     value = 90 + 60 * xx / w + 30 * np.sin(yy / h * 3.0 + seed)
-    value += cv2.GaussianBlur(rng.normal(0, 25, (h, w)).astype(np.float32), (0, 0), 25)
+    value += ndimage.gaussian_filter(rng.normal(0, 25, (h, w)).astype(np.float32), 25)
     shapes = np.zeros((h, w), np.float32)
     for _ in range(6):
-        centre = tuple(int(v) for v in rng.integers([0, 0], [w, h]))
+        cx, cy = (int(v) for v in rng.integers([0, 0], [w, h]))
         if rng.random() < 0.5:
-            cv2.circle(shapes, centre, int(rng.integers(20, 70)), float(rng.uniform(-60, 60)), -1)
+            radius = int(rng.integers(20, 70))
+            shapes[(xx - cx) ** 2 + (yy - cy) ** 2 <= radius**2] = float(rng.uniform(-60, 60))
         else:
-            size = tuple(int(v) for v in rng.integers(30, 120, 2))
-            cv2.rectangle(shapes, centre, (centre[0] + size[0], centre[1] + size[1]), float(rng.uniform(-60, 60)), -1)
-    value += cv2.GaussianBlur(shapes, (0, 0), 1.5)
-    texture = cv2.GaussianBlur(rng.normal(0, 30, (h, w)).astype(np.float32), (0, 0), 1.6)
+            sx, sy = (int(v) for v in rng.integers(30, 120, 2))
+            shapes[cy : cy + sy + 1, cx : cx + sx + 1] = float(rng.uniform(-60, 60))
+    value += ndimage.gaussian_filter(shapes, 1.5)
+    texture = ndimage.gaussian_filter(rng.normal(0, 30, (h, w)).astype(np.float32), 1.6)
     value[h // 2 :, : w // 3] += texture[h // 2 :, : w // 3]  # a foliage-like patch
-    value += cv2.GaussianBlur(rng.normal(0, 3, (h, w)).astype(np.float32), (0, 0), 0.7)  # grain
+    value += ndimage.gaussian_filter(rng.normal(0, 3, (h, w)).astype(np.float32), 0.7)  # grain
     value = np.clip(value, 20, 235)
     tint = SEPIA if sepia else np.ones(3, np.float32)
     return np.clip(value[..., None] * tint + 0.5, 0, 255).astype(np.uint8)
@@ -40,8 +42,8 @@ def damage(image: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Draw scratches (1–2 px, bright and dark) and dust specks → (damaged copy, H×W bool truth)."""
     rng = np.random.default_rng(seed + 100)
     h, w = image.shape[:2]
-    out = image.copy()
-    truth = np.zeros((h, w), np.uint8)
+    out, truth = Image.fromarray(image), Image.new("1", (w, h))
+    pen, mark = ImageDraw.Draw(out), ImageDraw.Draw(truth)
     for i in range(6):
         p0 = rng.integers([0, 0], [w, h])
         angle = rng.uniform(0, np.pi)
@@ -49,15 +51,16 @@ def damage(image: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
         p1 = p0 + length * np.array([np.cos(angle), np.sin(angle)])
         colour = (245, 240, 230) if i % 2 == 0 else (25, 22, 20)
         width = int(rng.integers(1, 3))
-        cv2.line(out, tuple(int(v) for v in p0), tuple(int(v) for v in p1), colour, width)
-        cv2.line(truth, tuple(int(v) for v in p0), tuple(int(v) for v in p1), 1, width)
+        line = [tuple(int(v) for v in p0), tuple(int(v) for v in p1)]
+        pen.line(line, colour, width)
+        mark.line(line, 1, width)
     for i in range(25):
-        centre = tuple(int(v) for v in rng.integers([0, 0], [w, h]))
+        x, y = (int(v) for v in rng.integers([0, 0], [w, h]))
         radius = int(rng.integers(0, 3))
         colour = (250, 250, 245) if i % 2 else (15, 15, 15)
-        cv2.circle(out, centre, radius, colour, -1)
-        cv2.circle(truth, centre, radius, 1, -1)
-    return out, truth.astype(bool)
+        pen.ellipse([x - radius, y - radius, x + radius, y + radius], colour)
+        mark.ellipse([x - radius, y - radius, x + radius, y + radius], 1)
+    return np.array(out), np.array(truth)
 
 
 def scores(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
@@ -93,7 +96,7 @@ def test_clean_photo_gives_almost_no_mask(seed):
 
 
 def test_higher_sensitivity_flags_more_and_keeps_what_lower_found():
-    damaged, truth = damage(photo_like(6), 6)
+    damaged, truth = damage(photo_like(8), 8)
     masks = [detect_damage(damaged, s) != 0 for s in (0.0, 0.25, 0.5, 0.75, 1.0)]
     counts = [int(m.sum()) for m in masks]
     assert counts == sorted(counts) and counts[0] < counts[-1], counts

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QColorDialog
 from gui.canvas import CanvasView
 from gui.canvas_layers import MASK_OPACITY, MASK_RGB
 from gui.document import Document
-from gui.paint_layer import composite_paint, paint_over
+from gui.paint_layer import composite_paint, flood_region, paint_over
 from inference.api import Mode
 from test_canvas import drag, screen_rgb, send_mouse
 
@@ -158,6 +158,24 @@ def test_fill_covers_the_contiguous_region_of_the_picture_as_shown(qapp):
     assert (document.paint[:, :28, 3] == 0).all()
     assert not document.fill_paint(500, 10, RED)  # outside: nothing
     assert document.undo_stack.count() == 2
+
+
+def test_flood_region_is_the_4_connected_piece_within_tolerance_of_the_seed():
+    picture = np.full((700, 900, 3), (100, 150, 200), np.uint8)
+    picture[300, :] = (100, 150, 211)  # one level past the tolerance in one channel: a wall...
+    picture[300, 450] = (110, 140, 210)  # ...with a gap exactly at the tolerance in every channel
+    picture[600:, 800:] = (40, 40, 40)  # a dark corner...
+    picture[600, 800] = picture[601, 801] = (100, 150, 200)  # ...with two light pixels, touching diagonally
+    region = flood_region(picture, 10, 10, tolerance=10)
+    # The whole picture but the wall and the dark corner, found beyond the first search window.
+    expected = np.ones((700, 900), bool)
+    expected[300, :] = False
+    expected[300, 450] = True
+    expected[600:, 800:] = False
+    expected[600, 800] = True
+    np.testing.assert_array_equal(region, expected)
+    assert flood_region(picture, 801, 601, tolerance=10).sum() == 1  # diagonal neighbours are not connected
+    assert not flood_region(picture, 900, 10).any()
 
 
 def test_hidden_paint_is_kept_but_left_out_and_painting_shows_it(doc, qtbot):

@@ -8,6 +8,7 @@ Commands write through the document's private ``_write_patch``/``_set_layers``/
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -33,7 +34,7 @@ class PatchCommand(QUndoCommand):
     def __init__(self, document: Document, layer: str, rect: QRect, before: np.ndarray,
                  after: np.ndarray, text: str, already_applied: bool = False, was_blank: bool | None = None) -> None:
         super().__init__(text)
-        self._document = document
+        self._document = weakref.proxy(document)  # no cycle: the document owns its undo stack
         self._layer = layer
         self._rect = QRect(rect)
         self.patches = (Patch(before), Patch(after))
@@ -77,7 +78,7 @@ class InvertMaskCommand(QUndoCommand):
 
     def __init__(self, document: Document) -> None:
         super().__init__("Invert mask")
-        self._document = document
+        self._document = weakref.proxy(document)  # no cycle: the document owns its undo stack
 
     def redo(self) -> None:
         self._document._invert_mask_in_place()
@@ -99,7 +100,7 @@ class ResizeCommand(QUndoCommand):
 
     def __init__(self, document: Document, before: tuple, after: tuple, text: str) -> None:
         super().__init__(text)
-        self._document = document
+        self._document = weakref.proxy(document)  # no cycle: the document owns its undo stack
         self._states = [self._store(layers) for layers in (before, after)]
         self.patches = tuple(p for state in self._states for p in state if isinstance(p, Patch))
 

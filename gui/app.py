@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox, QVBoxLayout, QWidget
 
 from gui.autosave import AutoSaver, find_recoverable, restore_session
@@ -25,8 +26,10 @@ from gui.project_actions import ProjectActions
 from gui.restore_actions import RestoreActions
 from gui.restore_panel import RestorePanel
 from gui.settings import Settings
+from gui.startup_probe import arm_startup_probe
 from gui.timeline_panel import TimelinePanel
 from gui.worker import WorkerClient
+from inference.resources import resources_dir
 
 
 @dataclass
@@ -208,10 +211,12 @@ def run_app(image: str | None = None, model: str | None = None, settings_path: s
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Kiln")
     app.setOrganizationName("Kiln")
+    app.setWindowIcon(QIcon(str(resources_dir() / "icons" / "kiln.png")))
     editor = build_editor(Settings(settings_path))
     if model:
         editor.panel.model_combo.setEditText(model)
     editor.window.show()
     if not offer_recovery(editor) and image:
         editor.files.open_path(image)
+    arm_startup_probe(app, editor.window)
     return app.exec()

@@ -23,7 +23,7 @@ mkdir -p "$STAGE/opt" "$STAGE/usr/bin" "$STAGE/usr/share/applications" \
 cp -a "$BUNDLE" "$STAGE/opt/kiln"
 ln -s /opt/kiln/kiln "$STAGE/usr/bin/kiln"
 install -m 644 "$ROOT/packaging/kiln.desktop" "$STAGE/usr/share/applications/kiln.desktop"
-install -m 644 "$ROOT/packaging/kiln.png" "$STAGE/usr/share/icons/hicolor/256x256/apps/kiln.png"
+install -m 644 "$ROOT/resources/icons/kiln.png" "$STAGE/usr/share/icons/hicolor/256x256/apps/kiln.png"
 SIZE_KB="$(du -sk "$STAGE" | cut -f1)"
 
 cat > "$STAGE/DEBIAN/control" <<CTRL

@@ -1,8 +1,9 @@
 """Draw Kiln's icon: a kiln-orange rounded square with a white "K".
 
-    python packaging/make_icon.py        writes packaging/kiln.png (256×256), kiln.ico and kiln.icns
+    python packaging/make_icon.py        writes resources/icons/kiln.png (256×256, the app's window
+                                         icon and the Linux menu icon), packaging/kiln.ico and kiln.icns
 
-Only Pillow is needed. The PNG is committed; build.py re-creates the .ico/.icns when missing.
+Only Pillow is needed. All three are committed; build.py re-creates them when one is missing.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 HERE = Path(__file__).resolve().parent
+PNG = HERE.parent / "resources" / "icons" / "kiln.png"
 ORANGE = (226, 106, 44, 255)
 DARK = (176, 72, 22, 255)
 WHITE = (255, 255, 255, 255)
@@ -40,10 +42,11 @@ def draw(size: int = 256) -> Image.Image:
 
 def main() -> None:
     img = draw(256)
-    img.save(HERE / "kiln.png")
+    PNG.parent.mkdir(parents=True, exist_ok=True)
+    img.save(PNG)
     img.save(HERE / "kiln.ico", sizes=[(16, 16), (24, 24), (32, 32), (48, 48), (64, 64), (128, 128), (256, 256)])
     draw(512).save(HERE / "kiln.icns")
-    print("wrote", HERE / "kiln.png", HERE / "kiln.ico", HERE / "kiln.icns")
+    print("wrote", PNG, HERE / "kiln.ico", HERE / "kiln.icns")
 
 
 if __name__ == "__main__":

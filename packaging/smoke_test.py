@@ -3,11 +3,13 @@
     python packaging/smoke_test.py [--kiln dist/kiln/kiln] [--chroot DIR --kiln /opt/kiln/kiln] [--max-start 2]
 
 1. Starts `kiln PHOTO` with QT_QPA_PLATFORM=offscreen and KILN_SMOKE_EXIT_AFTER_SHOWN=1: the app prints
-   "window shown after X s" once its window is shown and painted, then quits (the probe lives in
-   packaging/hooks/rthook_kiln_smoke.py until the app carries it itself). Reports the app's own figure
-   (since process start) and the wall time from launch to that line; fails above --max-start (wall).
+   "window shown after X s" once its window is shown and painted, then quits (gui/startup_probe.py).
+   Reports the app's own figure (since process start) and the wall time from launch to exit; fails
+   above --max-start (wall).
 2. `kiln make-test-model DIR`, then `kiln generate --model DIR --prompt ... --out out.png --steps 2
-   --width 64 --height 64`, and checks out.png is a 64×64 PNG.
+   --width 64 --height 64`, and checks out.png is a 64×64 PNG: a real diffusion run through torch.
+3. `kiln restore PHOTO --detect --out DIR`: damage detection and the classical repair (scipy.ndimage),
+   no model; checks DIR/photo-restored.png is a PNG of the photo's size.
 
 With --chroot DIR every kiln command runs inside that root (chroot DIR ...; --kiln is then the path
 inside it) and the files are checked from here, so the chroot needs no Python. Needs root for chroot.
@@ -62,6 +64,21 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
+def jpeg_size(path: Path) -> tuple[int, int]:
+    """(width, height) from a JPEG's start-of-frame marker."""
+    data = path.read_bytes()
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            raise ValueError(f"{path}: bad JPEG marker at {i}")
+        marker, length = data[i + 1], struct.unpack(">H", data[i + 2:i + 4])[0]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height, width = struct.unpack(">HH", data[i + 5:i + 9])
+            return width, height
+        i += 2 + length
+    raise ValueError(f"{path}: no JPEG frame header")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kiln", default=str(ROOT / "dist" / "kiln" / "kiln"), help="the frozen binary")
@@ -111,6 +128,19 @@ def main() -> int:
         except (OSError, ValueError) as e:
             failures.append(f"generate output: {e}")
             print(p.stderr[-3000:])
+
+    p, took = r.run("restore", f"{r.inner}/photo.jpg", "--detect", "--out", f"{r.inner}/restored")
+    print(f"restore --detect: exit {p.returncode} in {took:.1f} s  {p.stdout.strip()[-200:]}")
+    out = r.host / "restored" / "photo-restored.png"
+    try:
+        size, want = png_size(out), jpeg_size(photo)
+        ok = p.returncode == 0 and size == want
+        print(f"photo-restored.png: {size[0]}x{size[1]} PNG (photo {want[0]}x{want[1]})" + ("" if ok else "  BAD"))
+        if not ok:
+            failures.append("restore output")
+    except (OSError, ValueError) as e:
+        failures.append(f"restore output: {e}")
+        print(p.stderr[-3000:])
 
     print("SMOKE TEST", "PASSED" if not failures else "FAILED: " + "; ".join(failures))
     return 0 if not failures else 1

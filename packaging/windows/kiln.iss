@@ -4,7 +4,7 @@
 ;   py -3.11 -m pip install torch --index-url https://download.pytorch.org/whl/cpu    (CPU bundle; see ..\README.md)
 ;   py -3.11 -m pip install -e . pyinstaller==6.22.0
 ;   set KILN_WINDOWED=1 && py -3.11 packaging\build.py          -> dist\kiln\kiln.exe (no console window)
-;   "%ProgramFiles(x86)%\Inno Setup 6\ISCC.exe" packaging\windows\kiln.iss   -> dist\kiln-0.1.0-setup-x64.exe
+;   "%ProgramFiles(x86)%\Inno Setup 6\ISCC.exe" packaging\windows\kiln.iss   -> dist\kiln-0.1.0-cpu-setup-x64.exe
 ; For the CUDA bundle: install torch from the cu12x index instead and pass /DFlavor=cuda to ISCC.
 ; Note: with KILN_WINDOWED=1 the CLI commands (kiln.exe generate ...) print nothing to a console;
 ; build without it for a console-capable kiln.exe.

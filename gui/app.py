@@ -137,7 +137,9 @@ def offer_recovery(editor: Editor, ask=None) -> bool:
             "Discarding deletes the autosaved copy.")
     answer = (ask or (lambda t: _ask_recovery(editor.window, t)))(text)
     if answer == "restore":
-        return restore_session(session, editor.projects, editor.document)
+        restored = restore_session(session, editor.projects, editor.document)
+        editor.window._update_title()  # the recovered work may belong to a project file
+        return restored
     if answer == "discard":
         session.discard()
     return False

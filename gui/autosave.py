@@ -181,6 +181,8 @@ class AutoSaver(QObject):
     def save_now(self) -> None:
         """Take a snapshot now (GUI thread) and hand it to the writer."""
         self._timer.stop()
+        if self._stopping:
+            return
         doc = self._document
         if doc.dirty:
             state = snapshot(doc, self._history, self._controller, self._params, with_layers=False)

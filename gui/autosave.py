@@ -26,7 +26,8 @@ from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
 
 from gui.project_state import snapshot
 from inference.errors import KilnError, ProjectFileError
-from inference.project_file import MANIFEST, read_recovery, write_recovery
+from inference.project_file import MANIFEST, write_recovery
+from inference.project_read import read_recovery
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,8 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 from gui.file_actions import is_original
 from gui.project_state import apply_state, snapshot
 from inference.errors import KilnError
-from inference.project_file import SUFFIX, load_project, save_project
+from inference.project_file import SUFFIX, save_project
+from inference.project_read import load_project
 
 PROJECT_FILTER = "Kiln projects (*.kiln)"
 

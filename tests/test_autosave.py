@@ -18,7 +18,8 @@ from gui.app import offer_recovery
 from gui.autosave import DELAY_MS, find_recoverable
 from inference.errors import ProjectFileError
 from inference.image_save import save_image
-from inference.project_file import MANIFEST, read_recovery
+from inference.project_file import MANIFEST
+from inference.project_read import read_recovery
 from photos import scan
 
 ROOT = Path(__file__).resolve().parents[1]

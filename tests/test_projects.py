@@ -18,7 +18,7 @@ from gui.history import HistoryEntry
 from inference.api import Mode
 from inference.errors import ProjectFileError
 from inference.image_save import save_image
-from inference.project_file import load_project
+from inference.project_read import load_project
 from photos import scan
 
 

@@ -136,6 +136,16 @@ def mutate(data: bytes, corpus: list[bytes], rng: random.Random) -> bytes:
     return bytes(buf)
 
 
+def save_input(folder: Path, data: bytes, text: str, suffix: str = ".bin") -> str:
+    """Keep an input that crashed or was slow as ``<sha1>`` + ``suffix``, with ``text`` beside it
+    (``.txt``); returns the name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha1(data).hexdigest()[:16]
+    (folder / f"{digest}{suffix}").write_bytes(data)
+    (folder / f"{digest}.txt").write_text(text)
+    return digest
+
+
 class Harness:
     """Runs one input through the loader and keeps the figures."""
 
@@ -181,20 +191,14 @@ class Harness:
         self.max_s = max(self.max_s, elapsed)
         if elapsed > self.slow_s:
             self.slow += 1
-            self._save(self.slow_dir, data, f"{elapsed:.2f} s")
+            save_input(self.slow_dir, data, f"{elapsed:.2f} s")
 
     def _crash(self, data: bytes, text: str) -> None:
         self.crashes += 1
         kind = text.strip().splitlines()[-1][:120]
         self.crash_kinds[kind] = self.crash_kinds.get(kind, 0) + 1
-        self._save(self.crash_dir, data, text)
+        save_input(self.crash_dir, data, text)
 
-    @staticmethod
-    def _save(folder: Path, data: bytes, text: str) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha1(data).hexdigest()[:16]
-        (folder / f"{digest}.bin").write_bytes(data)
-        (folder / f"{digest}.txt").write_text(text)
 
     def report(self, seconds: float, engine: str) -> str:
         rate = self.iterations / seconds if seconds else 0.0

@@ -9,7 +9,7 @@ filled region, an accepted result in a group, an extended canvas, an inverted ma
 the history). Each input is one of: random byte edits of the whole zip (``bench/fuzz_loader.py``'s
 mutator), a structural edit of ``project.json`` (a value replaced by another type, a huge or
 negative number, a list, null; a key removed), or byte edits of one entry inside the zip. It is
-given to ``inference.project_file.load_project``; an accepted project is then rebuilt in a
+given to ``inference.project_read.load_project``; an accepted project is then rebuilt in a
 ``gui.document.Document`` (what opening it in the editor does). Anything but ``KilnError`` from
 loading, or any error from rebuilding, is a crash, saved to ``crashes-project/<sha1>.kiln``
 with the traceback beside it.
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import io
 import json
 import os
@@ -30,6 +29,8 @@ import time
 import traceback
 import zipfile
 from pathlib import Path
+
+from fuzz_loader import save_input  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -133,7 +134,7 @@ class Harness:
     def __init__(self, workdir: Path, crash_dir: Path):
         from gui.document import Document
         from inference.errors import KilnError
-        from inference.project_file import load_project
+        from inference.project_read import load_project
 
         self.load, self.KilnError, self.Document = load_project, KilnError, Document
         self.path, self.crash_dir = workdir / "input.kiln", crash_dir
@@ -164,10 +165,7 @@ class Harness:
 
     def _crash(self, data: bytes, text: str) -> None:
         self.crashes += 1
-        self.crash_dir.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha1(data).hexdigest()[:16]
-        (self.crash_dir / f"{digest}.kiln").write_bytes(data)
-        (self.crash_dir / f"{digest}.txt").write_text(text)
+        digest = save_input(self.crash_dir, data, text, ".kiln")
         print(f"  crash {digest}: {text.strip().splitlines()[-1][:160]}", flush=True)
 
 

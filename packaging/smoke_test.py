@@ -79,6 +79,20 @@ def jpeg_size(path: Path) -> tuple[int, int]:
     raise ValueError(f"{path}: no JPEG frame header")
 
 
+def check_png(p, out: Path, want: tuple[int, int], what: str, failures: list[str]) -> None:
+    """The command ``p`` succeeded and wrote ``out``, a PNG of ``want`` (width, height) pixels."""
+    try:
+        size = png_size(out)
+        ok = p.returncode == 0 and size == want and out.stat().st_size > 100
+        print(f"{out.name}: {size[0]}x{size[1]} PNG (want {want[0]}x{want[1]}), {out.stat().st_size} bytes"
+              + ("" if ok else "  BAD"))
+        if not ok:
+            failures.append(what)
+    except (OSError, ValueError) as e:
+        failures.append(f"{what}: {e}")
+        print(p.stderr[-3000:])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kiln", default=str(ROOT / "dist" / "kiln" / "kiln"), help="the frozen binary")
@@ -118,29 +132,11 @@ def main() -> int:
                         "--out", f"{r.inner}/out.png", "--steps", "2", "--width", "64", "--height", "64",
                         "--seed", "1")
         print(f"generate: exit {p.returncode} in {took:.1f} s  {p.stdout.strip()[-200:]}")
-        out = r.host / "out.png"
-        try:
-            size = png_size(out)
-            ok = p.returncode == 0 and size == (64, 64) and out.stat().st_size > 100
-            print(f"out.png: {size[0]}x{size[1]} PNG, {out.stat().st_size} bytes" + ("" if ok else "  BAD"))
-            if not ok:
-                failures.append("generate output")
-        except (OSError, ValueError) as e:
-            failures.append(f"generate output: {e}")
-            print(p.stderr[-3000:])
+        check_png(p, r.host / "out.png", (64, 64), "generate output", failures)
 
     p, took = r.run("restore", f"{r.inner}/photo.jpg", "--detect", "--out", f"{r.inner}/restored")
     print(f"restore --detect: exit {p.returncode} in {took:.1f} s  {p.stdout.strip()[-200:]}")
-    out = r.host / "restored" / "photo-restored.png"
-    try:
-        size, want = png_size(out), jpeg_size(photo)
-        ok = p.returncode == 0 and size == want
-        print(f"photo-restored.png: {size[0]}x{size[1]} PNG (photo {want[0]}x{want[1]})" + ("" if ok else "  BAD"))
-        if not ok:
-            failures.append("restore output")
-    except (OSError, ValueError) as e:
-        failures.append(f"restore output: {e}")
-        print(p.stderr[-3000:])
+    check_png(p, r.host / "restored" / "photo-restored.png", jpeg_size(photo), "restore output", failures)
 
     print("SMOKE TEST", "PASSED" if not failures else "FAILED: " + "; ".join(failures))
     return 0 if not failures else 1

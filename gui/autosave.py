@@ -14,6 +14,7 @@ and deletes it once restored or discarded.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -101,9 +102,12 @@ class RecoverableSession:
     def __init__(self, folder: Path):
         self.folder = folder
         try:
-            self.info = json.loads((folder / INFO_NAME).read_text())
-        except (OSError, ValueError):
-            self.info = {}
+            info = json.loads((folder / INFO_NAME).read_bytes()[:65536])
+        except (OSError, ValueError, RecursionError):
+            info = {}
+        # Only paths as text are used (a damaged file must not stop the restore).
+        self.info = {key: value[:4096] for key, value in (info.items() if isinstance(info, dict) else ())
+                     if key in ("picture", "project") and isinstance(value, str) and "\0" not in value}
         self.saved_at = (folder / MANIFEST).stat().st_mtime
 
     def describe(self) -> str:
@@ -232,7 +236,7 @@ class AutoSaver(QObject):
             except FileNotFoundError:
                 log.info("autosave skipped: an undo patch went away while it was written")
             except (KilnError, OSError) as exc:
-                self._warn(f"Autosave failed: {exc}")
+                self._warn(self._failure_message(exc))
             except Exception:  # noqa: BLE001 - a bug here must not take the editor down
                 log.exception("autosave failed")
                 self._warn("Autosave failed because of an error in Kiln; please save your project.")
@@ -253,6 +257,16 @@ class AutoSaver(QObject):
             if path.is_file() and path.relative_to(self.folder).as_posix() not in used:
                 path.unlink(missing_ok=True)
 
+    def _failure_message(self, exc: BaseException) -> str:
+        """What a failed write means to a person: a full disk is said as such, with where."""
+        cause = exc
+        while cause is not None and getattr(cause, "errno", None) not in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            return f"Autosave failed: {exc}"
+        return (f"Autosave failed: the disk is full where Kiln keeps its recovery copy ({self.folder}). Free some "
+                "space there; your work is still open, and saving the project to another drive keeps it safe.")
+
     def _warn(self, text: str) -> None:
         if not self._warned:  # once: a full disk would otherwise say so after every stroke
             self._warned = True
@@ -265,7 +279,7 @@ def restore_session(session: RecoverableSession, projects, document) -> bool:
     try:
         state = session.read()
     except ProjectFileError as exc:
-        projects.message.emit(str(exc))
+        projects.warn("Cannot restore the session", f"{exc}\n\nThe autosaved copy is kept in {session.folder}.")
         return False
     notes = projects.apply(state, "the recovered session")
     if notes is None:

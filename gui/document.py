@@ -82,6 +82,7 @@ class Document(QObject):
         self.undo_stack = QUndoStack(self)
         # Undo memory stays bounded: past the budget the oldest patches move to disk.
         self.undo_store = PatchStore()
+        self._undo_bytes_bound, self._newest_command = 0, None  # see _bound_undo_memory
         self.undo_stack.indexChanged.connect(self._bound_undo_memory)
         self._image = np.full((512, 512, 3), 255, np.uint8)
         self._mask = np.zeros((512, 512), np.uint8)
@@ -229,10 +230,13 @@ class Document(QObject):
         (a damaged project); the document is then a blank canvas."""
         image, mask, paint, is_blank = base[:4]
         try:
-            with QSignalBlocker(self):
+            # The stack's signals are held while the steps are pushed (nothing needs to follow each
+            # one); undo memory is bounded as they are pushed, as an edit would.
+            with QSignalBlocker(self), QSignalBlocker(self.undo_stack):
                 self._replace(np.array(image, np.uint8, copy=True, order="C"), path, is_blank, mask, paint)
                 for edit in edits:
                     push_edit(self, edit)
+                    self._bound_undo_memory()
                 self.undo_stack.setIndex(undo_index)
                 if 0 <= clean_index <= self.undo_stack.count():
                     self.undo_stack.setIndex(clean_index)
@@ -457,15 +461,29 @@ class Document(QObject):
 
     def _undo_commands(self) -> list[QUndoCommand]:
         """Every command on the stack, oldest first, a macro's children in their order."""
-        commands, pending = [], [self.undo_stack.command(i) for i in range(self.undo_stack.count())]
-        while pending:
-            command = pending.pop(0)
+        commands, pending = [], [self.undo_stack.command(i) for i in range(self.undo_stack.count() - 1, -1, -1)]
+        while pending:  # newest last: popping from the end keeps the walk linear
+            command = pending.pop()
             commands.append(command)
-            pending[:0] = [command.child(i) for i in range(command.childCount())]
+            pending.extend(command.child(i) for i in range(command.childCount() - 1, -1, -1))
         return commands
 
     def _bound_undo_memory(self) -> None:
-        self.undo_store.bound([p for c in self._undo_commands() for p in getattr(c, "patches", ())])
+        # Undo memory grows only when a command is pushed. An upper bound of what is held is kept
+        # (deleted commands are not subtracted), and the whole stack is walked only when that bound
+        # passes the budget: a walk per stroke cost milliseconds per thousand steps.
+        stack = self.undo_stack
+        newest = stack.command(stack.count() - 1) if stack.count() else None
+        if newest is not None and newest is not self._newest_command:
+            pending = [newest]
+            while pending:
+                command = pending.pop()
+                self._undo_bytes_bound += getattr(command, "nbytes", 0)
+                pending.extend(command.child(i) for i in range(command.childCount()))
+        self._newest_command = newest
+        if self._undo_bytes_bound > self.undo_store.budget_bytes:
+            self._undo_bytes_bound = self.undo_store.bound(
+                [p for c in self._undo_commands() for p in getattr(c, "patches", ())])
 
     def undo_memory_bytes(self) -> int:
         """Bytes of undo patches held in memory (those moved to disk not counted)."""

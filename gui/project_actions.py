@@ -108,10 +108,18 @@ class ProjectActions(QObject):
         return True
 
     def apply(self, state, label: str) -> list[str] | None:
-        """Show ``state``; None (with a message) if it cannot be rebuilt."""
+        """Show ``state``; None (with a message) if it cannot be rebuilt. What could not be
+        restored is said in a dialog (a status bar message is easily missed)."""
         try:
-            return apply_state(state, label, self._document, self._history, self._controller, self._panel,
-                               self._lora_panel)
+            notes = apply_state(state, label, self._document, self._history, self._controller, self._panel,
+                                self._lora_panel)
         except KilnError as exc:
-            QMessageBox.warning(self._window, "Cannot open project", str(exc))
+            self.warn("Cannot open project", str(exc))
             return None
+        if notes:
+            self.warn("Part of the work could not be restored", "\n\n".join(notes))
+        return notes
+
+    def warn(self, title: str, text: str) -> None:
+        """Say ``text`` in a dialog over the window (opening and restoring work)."""
+        QMessageBox.warning(self._window, title, text)

@@ -46,9 +46,18 @@ def snapshot(document, history, controller, params, with_layers: bool) -> Projec
 
 def apply_state(state: ProjectState, label: str, document, history, controller, panel, lora_panel) -> list[str]:
     """Show ``state`` in the editor: picture, undo history, results, settings. Returns notes for
-    the user (what could not be restored). Raises ``ProjectFileError`` when the picture itself
-    cannot be rebuilt; the editor then holds a blank canvas."""
-    notes = []
+    the user (what could not be restored). Everything that can be refused is checked before the
+    editor changes (``inference.project_read`` has checked every value); raises
+    ``ProjectFileError`` when the picture itself cannot be rebuilt, the editor then holding a
+    blank canvas."""
+    # 1. Settings and results first: nothing in the editor has changed yet.
+    notes = list(state.notes)
+    params = params_from_values(state.params)
+    params.model_ref = params.model_ref or panel.params.model_ref  # a project without a model keeps yours
+    modes = {m.value for m in Mode}
+    entries = [HistoryEntry(r.job_id, r.image, Mode(r.mode), r.seed, r.parameters)
+               for r in state.results if r.mode in modes]
+    # 2. The picture and its undo history.
     base = (state.base_image, state.base_mask, state.base_paint, state.base_is_blank)
     try:
         document.restore(base, state.edits, state.undo_index, state.clean_index, state.paint_visible,
@@ -63,13 +72,10 @@ def apply_state(state: ProjectState, label: str, document, history, controller, 
         document.restore((state.image, state.mask, state.paint, False), [], 0, 0, state.paint_visible,
                          state.original_path)
         notes.append("Its undo history could not be restored; the picture is as it was saved.")
-    params = params_from_values(state.params)
-    params.model_ref = params.model_ref or panel.params.model_ref  # a project without a model keeps yours
+    # 3. The widgets, with values they accept.
     for name, value in asdict(params).items():
         setattr(panel.params, name, value)  # the widgets write into this object: keep it
     panel.show_params(panel.params)
     lora_panel.show_params(panel.params)
-    entries = [HistoryEntry(r.job_id, r.image, Mode(r.mode), r.seed, r.parameters)
-               for r in state.results if r.mode in {m.value for m in Mode}]
     controller.adopt_history(entries, state.last_applied)
     return notes

@@ -414,3 +414,10 @@ def read_parameters(path: str | os.PathLike) -> str | None:
     except (*_DECODER_ERRORS, UnidentifiedImageError, MemoryError):
         return None
     return text if isinstance(text, str) and text.strip() else None
+
+
+def kiln_pillow_limits(limit_px: int | None = None):
+    """A context manager: Pillow decodes under Kiln's pixel limit (``max_pixels()`` when
+    ``limit_px`` is None) instead of its own, for pictures read from inside other files
+    (projects, recovery folders)."""
+    return _kiln_pillow_limits(max_pixels() if limit_px is None else limit_px)

@@ -13,6 +13,11 @@ import re
 
 from inference.api import GenerationRequest, Mode
 
+MAX_PROMPT_CHARS = 8_000  # far beyond what a text encoder reads (77 tokens a chunk), yet quick in a text field
+MAX_PARAMETERS_CHARS = 20_000  # a whole ``parameters`` text: two prompts and the settings line
+# Control characters other than tab and newline mean nothing in a prompt and can upset widgets.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+
 # Kiln scheduler names ↔ the sampler names A1111-style tools write.
 _SAMPLER_NAMES = {
     "ddim": "DDIM",
@@ -29,6 +34,14 @@ _SAMPLER_NAMES = {
 }
 _SCHEDULERS_BY_SAMPLER = {v.lower(): k for k, v in _SAMPLER_NAMES.items()}
 _FIELD = re.compile(r'\s*([\w ]+):\s*("(?:\\.|[^"])*"|[^,]*)(?:,|$)')
+
+
+def clean_text(text: str, max_chars: int) -> str:
+    """``text`` as widgets may show it: carriage returns as newlines, other control characters
+    removed, cut to ``max_chars`` (with "…" at the end when cut). Text read from files goes
+    through this before it reaches a widget: setting a very long text in a field is slow."""
+    text = _CONTROL.sub("", str(text).replace("\r\n", "\n").replace("\r", "\n"))
+    return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
 
 
 def format_parameters(request: GenerationRequest, model_name: str) -> str:
@@ -54,31 +67,33 @@ def parse_parameters(text: str) -> dict:
     """Read a ``parameters`` text (Kiln's or another tool's) into request fields.
 
     Returns a dict with any of: prompt, negative_prompt, steps, guidance, seed, scheduler,
-    width_px, height_px, strength, model. Unknown fields are ignored; never raises.
+    width_px, height_px, strength, model. Unknown fields are ignored; never raises. Prompts are
+    cut to ``MAX_PROMPT_CHARS`` and cleaned (``clean_text``), the settings line to 2,000
+    characters (its pattern must not meet a megabyte of text).
     """
-    lines = text.strip().splitlines()
+    lines = str(text).strip().splitlines()
     if not lines:
         return {}
-    last = lines[-1]
+    last = clean_text(lines[-1], 2_000)
     fields = dict(_FIELD.findall(last)) if "Steps:" in last else {}
     body = lines[:-1] if fields else lines
     prompt, negative = [], []
     target = prompt
-    for line in body:
+    for line in body[:MAX_PROMPT_CHARS]:  # a line has at least one character: enough lines for a full prompt
         if line.startswith("Negative prompt:"):
             target = negative
             line = line[len("Negative prompt:"):].strip()
         target.append(line)
-    out: dict = {"prompt": "\n".join(prompt).strip()}
+    out: dict = {"prompt": clean_text("\n".join(prompt).strip(), MAX_PROMPT_CHARS)}
     if negative:
-        out["negative_prompt"] = "\n".join(negative).strip()
+        out["negative_prompt"] = clean_text("\n".join(negative).strip(), MAX_PROMPT_CHARS)
     fields = {k.strip(): v.strip().strip('"') for k, v in fields.items()}
     converters = {
         "Steps": ("steps", int),
         "CFG scale": ("guidance", float),
         "Seed": ("seed", int),
         "Denoising strength": ("strength", float),
-        "Model": ("model", str),
+        "Model": ("model", lambda v: clean_text(v, 500)),
     }
     for key, (name, convert) in converters.items():
         try:

@@ -90,7 +90,7 @@ class ProjectState:
     """Everything a project holds. ``base_*``: the picture the undo history starts from (mask and
     paint None = empty). ``image``/``mask``/``paint``: the picture now (None in a recovery
     folder: replaying the edits gives it). ``clean_index``: the undo index that matches the
-    last saved file, -1 for none."""
+    last saved file, -1 for none. ``notes``: what a reader left out, for the user (not saved)."""
 
     base_image: object
     base_is_blank: bool
@@ -107,6 +107,7 @@ class ProjectState:
     last_applied: int | None = None
     params: dict = field(default_factory=dict)
     original_path: str | None = None
+    notes: list = field(default_factory=list)
 
 
 # --- writing -----------------------------------------------------------------------------------
@@ -137,9 +138,18 @@ class _Writer:
     def npy(self, name: str, array) -> str:
         if not self._has(name):
             data = np.ascontiguousarray(_array(array))
-            self._put(name, lambda fh: np.save(fh, data, allow_pickle=False))
+            self._put(name, lambda fh: _save_npy(fh, data))
         self.written.add(name)
         return name
+
+
+def _save_npy(fh, data: np.ndarray) -> None:
+    """``numpy.save`` through ``fh.write``, a megabyte at a time: numpy's own writer turns a full
+    disk into "N requested and M written" with no error number, and a person is not told why."""
+    np.lib.format.write_array_header_1_0(fh, np.lib.format.header_data_from_array_1_0(data))
+    flat = memoryview(data.reshape(-1).view(np.uint8))
+    for start in range(0, len(flat), 1 << 20):
+        fh.write(flat[start:start + (1 << 20)])
 
 
 def _array(value) -> np.ndarray:

@@ -20,7 +20,7 @@ from inference.changes import changed_pixels_map
 from inference.errors import KilnError
 from inference.image_io import load_rgb_with_notes, read_parameters
 from inference.image_save import save_image
-from inference.metadata import parse_parameters
+from inference.metadata import clean_text, parse_parameters
 from inference.project_file import is_project_path
 
 OPEN_FILTER = ("Images and Kiln projects (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp *.gif *.kiln);;"
@@ -77,7 +77,8 @@ class FileActions(QObject):
         if text:
             answer = QMessageBox.question(
                 self._window, "Generation parameters found",
-                f"This image was made with these settings:\n\n{text}\n\nUse them for the next generation?",
+                f"This image was made with these settings:\n\n{clean_text(text, 2_000)}\n\n"
+                "Use them for the next generation?",
             )
             if answer == QMessageBox.StandardButton.Yes:
                 self.parameters_found.emit(parse_parameters(text))

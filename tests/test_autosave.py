@@ -4,6 +4,7 @@ refuses the autosave is reported once while the editor carries on."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -163,3 +164,71 @@ def test_restore_can_wait_or_be_discarded(make_editor, photo, tmp_path, recovery
     assert len(find_recoverable(recovery_folder)) == 1  # still there for the next start
     assert not offer_recovery(editor, ask=lambda _t: "discard")
     assert find_recoverable(recovery_folder) == []
+
+
+def _crashed_session(recovery_folder, state, info=None):
+    """A session folder a crashed Kiln left: its recovery files and no running owner."""
+    from inference.project_file import write_recovery
+
+    folder = recovery_folder / "session-20260101-000000-1"
+    folder.mkdir()
+    write_recovery(folder, state)
+    (folder / "session.json").write_text(json.dumps(info or {"picture": "/photos/wedding.png", "project": None}))
+    return folder
+
+
+def _recovery_state(patches):
+    from hostile_projects import base_state
+
+    state = base_state(48, 64, patches=patches)
+    state.image = state.mask = state.paint = None  # a recovery folder keeps the history, not the layers
+    return state
+
+
+def test_a_missing_undo_patch_costs_only_the_steps_from_it_on_and_says_so(make_editor, recovery_folder):
+    folder = _crashed_session(recovery_folder, _recovery_state(patches=3))
+    manifest = json.loads((folder / MANIFEST).read_text())
+    (folder / manifest["edits"][2]["arrays"][1]).unlink()
+    editor = make_editor()
+    assert offer_recovery(editor, ask=lambda _t: "restore")
+    doc = editor.document
+    assert doc.undo_stack.count() == 2 and doc.dirty
+    expected = np.zeros((48, 64), np.uint8)
+    expected[0:16, 0:16] = expected[1:17, 1:17] = 255
+    assert np.array_equal(doc.mask, expected)
+    assert "The last 1 edits could not be recovered" in editor.warnings[-1]
+    assert len(editor.history.entries()) == 1
+
+
+def test_an_impossible_result_number_or_a_damaged_session_file_costs_only_itself(make_editor, recovery_folder):
+    state = _recovery_state(patches=2)
+    state.results[0].job_id = 2**70  # past int64
+    _crashed_session(recovery_folder, state, {"picture": ["not", "a", "path"], "project": [1, 2]})
+    editor = make_editor()
+    assert offer_recovery(editor, ask=lambda _t: "restore")
+    assert editor.document.undo_stack.count() == 2 and editor.history.entries() == []
+    assert "1 of its results could not be read" in editor.warnings[-1]
+    assert editor.document.project_path is None
+    assert find_recoverable(recovery_folder) == []
+
+
+def test_a_full_disk_is_reported_as_a_full_disk_with_where(make_editor, photo, qtbot, tmp_path, monkeypatch):
+    disk = tmp_path / "small-disk"
+    disk.mkdir()
+    if os.name != "posix" or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)],
+                                            capture_output=True).returncode != 0:
+        pytest.skip("needs a small file system (mount as root)")
+    try:
+        monkeypatch.setenv("KILN_RECOVERY_DIR", str(disk))
+        editor = make_editor()
+        problems = []
+        editor.autosave.problem.connect(problems.append)
+        editor.files.open_path(str(photo))  # 200×150: its copy alone needs 90 kB
+        _stroke(editor.document, 10)
+        editor.autosave.save_now()
+        assert editor.autosave.wait_idle(10)
+        qtbot.waitUntil(lambda: bool(problems), timeout=5_000)
+        assert "disk is full" in problems[0] and str(disk) in problems[0] and "requested" not in problems[0]
+        editor.autosave.close()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)

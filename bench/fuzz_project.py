@@ -8,10 +8,13 @@ Not part of the test run. The seed is a small real project (a photo, mask and pa
 filled region, an accepted result in a group, an extended canvas, an inverted mask, a result in
 the history). Each input is one of: random byte edits of the whole zip (``bench/fuzz_loader.py``'s
 mutator), a structural edit of ``project.json`` (a value replaced by another type, a huge or
-negative number, a list, null; a key removed), or byte edits of one entry inside the zip. It is
+negative number, a list, null; a key removed), byte edits of one entry inside the zip, or an
+attack (several references to one entry, an entry or description that expands to ~48 MB, texts
+of a megabyte with control characters, numbers past int64, a thousand results). It is
 given to ``inference.project_read.load_project``; an accepted project is then rebuilt in a
-``gui.document.Document`` (what opening it in the editor does). Anything but ``KilnError`` from
-loading, or any error from rebuilding, is a crash, saved to ``crashes-project/<sha1>.kiln``
+``gui.document.Document`` (what opening it in the editor does) and its values checked against
+what the widgets take. Anything but ``KilnError`` from loading, any error from rebuilding, or
+opening that raised the process's peak memory by more than 32 MiB, is a crash, saved to ``crashes-project/<sha1>.kiln``
 with the traceback beside it.
 """
 
@@ -35,6 +38,7 @@ from fuzz_loader import save_input  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -100,15 +104,68 @@ def _paths(node, prefix=()):
             yield from _paths(value, prefix + (index,))
 
 
+def _entry_slots(manifest: dict) -> list[tuple[list | dict, object]]:
+    """(container, key) of every place the description names an entry."""
+    slots = [(manifest["base"], "image")] + [(manifest.get("layers") or {}, k) for k in (manifest.get("layers") or {})]
+    slots += [(r, "image") for r in manifest.get("results", [])]
+    for edit in manifest.get("edits", []):
+        for node in [edit, *edit.get("children", [])]:
+            slots += [(node["arrays"], i) for i in range(len(node.get("arrays", []))) if isinstance(node["arrays"][i], str)]
+    return slots
+
+
+BOMB_BYTES = 48 << 20  # what a bombed entry expands to: far more than the seed picture's layers
+
+
+def _hostile(manifest: dict, entries: dict, rng: random.Random) -> None:
+    """One attack: an entry shared by several references, an entry that expands far beyond what
+    its description holds, a huge or impossible text or number, or an oversize result."""
+    import numpy as np
+
+    from hostile_projects import npy, png_zeros
+
+    slots = _entry_slots(manifest)
+    attack = rng.randrange(5)
+    if attack == 0:  # shared: several references to one entry
+        source = rng.choice(slots)
+        for container, key in rng.sample(slots, min(len(slots), rng.randint(1, 12))):
+            container[key] = source[0][source[1]]
+    elif attack == 1:  # bombed: an entry far larger than its description says
+        container, key = rng.choice(slots)
+        name = container[key]
+        side = int((BOMB_BYTES / 3) ** 0.5)
+        if rng.random() < 0.4:
+            entries[name] = entries.get(name, b"") + bytes(BOMB_BYTES)
+        elif name.endswith(".png"):
+            entries[name] = png_zeros(side, side, rng.choice(["L", "RGB", "RGBA"]))
+        else:
+            entries[name] = npy(np.zeros(rng.choice([(side, side, 3), (side * 2, side), (side, side // 2, 4)]), np.uint8))
+    elif attack == 2:  # bombed description
+        manifest["pad"] = " " * rng.choice([1 << 20, 16 << 20, 64 << 20])
+    elif attack == 3:  # huge and odd texts
+        text = rng.choice(["\x00", "\x1b[2J", "\r", "x", "\u2028", "é"]) * rng.choice([1 << 10, 1 << 18, 1 << 20])
+        target = rng.choice([manifest.get("params") or {}, *manifest.get("results", []), *manifest.get("edits", [])])
+        target[rng.choice(["prompt", "negative_prompt", "parameters", "text", "mode", "model_ref"])] = text
+    else:  # numbers past int64, and many results
+        for result in manifest.get("results", []):
+            result[rng.choice(["job_id", "seed"])] = rng.choice([2**63, 2**70, -(2**63) - 1, 10**30])
+        if rng.random() < 0.5 and manifest.get("results"):
+            manifest["results"] *= rng.choice([2, 12, 1000])
+
+
 def mutate_project(seed: bytes, rng: random.Random) -> bytes:
     from fuzz_loader import mutate
 
-    kind = rng.randrange(3)
+    kind = rng.randrange(4)
     if kind == 0:
         return mutate(seed, [seed], rng)
     with zipfile.ZipFile(io.BytesIO(seed)) as archive:
         entries = {name: archive.read(name) for name in archive.namelist()}
-    if kind == 1:
+    if kind == 3:
+        manifest = json.loads(entries["project.json"])
+        _hostile(manifest, entries, rng)
+        entries["project.json"] = json.dumps(manifest).encode()
+    elif kind == 1:
         manifest = json.loads(entries["project.json"])
         for _ in range(rng.choice((1, 1, 2, 3))):
             path, _value = rng.choice(list(_paths(manifest))[1:])
@@ -124,10 +181,42 @@ def mutate_project(seed: bytes, rng: random.Random) -> bytes:
         name = rng.choice([n for n in entries if n != "project.json"])
         entries[name] = mutate(entries[name], list(entries.values()), rng)
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
         for name, data in entries.items():
             archive.writestr(name, data)
     return out.getvalue()
+
+
+MAX_RISE_BYTES = 32 << 20  # the seed picture is 40×56: anything near a bomb's size is a finding
+
+
+def _status_bytes(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) * 1024 for line in fh if line.startswith(field))
+
+
+def _reset_peak() -> int:
+    """Start the peak-memory mark (VmHWM) again from now (Linux); returns the memory in use."""
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+    return _status_bytes("VmRSS:")
+
+
+def _peak() -> int:
+    return _status_bytes("VmHWM:")
+
+
+def _check_widget_values(state) -> None:
+    """What the editor hands to Qt must fit it: numbers in range, texts of bounded length."""
+    from inference.metadata import MAX_PARAMETERS_CHARS, MAX_PROMPT_CHARS
+
+    for result in state.results:
+        assert 0 <= result.job_id < 2**63 and 0 <= result.seed < 2**64, (result.job_id, result.seed)
+        assert len(result.parameters) <= MAX_PARAMETERS_CHARS and result.image.shape[:2] in {
+            state.base_image.shape[:2], *(e.arrays[3].shape[:2] for e in state.edits if e.kind == "resize")}
+    for value in state.params.values():
+        assert not isinstance(value, str) or len(value) <= MAX_PROMPT_CHARS
+    assert all(len(e.text) <= 200 for e in state.edits)
 
 
 class Harness:
@@ -140,11 +229,13 @@ class Harness:
         self.path, self.crash_dir = workdir / "input.kiln", crash_dir
         self.iterations = self.accepted = self.refused = self.crashes = 0
         self.max_s = 0.0
+        self.max_rise_bytes = 0
 
     def run_one(self, data: bytes) -> None:
         self.iterations += 1
         self.path.write_bytes(data)
         start = time.perf_counter()
+        rss_before = _reset_peak()
         try:
             state = self.load(self.path, max_megapixels=4)
         except self.KilnError as exc:
@@ -158,9 +249,14 @@ class Harness:
                 doc = self.Document()
                 doc.restore((state.base_image, state.base_mask, state.base_paint, state.base_is_blank), state.edits,
                             state.undo_index, state.clean_index, state.paint_visible, state.original_path)
+                _check_widget_values(state)
                 self.accepted += 1
             except Exception:  # noqa: BLE001
                 self._crash(data, "accepted, but the editor could not rebuild it:\n" + traceback.format_exc())
+        rise = _peak() - rss_before
+        self.max_rise_bytes = max(self.max_rise_bytes, rise)
+        if rise > MAX_RISE_BYTES:
+            self._crash(data, f"opening it took {rise / 2**20:.0f} MiB more memory")
         self.max_s = max(self.max_s, time.perf_counter() - start)
 
     def _crash(self, data: bytes, text: str) -> None:
@@ -192,7 +288,8 @@ def main() -> None:
     elapsed = time.monotonic() - started
     print(f"{harness.iterations} inputs in {elapsed:.0f} s ({harness.iterations / elapsed:.0f}/s): "
           f"{harness.accepted} accepted and rebuilt, {harness.refused} refused with KilnError, "
-          f"{harness.crashes} crashes; slowest {harness.max_s * 1000:.0f} ms")
+          f"{harness.crashes} crashes; slowest {harness.max_s * 1000:.0f} ms; "
+          f"largest memory rise {harness.max_rise_bytes / 2**20:.1f} MiB")
 
 
 if __name__ == "__main__":

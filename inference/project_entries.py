@@ -102,9 +102,10 @@ class EntryReader:
             raise self.damaged(f"'{name}' holds more than the {limit_bytes:,} bytes its description allows")
         return data
 
-    def png(self, name: str, channels: int, sizes: set[tuple[int, int]]) -> np.ndarray:
+    def png(self, name: str, channels: int, sizes: set[tuple[int, int]], map_large: bool = False) -> np.ndarray:
         """A PNG entry as H×W (``channels`` 0), H×W×3 or H×W×4 uint8 whose (H, W) is one of
-        ``sizes``; its bytes are capped by the largest of them before it is read."""
+        ``sizes``; its bytes are capped by the largest of them before it is read. ``map_large``:
+        as ``npy``."""
         limit = max(png_bytes_bound(h, w, channels) for h, w in sizes)
         data = self.bytes(name, limit)
         mode = {0: "L", 3: "RGB", 4: "RGBA"}[channels]
@@ -114,9 +115,8 @@ class EntryReader:
                     raise self.damaged(f"'{name}' is {im.width}×{im.height}, not a size the picture has")
                 if im.mode != mode:
                     raise self.damaged(f"'{name}' has mode {im.mode}, not {mode}")
-                del data  # the compressed bytes are not needed once decoding starts
                 im.load()
-                return np.asarray(im)
+                return _pixels(im, channels, map_large)
         except ProjectFileError:
             raise
         except MemoryError:
@@ -161,6 +161,48 @@ class EntryReader:
         if dtype != np.uint8 or fortran or len(shape) not in (2, 3) or 0 in shape:
             raise self.damaged(f"'{name}' is not a picture patch")
         return tuple(int(v) for v in shape), stream.tell()
+
+
+def _strips(im: Image.Image):
+    """The decoded picture's rows as uint8 arrays, a few megabytes at a time: ``np.asarray`` of
+    the whole picture would hold three copies of it at once (Pillow's, its bytes, the join)."""
+    rows = max(1, (4 << 20) // (im.width * 4))
+    for top in range(0, im.height, rows):
+        yield np.asarray(im.crop((0, top, im.width, min(top + rows, im.height))))
+
+
+def _pixels(im: Image.Image, channels: int, map_large: bool) -> np.ndarray:
+    shape = (im.height, im.width, channels) if channels else (im.height, im.width)
+    nbytes = int(np.prod(shape))
+    if map_large and nbytes >= MAP_FROM_BYTES:
+        return _mapped_copy(io.BufferedReader(_StripStream(_strips(im))), shape, nbytes)
+    array = np.empty(shape, np.uint8)
+    top = 0
+    for strip in _strips(im):
+        array[top:top + len(strip)] = strip
+        top += len(strip)
+    return array
+
+
+class _StripStream(io.RawIOBase):
+    """The strips of ``_strips`` as one readable stream (for ``_mapped_copy``)."""
+
+    def __init__(self, strips):
+        self._strips, self._left = strips, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._left:
+            strip = next(self._strips, None)
+            if strip is None:
+                return 0
+            self._left = memoryview(np.ascontiguousarray(strip)).cast("B")
+        size = min(len(buffer), len(self._left))
+        buffer[:size] = self._left[:size]
+        self._left = self._left[size:]
+        return size
 
 
 def _read_exactly(stream, view: memoryview) -> None:

@@ -41,11 +41,15 @@ class _Damaged(Exception):
 
 
 # What one damaged entry can raise: it costs that entry (an undo step, a result), not the project.
-_ENTRY_ERRORS = (_Damaged, ProjectFileError, zlib.error, EOFError, zipfile.BadZipFile)
+# (TypeError and the like: a value of an unexpected type deep in a step's description.)
+_ENTRY_ERRORS = (_Damaged, ProjectFileError, zlib.error, EOFError, zipfile.BadZipFile, TypeError, ValueError,
+                 KeyError, AttributeError, IndexError)
 
 
 def _why(exc: BaseException) -> str:
-    return str(getattr(exc, "reason", None) or exc or type(exc).__name__)[:200]
+    if not isinstance(exc, (_Damaged, ProjectFileError)):
+        return f"part of its description is incomplete ({type(exc).__name__})"
+    return str(getattr(exc, "reason", None) or exc)[:200]
 
 
 def _int(value, low: int, high: int, what: str) -> int:
@@ -96,12 +100,13 @@ class _Reader(EntryReader):
         if not self.partial:
             raise exc if isinstance(exc, ProjectFileError) else self.damaged(_why(exc))
 
-    def picture(self, name, channels: int, sizes: set) -> np.ndarray:
-        """A whole layer, PNG or raw, with ``channels`` (0: H×W) and one of ``sizes``."""
+    def picture(self, name, channels: int, sizes: set, map_large: bool = False) -> np.ndarray:
+        """A whole layer or result, PNG or raw, with ``channels`` (0: H×W) and one of ``sizes``
+        (``map_large``: see ``EntryReader.npy``)."""
         if not str(name).endswith(".npy"):
-            return self.png(name, channels, sizes)
+            return self.png(name, channels, sizes, map_large)
         tail = (channels,) if channels else ()
-        return self.npy(name, lambda shape: shape[2:] == tail and shape[:2] in sizes, map_large=True)
+        return self.npy(name, lambda shape: shape[2:] == tail and shape[:2] in sizes, map_large)
 
 
 def _manifest(reader: _Reader) -> dict:
@@ -122,6 +127,7 @@ def _read_edit(entry, reader: _Reader, size: tuple) -> tuple[Edit, tuple]:
     if not isinstance(entry, dict):
         raise _Damaged("an undo step is not described")
     kind, text = entry.get("kind"), _text(entry.get("text"), 200)
+    kind = kind if isinstance(kind, str) else None
     names = entry.get("arrays", [])
     expected = {"patch": 2, "invert": 0, "resize": 6, "group": 0}.get(kind)
     if expected is None:
@@ -197,7 +203,7 @@ def _read_results(entries, reader: _Reader) -> list[Result]:
             seed = _int(entry.get("seed"), 0, MAX_SEED, "a result's seed")
             if job_id in seen:
                 raise _Damaged(f"two results have the number {job_id}")
-            image = reader.picture(entry.get("image"), 3, reader.sizes)
+            image = reader.picture(entry.get("image"), 3, reader.sizes, map_large=True)  # results are only shown
             seen.add(job_id)
             results.append(Result(job_id, _text(entry["mode"], 40), seed,
                                   _text(entry.get("parameters"), MAX_PARAMETERS_CHARS), image))

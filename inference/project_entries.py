@@ -40,6 +40,10 @@ def png_bytes_bound(height_px: int, width_px: int, channels: int) -> int:
     return raw + raw // 512 + _PNG_FIXED_BYTES
 
 
+class WrongSize(ProjectFileError):
+    """An entry whose picture is not of a size its description allows."""
+
+
 class Source:
     """The entries of a project file (a zip) or of a recovery folder: ``size(name)`` is the
     uncompressed size the container declares, ``open(name)`` a binary stream. Both raise
@@ -73,8 +77,8 @@ class EntryReader:
         self.label, self._source, self.limit_px = label, source, limit_px
         self._claimed: set[str] = set()
 
-    def damaged(self, what: str) -> ProjectFileError:
-        error = ProjectFileError(f"cannot open '{self.label}': the project is damaged ({what}).")
+    def damaged(self, what: str, kind: type[ProjectFileError] = ProjectFileError) -> ProjectFileError:
+        error = kind(f"cannot open '{self.label}': the project is damaged ({what}).")
         error.reason = what  # the part a note about one entry repeats
         return error
 
@@ -112,7 +116,7 @@ class EntryReader:
         try:
             with kiln_pillow_limits(self.limit_px), Image.open(io.BytesIO(data), formats=["PNG"]) as im:
                 if (im.height, im.width) not in sizes:
-                    raise self.damaged(f"'{name}' is {im.width}×{im.height}, not a size the picture has")
+                    raise self.damaged(f"'{name}' is {im.width}×{im.height}, not a size the picture has", WrongSize)
                 if im.mode != mode:
                     raise self.damaged(f"'{name}' has mode {im.mode}, not {mode}")
                 im.load()
@@ -133,7 +137,8 @@ class EntryReader:
         with self._source.open(name) as stream:
             shape, header_bytes = self._npy_header(name, stream)
             if not allowed(shape) or int(np.prod(shape[:2])) > self.limit_px:
-                raise self.damaged(f"'{name}' holds an array of shape {shape}, not what its description says")
+                raise self.damaged(f"'{name}' holds an array of shape {shape}, not what its description says",
+                                   WrongSize)
             nbytes = int(np.prod(shape))
             if declared != header_bytes + nbytes:
                 raise self.damaged(f"'{name}' has {declared:,} bytes, not the {header_bytes + nbytes:,} its header says")

@@ -25,7 +25,7 @@ import numpy as np
 from inference.errors import ProjectFileError
 from inference.image_io import max_pixels
 from inference.metadata import MAX_PARAMETERS_CHARS, MAX_PROMPT_CHARS, clean_text
-from inference.project_entries import EntryReader, Source
+from inference.project_entries import EntryReader, Source, WrongSize
 from inference.project_file import CHANNELS, FORMAT, LAYERS, MANIFEST, VERSION, Edit, ProjectState, Result
 
 MAX_MANIFEST_BYTES = 8 << 20  # a description: ~30,000 undo steps; a bombed one is refused at once
@@ -207,6 +207,8 @@ def _read_results(entries, reader: _Reader) -> list[Result]:
             seen.add(job_id)
             results.append(Result(job_id, _text(entry["mode"], 40), seed,
                                   _text(entry.get("parameters"), MAX_PARAMETERS_CHARS), image))
+        except WrongSize:  # e.g. made at a size an undone canvas extension gave: only shown, so left out
+            left_out += 1
         except _ENTRY_ERRORS as exc:
             reader.lost(exc)
             left_out += 1

@@ -39,19 +39,25 @@ def test_opening_a_crafted_project_costs_at_most_twice_its_pictures_memory(proje
     peak, outcome = opening_peak_bytes(projects / f"{name}.kiln", ROOT)
     assert not outcome.startswith("crashed"), outcome
     assert 0 <= peak <= 2 * LAYER_BYTES + FIXED_BYTES, f"{name}: {peak / 2**20:.0f} MiB, {outcome}"
-    expected = {"legit": "opened", "huge-texts": "opened", "long-history": "opened with notes"}.get(name, "refused")
+    expected = {"legit": "opened", "huge-texts": "opened", "long-history": "opened with notes",
+                "oversize-results": "opened with notes"}.get(name, "refused")
     assert outcome.startswith(expected), outcome
 
 
 def test_crafted_projects_are_refused_with_what_is_wrong(projects):
     reasons = {"bombed-manifest": "more than", "bombed-patch-shape": "not what its description says",
                "bombed-patch-tail": "not the 384 its header says", "bombed-mask": "not a size the picture has",
-               "shared-patch": "is used twice", "oversize-results": "not a size the picture has",
-               "huge-job-id": "a result's number", "many-steps": "more than"}
+               "shared-patch": "is used twice", "huge-job-id": "a result's number", "many-steps": "more than"}
     for name, reason in reasons.items():
         with pytest.raises(ProjectFileError, match=reason) as info:
             load_project(projects / f"{name}.kiln")
         assert f"{name}.kiln" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_results_of_another_size_than_the_pictures_are_left_out_with_a_note(projects):
+    state = load_project(projects / "oversize-results.kiln")
+    assert state.results == [] and state.notes == ["12 of its results could not be read and were left out."]
+    assert len(state.edits) == 12
 
 
 def test_texts_in_a_project_are_cleaned_and_cut(projects):
@@ -92,23 +98,27 @@ def test_kilns_pixel_limit_not_pillows_applies_inside_projects(tmp_path, monkeyp
 def test_replaying_a_long_history_takes_linear_time(qapp):
     from gui.document import Document
 
-    def replay_s(steps):
+    def replay(steps):
         edits = [Edit("patch", "Mask stroke", "mask", (i % 200, i % 150, 16, 16),
                       (np.zeros((16, 16), np.uint8), np.full((16, 16), 255, np.uint8))) for i in range(steps)]
         doc = Document()
         started = time.perf_counter()
         doc.restore((np.zeros((256, 256, 3), np.uint8), None, None, False), edits, steps, steps)
         elapsed = time.perf_counter() - started
-        started = time.perf_counter()
-        doc.begin_stroke()
-        doc.paint_dab(50, 50, 5)
-        doc.end_stroke()
-        return elapsed, time.perf_counter() - started
+        strokes = []
+        for _ in range(5):
+            started = time.perf_counter()
+            doc.begin_stroke()
+            doc.paint_dab(50, 50, 5)
+            doc.end_stroke()
+            strokes.append(time.perf_counter() - started)
+        return elapsed, sorted(strokes)[2]
 
-    (small, _), (large, stroke) = replay_s(1000), replay_s(4000)
-    assert large < 3.0, f"4,000 steps took {large:.1f} s"  # quadratic replay took 12 s here
-    assert large < 8 * small + 0.5, (small, large)
-    assert stroke < 0.010, f"a stroke after 4,000 steps took {stroke * 1000:.0f} ms"
+    (small, stroke_small), (large, stroke_large) = replay(1000), replay(8000)
+    assert large < 6.0, f"8,000 steps took {large:.1f} s"  # quadratic replay took 73 s here
+    assert large < 16 * small + 1.0, (small, large)
+    # A stroke's cost does not grow with the history (it grew by 21 ms at 8,000 steps)
+    assert stroke_large < stroke_small + 0.005, (stroke_small, stroke_large)
 
 
 def test_a_project_with_an_impossible_result_number_leaves_the_open_picture_alone(make_editor, projects):

@@ -248,6 +248,11 @@ class Document(QObject):
         except (ValueError, IndexError, TypeError) as exc:
             self.new_blank(512, 512)
             raise ValueError(f"the undo history does not fit the picture ({exc})") from exc
+        stack = self.undo_stack  # what the held signals would have said (the Undo action's state…)
+        for signal, value in ((stack.indexChanged, stack.index()), (stack.cleanChanged, stack.isClean()),
+                              (stack.canUndoChanged, stack.canUndo()), (stack.canRedoChanged, stack.canRedo()),
+                              (stack.undoTextChanged, stack.undoText()), (stack.redoTextChanged, stack.redoText())):
+            signal.emit(value)
         self.replaced.emit()
         self.paint_visibility_changed.emit(self._paint_visible)
 

@@ -193,6 +193,8 @@ def test_a_missing_undo_patch_costs_only_the_steps_from_it_on_and_says_so(make_e
     assert offer_recovery(editor, ask=lambda _t: "restore")
     doc = editor.document
     assert doc.undo_stack.count() == 2 and doc.dirty
+    undo = next(a for a in editor.window.actions() if a.text().startswith("&Undo"))
+    assert undo.isEnabled() and undo.text() == "&Undo Mask stroke"  # the menu follows the restored stack
     expected = np.zeros((48, 64), np.uint8)
     expected[0:16, 0:16] = expected[1:17, 1:17] = 255
     assert np.array_equal(doc.mask, expected)

@@ -78,9 +78,19 @@ def _params(values) -> dict:
         elif isinstance(value, float) and math.isfinite(value) and abs(value) < _QT_INT:
             out[key] = value
         elif key == "loras" and isinstance(value, list):
-            out[key] = [[clean_text(p, 4096), float(w)] for p, w in (v for v in value[:64] if isinstance(v, list) and len(v) == 2)
-                        if isinstance(p, str) and isinstance(w, (int, float)) and math.isfinite(w)]
+            out[key] = [[clean_text(v[0], 4096), float(v[1])] for v in value[:64] if _lora(v)]
     return out
+
+
+def _lora(value) -> bool:
+    """Whether ``value`` is a [path, weight] pair a LoRA list can hold."""
+    if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)
+            and isinstance(value[1], (int, float))):
+        return False
+    try:
+        return math.isfinite(value[1]) and abs(value[1]) < _QT_INT
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 class _Reader(EntryReader):

@@ -97,6 +97,13 @@ class EntryReader:
             raise self.damaged(f"'{name}' holds {declared:,} bytes, more than the {limit_bytes:,} its description allows")
         return declared
 
+    def declared(self, name: str) -> int:
+        """The size the container declares for ``name`` (0 when it is missing: reading says so)."""
+        try:
+            return self._source.size(name)
+        except KeyError:
+            return 0
+
     def bytes(self, name: str, limit_bytes: int) -> bytes:
         """The whole entry, refused when it declares or holds more than ``limit_bytes``."""
         self._claim(name, limit_bytes)

@@ -120,6 +120,11 @@ class _Reader(EntryReader):
 
 
 def _manifest(reader: _Reader) -> dict:
+    declared = reader.declared(MANIFEST)
+    if declared > MAX_MANIFEST_BYTES:
+        raise ProjectFileError(f"cannot open '{reader.label}': its description takes {declared / 1e6:,.0f} MB, more "
+                               f"than the {MAX_MANIFEST_BYTES / 1e6:.0f} MB Kiln reads (an undo history of far more "
+                               f"than {MAX_UNDO_STEPS:,} steps, or a damaged file).")
     data = reader.bytes(MANIFEST, MAX_MANIFEST_BYTES)
     try:
         manifest = json.loads(data)

@@ -16,9 +16,10 @@ from PySide6.QtCore import QObject, QRect, QSignalBlocker, QSize, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from gui import brush
-from gui.commands import InvertMaskCommand, PatchCommand, ResizeCommand, push_edit
+from gui.commands import InvertMaskCommand, PatchCommand, ResizeCommand
 from gui.paint_layer import FILL_TOLERANCE, alpha_bounds, composite_paint, flood_region, opacity_level, paint_over
 from gui.strokes import MaskStroke, PaintStroke, rect_slices as _slices
+from gui.undo_replay import StackMemory, announce, replay_edits, stack_commands
 from gui.undo_store import PatchStore
 from inference.api import MAX_IMAGE_SIDE_PX, MAX_SIDE_PX
 
@@ -82,7 +83,7 @@ class Document(QObject):
         self.undo_stack = QUndoStack(self)
         # Undo memory stays bounded: past the budget the oldest patches move to disk.
         self.undo_store = PatchStore()
-        self._undo_bytes_bound, self._newest_command = 0, None  # see _bound_undo_memory
+        self._undo_memory = StackMemory(self.undo_store)  # walks the stack only near the budget
         self.undo_stack.indexChanged.connect(self._bound_undo_memory)
         self._image = np.full((512, 512, 3), 255, np.uint8)
         self._mask = np.zeros((512, 512), np.uint8)
@@ -230,13 +231,9 @@ class Document(QObject):
         (a damaged project); the document is then a blank canvas."""
         image, mask, paint, is_blank = base[:4]
         try:
-            # The stack's signals are held while the steps are pushed (nothing needs to follow each
-            # one); undo memory is bounded as they are pushed, as an edit would.
             with QSignalBlocker(self), QSignalBlocker(self.undo_stack):
                 self._replace(np.array(image, np.uint8, copy=True, order="C"), path, is_blank, mask, paint)
-                for edit in edits:
-                    push_edit(self, edit)
-                    self._bound_undo_memory()
+                replay_edits(self, edits, self._undo_memory)  # linear in the steps
                 self.undo_stack.setIndex(undo_index)
                 if 0 <= clean_index <= self.undo_stack.count():
                     self.undo_stack.setIndex(clean_index)
@@ -248,11 +245,7 @@ class Document(QObject):
         except (ValueError, IndexError, TypeError) as exc:
             self.new_blank(512, 512)
             raise ValueError(f"the undo history does not fit the picture ({exc})") from exc
-        stack = self.undo_stack  # what the held signals would have said (the Undo action's state…)
-        for signal, value in ((stack.indexChanged, stack.index()), (stack.cleanChanged, stack.isClean()),
-                              (stack.canUndoChanged, stack.canUndo()), (stack.canRedoChanged, stack.canRedo()),
-                              (stack.undoTextChanged, stack.undoText()), (stack.redoTextChanged, stack.redoText())):
-            signal.emit(value)
+        announce(self.undo_stack)
         self.replaced.emit()
         self.paint_visibility_changed.emit(self._paint_visible)
 
@@ -466,29 +459,10 @@ class Document(QObject):
 
     def _undo_commands(self) -> list[QUndoCommand]:
         """Every command on the stack, oldest first, a macro's children in their order."""
-        commands, pending = [], [self.undo_stack.command(i) for i in range(self.undo_stack.count() - 1, -1, -1)]
-        while pending:  # newest last: popping from the end keeps the walk linear
-            command = pending.pop()
-            commands.append(command)
-            pending.extend(command.child(i) for i in range(command.childCount() - 1, -1, -1))
-        return commands
+        return stack_commands(self.undo_stack)
 
     def _bound_undo_memory(self) -> None:
-        # Undo memory grows only when a command is pushed. An upper bound of what is held is kept
-        # (deleted commands are not subtracted), and the whole stack is walked only when that bound
-        # passes the budget: a walk per stroke cost milliseconds per thousand steps.
-        stack = self.undo_stack
-        newest = stack.command(stack.count() - 1) if stack.count() else None
-        if newest is not None and newest is not self._newest_command:
-            pending = [newest]
-            while pending:
-                command = pending.pop()
-                self._undo_bytes_bound += getattr(command, "nbytes", 0)
-                pending.extend(command.child(i) for i in range(command.childCount()))
-        self._newest_command = newest
-        if self._undo_bytes_bound > self.undo_store.budget_bytes:
-            self._undo_bytes_bound = self.undo_store.bound(
-                [p for c in self._undo_commands() for p in getattr(c, "patches", ())])
+        self._undo_memory.update(self.undo_stack)
 
     def undo_memory_bytes(self) -> int:
         """Bytes of undo patches held in memory (those moved to disk not counted)."""

@@ -110,6 +110,42 @@ class ProjectState:
     notes: list = field(default_factory=list)
 
 
+def apply_edits(state: ProjectState, edits: list[Edit]) -> None:
+    """Make ``edits`` part of ``state``'s starting picture (numpy only: what the undo stack
+    would do, without keeping the steps)."""
+    layers = {"image": np.array(state.base_image),
+              "mask": np.zeros(state.base_image.shape[:2], np.uint8) if state.base_mask is None else np.array(state.base_mask),
+              "paint": (np.zeros((*state.base_image.shape[:2], 4), np.uint8) if state.base_paint is None
+                        else np.array(state.base_paint))}
+    inverted = [False]  # consecutive inversions cancel out: applied only when something else needs the mask
+
+    def settle() -> None:
+        if inverted[0]:
+            np.subtract(255, layers["mask"], out=layers["mask"])
+            inverted[0] = False
+
+    def apply(edit: Edit) -> None:
+        if edit.kind == "invert":
+            inverted[0] = not inverted[0]
+        elif edit.kind == "patch":
+            settle()
+            x, y, w, h = edit.rect
+            layers[edit.layer][y:y + h, x:x + w] = edit.arrays[1]
+            state.base_is_blank = state.base_is_blank and edit.layer != "image"
+        elif edit.kind == "resize":
+            inverted[0] = False
+            after = edit.arrays[3:]
+            layers.update(zip(LAYERS, (np.zeros(a, np.uint8) if isinstance(a, tuple) else np.array(a) for a in after)))
+            state.base_is_blank = False
+        for child in edit.children:
+            apply(child)
+
+    for edit in edits:
+        apply(edit)
+    settle()
+    state.base_image, state.base_mask, state.base_paint = layers["image"], layers["mask"], layers["paint"]
+
+
 # --- writing -----------------------------------------------------------------------------------
 
 

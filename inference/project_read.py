@@ -26,7 +26,8 @@ from inference.errors import ProjectFileError
 from inference.image_io import max_pixels
 from inference.metadata import MAX_PARAMETERS_CHARS, MAX_PROMPT_CHARS, clean_text
 from inference.project_entries import EntryReader, Source, WrongSize
-from inference.project_file import CHANNELS, FORMAT, LAYERS, MANIFEST, VERSION, Edit, ProjectState, Result
+from inference.project_file import (CHANNELS, FORMAT, LAYERS, MANIFEST, VERSION, Edit, ProjectState, Result,
+                                    apply_edits)
 
 MAX_MANIFEST_BYTES = 8 << 20  # a description: ~30,000 undo steps; a bombed one is refused at once
 MAX_UNDO_STEPS = 10_000  # undo steps (a group's steps counted) kept on reopening; older ones are folded in
@@ -347,42 +348,6 @@ def _fold_long_history(state: ProjectState, reader: _Reader) -> None:
     reader.notes.append(f"Its undo history of {sum(counts):,} steps is longer than Kiln keeps "
                         f"({MAX_UNDO_STEPS:,}): the oldest {sum(counts[:fold]):,} can no longer be undone"
                         + (f", and {sum(counts[keep:]):,} redo steps were dropped." if keep < len(counts) else "."))
-
-
-def apply_edits(state: ProjectState, edits: list[Edit]) -> None:
-    """Make ``edits`` part of ``state``'s starting picture (numpy only: what the undo stack
-    would do, without keeping the steps)."""
-    layers = {"image": np.array(state.base_image),
-              "mask": np.zeros(state.base_image.shape[:2], np.uint8) if state.base_mask is None else np.array(state.base_mask),
-              "paint": (np.zeros((*state.base_image.shape[:2], 4), np.uint8) if state.base_paint is None
-                        else np.array(state.base_paint))}
-    inverted = [False]  # consecutive inversions cancel out: applied only when something else needs the mask
-
-    def settle() -> None:
-        if inverted[0]:
-            np.subtract(255, layers["mask"], out=layers["mask"])
-            inverted[0] = False
-
-    def apply(edit: Edit) -> None:
-        if edit.kind == "invert":
-            inverted[0] = not inverted[0]
-        elif edit.kind == "patch":
-            settle()
-            x, y, w, h = edit.rect
-            layers[edit.layer][y:y + h, x:x + w] = edit.arrays[1]
-            state.base_is_blank = state.base_is_blank and edit.layer != "image"
-        elif edit.kind == "resize":
-            inverted[0] = False
-            after = edit.arrays[3:]
-            layers.update(zip(LAYERS, (np.zeros(a, np.uint8) if isinstance(a, tuple) else np.array(a) for a in after)))
-            state.base_is_blank = False
-        for child in edit.children:
-            apply(child)
-
-    for edit in edits:
-        apply(edit)
-    settle()
-    state.base_image, state.base_mask, state.base_paint = layers["image"], layers["mask"], layers["paint"]
 
 
 def load_project(path: str | os.PathLike, *, max_megapixels: float | None = None) -> ProjectState:

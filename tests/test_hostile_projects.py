@@ -107,11 +107,11 @@ def test_replaying_a_long_history_takes_linear_time(qapp):
         doc.restore((np.zeros((256, 256, 3), np.uint8), None, None, False), edits, steps, steps)
         elapsed = time.perf_counter() - started
         strokes = []
-        for _ in range(5):
+        for i in range(5):  # painting and erasing in turn: each stroke is one more undo step
             started = time.perf_counter()
-            doc.begin_stroke()
-            doc.paint_dab(50, 50, 5)
-            doc.end_stroke()
+            doc.begin_stroke(erase=i % 2 == 1)
+            doc.paint_dab(240, 20, 5)  # beside every replayed patch
+            assert doc.end_stroke()
             strokes.append(time.perf_counter() - started)
         return elapsed, sorted(strokes)[2]
 

@@ -160,3 +160,18 @@ def test_rezip_keeps_a_good_project_readable(tmp_path):
     data = rezip(project_bytes(base_state(40, 56)), lambda m, e: None)
     (tmp_path / "same.kiln").write_bytes(data)
     assert load_project(tmp_path / "same.kiln").image.shape == (40, 56, 3)
+
+
+def test_a_history_past_the_limit_opens_in_the_editor_with_a_dialog_saying_so(make_editor, projects):
+    editor = make_editor()
+    started = time.perf_counter()
+    assert editor.projects.open_path(str(projects / "long-history.kiln"))
+    assert time.perf_counter() - started < 20
+    doc = editor.document
+    assert doc.undo_stack.count() == project_read.MAX_UNDO_STEPS and doc.undo_stack.index() == doc.undo_stack.count()
+    assert "12,012 steps is longer than Kiln keeps" in editor.warnings[-1]
+    assert np.array_equal(doc.mask, load_project(projects / "long-history.kiln").mask)
+    undo = next(a for a in editor.window.actions() if a.text().startswith("&Undo"))
+    assert undo.isEnabled()
+    doc.undo_stack.undo()
+    assert doc.undo_stack.index() == project_read.MAX_UNDO_STEPS - 1

@@ -32,6 +32,7 @@ def projects(tmp_path_factory):
     return folder
 
 
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="peak memory is read from Linux's /proc")
 @pytest.mark.parametrize("name", ["legit", "bombed-manifest", "bombed-patch-shape", "bombed-patch-tail", "bombed-mask",
                                   "shared-patch", "oversize-results", "huge-job-id", "huge-texts", "long-history",
                                   "many-steps"])

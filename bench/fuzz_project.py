@@ -4,8 +4,8 @@ project it accepts must reopen in the editor without an error.
     python bench/fuzz_project.py --seconds 60 [--seed 7]
     python bench/fuzz_project.py --replay crashes-project/
 
-Not part of the test run; Linux only (peak memory is read from /proc). The seed is a small real project (a photo, mask and paint strokes, a
-filled region, an accepted result in a group, an extended canvas, an inverted mask, a result in
+Not part of the test run; Linux only (peak memory is read from /proc). The seed is a small
+real project (a photo, mask and paint strokes, a filled region, an accepted result in a group, an extended canvas, an inverted mask, a result in
 the history). Each input is one of: random byte edits of the whole zip (``bench/fuzz_loader.py``'s
 mutator), a structural edit of ``project.json`` (a value replaced by another type, a huge or
 negative number, a list, null; a key removed), byte edits of one entry inside the zip, or an

@@ -4,18 +4,19 @@ project it accepts must reopen in the editor without an error.
     python bench/fuzz_project.py --seconds 60 [--seed 7]
     python bench/fuzz_project.py --replay crashes-project/
 
-Not part of the test run; Linux only (peak memory is read from /proc). The seed is a small
-real project (a photo, mask and paint strokes, a filled region, an accepted result in a group, an extended canvas, an inverted mask, a result in
-the history). Each input is one of: random byte edits of the whole zip (``bench/fuzz_loader.py``'s
-mutator), a structural edit of ``project.json`` (a value replaced by another type, a huge or
-negative number, a list, null; a key removed), byte edits of one entry inside the zip, or an
-attack (several references to one entry, an entry or description that expands to ~48 MB, texts
-of a megabyte with control characters, numbers past int64, a thousand results). It is
-given to ``inference.project_read.load_project``; an accepted project is then rebuilt in a
+Not part of the test run; Linux only (peak memory is read from /proc). The seed is a small real
+project (a photo, mask and paint strokes, a filled region, an accepted result in a group, an
+extended canvas, an inverted mask, a result in the history). Each input is one of: random byte
+edits of the whole zip (``bench/fuzz_loader.py``'s mutator), a structural edit of
+``project.json`` (a value replaced by another type, a huge or negative number, a list, null; a
+key removed), byte edits of one entry inside the zip, or an attack (several references to one
+entry, an entry or description that expands to ~48 MB, texts of a megabyte with control
+characters, numbers past int64, a thousand results). It is given to
+``inference.project_read.load_project``; an accepted project is then rebuilt in a
 ``gui.document.Document`` (what opening it in the editor does) and its values checked against
 what the widgets take. Anything but ``KilnError`` from loading, any error from rebuilding, or
-opening that raised the process's peak memory by more than 32 MiB, is a crash, saved to ``crashes-project/<sha1>.kiln``
-with the traceback beside it.
+opening that raised the process's peak memory by more than 32 MiB, is a crash, saved to
+``crashes-project/<sha1>.kiln`` with the traceback beside it.
 """
 
 from __future__ import annotations

@@ -111,7 +111,8 @@ def _entry_slots(manifest: dict) -> list[tuple[list | dict, object]]:
     slots += [(r, "image") for r in manifest.get("results", [])]
     for edit in manifest.get("edits", []):
         for node in [edit, *edit.get("children", [])]:
-            slots += [(node["arrays"], i) for i in range(len(node.get("arrays", []))) if isinstance(node["arrays"][i], str)]
+            arrays = node.get("arrays", [])
+            slots += [(arrays, i) for i, name in enumerate(arrays) if isinstance(name, str)]
     return slots
 
 
@@ -140,7 +141,8 @@ def _hostile(manifest: dict, entries: dict, rng: random.Random) -> None:
         elif name.endswith(".png"):
             entries[name] = png_zeros(side, side, rng.choice(["L", "RGB", "RGBA"]))
         else:
-            entries[name] = npy(np.zeros(rng.choice([(side, side, 3), (side * 2, side), (side, side // 2, 4)]), np.uint8))
+            shape = rng.choice([(side, side, 3), (side * 2, side), (side, side // 2, 4)])
+            entries[name] = npy(np.zeros(shape, np.uint8))
     elif attack == 2:  # bombed description
         manifest["pad"] = " " * rng.choice([1 << 20, 16 << 20, 64 << 20])
     elif attack == 3:  # huge and odd texts

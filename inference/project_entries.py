@@ -94,7 +94,8 @@ class EntryReader:
         except KeyError as exc:
             raise self.damaged(f"'{name}' is missing") from exc
         if declared > limit_bytes:
-            raise self.damaged(f"'{name}' holds {declared:,} bytes, more than the {limit_bytes:,} its description allows")
+            raise self.damaged(f"'{name}' holds {declared:,} bytes, more than the {limit_bytes:,} "
+                               "its description allows")
         return declared
 
     def declared(self, name: str) -> int:
@@ -148,7 +149,8 @@ class EntryReader:
                                    WrongSize)
             nbytes = int(np.prod(shape))
             if declared != header_bytes + nbytes:
-                raise self.damaged(f"'{name}' has {declared:,} bytes, not the {header_bytes + nbytes:,} its header says")
+                raise self.damaged(f"'{name}' has {declared:,} bytes, not the {header_bytes + nbytes:,} "
+                                   "its header says")
             if map_large and nbytes >= MAP_FROM_BYTES:
                 array = _mapped_copy(stream, shape, nbytes)
             else:

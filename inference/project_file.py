@@ -113,10 +113,10 @@ class ProjectState:
 def apply_edits(state: ProjectState, edits: list[Edit]) -> None:
     """Make ``edits`` part of ``state``'s starting picture (numpy only: what the undo stack
     would do, without keeping the steps)."""
+    size = state.base_image.shape[:2]
     layers = {"image": np.array(state.base_image),
-              "mask": np.zeros(state.base_image.shape[:2], np.uint8) if state.base_mask is None else np.array(state.base_mask),
-              "paint": (np.zeros((*state.base_image.shape[:2], 4), np.uint8) if state.base_paint is None
-                        else np.array(state.base_paint))}
+              "mask": np.zeros(size, np.uint8) if state.base_mask is None else np.array(state.base_mask),
+              "paint": np.zeros((*size, 4), np.uint8) if state.base_paint is None else np.array(state.base_paint)}
     inverted = [False]  # consecutive inversions cancel out: applied only when something else needs the mask
 
     def settle() -> None:

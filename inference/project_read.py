@@ -244,7 +244,8 @@ def _read_state(reader: _Reader) -> ProjectState:
         width, height = (_int(manifest.get(k), 1, reader.limit_px, f"its {k}") for k in ("width", "height"))
         if width * height > reader.limit_px:
             raise ProjectFileError(f"cannot open '{reader.label}': its picture of {width}×{height} pixels is larger "
-                                   f"than Kiln's limit of {reader.limit_px / 1e6:g} megapixels (set KILN_MAX_MEGAPIXELS "
+                                   f"than Kiln's limit of {reader.limit_px / 1e6:g} megapixels "
+                                   "(set KILN_MAX_MEGAPIXELS "
                                    "to raise it).")
         size = (height, width)
         reader.sizes.add(size)

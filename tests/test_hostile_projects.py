@@ -46,7 +46,8 @@ def test_opening_a_crafted_project_costs_at_most_twice_its_pictures_memory(proje
 
 
 def test_crafted_projects_are_refused_with_what_is_wrong(projects):
-    reasons = {"bombed-manifest": "description takes 67 MB, more than the 8 MB Kiln reads", "bombed-patch-shape": "not what its description says",
+    reasons = {"bombed-manifest": "description takes 67 MB, more than the 8 MB Kiln reads",
+               "bombed-patch-shape": "not what its description says",
                "bombed-patch-tail": "not the 384 its header says", "bombed-mask": "not a size the picture has",
                "shared-patch": "is used twice", "huge-job-id": "a result's number",
                "many-steps": "description takes 43 MB, more than the 8 MB Kiln reads"}

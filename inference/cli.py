@@ -208,10 +208,10 @@ class _Progress:
 
 def make_test_model_command(args) -> int:
     """``main.py make-test-model OUT``: a tiny random-weight model, no download needed."""
+    started = time.perf_counter()  # before the imports: loading torch is most of the wait
     quiet_libraries()
     from inference.tiny_model import make_test_model
 
-    started = time.perf_counter()
     try:
         path = make_test_model(Path(args.out), inpainting=args.inpainting, single_file=args.single_file)
     except OSError as exc:

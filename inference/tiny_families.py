@@ -2,8 +2,9 @@
 
 Each is its family's bundled config folder (``resources/model-configs``, see
 ``inference.model_configs``) with narrow widths and few layers: the same component classes,
-block layout, attention options, scheduler, tokenizer settings and latent scale (image / 8)
-as the real model, a few tens of MB. Their images are meaningless, but they run through
+block layout (without attention at the finest level, which cost most of a step), attention
+options, scheduler, tokenizer settings and latent scale (image / 8) as the real model, a few
+tens of MB. Their images are meaningless, but they run through
 exactly the code a real model of the family runs through. SD1.x: ``inference.tiny_model``.
 
 Two constraints come from diffusers' single-file loader, which the tiny models must satisfy to
@@ -26,12 +27,15 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProject
 from inference.model_configs import BUNDLED_FOLDERS
 from inference.resources import model_config_dir, tokenizer_dir
 
-_TINY_VAE = dict(block_out_channels=(32, 32, 64, 64), sample_size=256)
+_TINY_VAE = dict(block_out_channels=(32, 32, 64, 64), layers_per_block=1, sample_size=256)
 _TINY_TEXT = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=1)
 _TINY_UNET = {
     "sd2": dict(
         block_out_channels=(32, 32, 64, 64),
         attention_head_dim=(1, 1, 1, 1),
+        # No attention at the finest level, as the tiny SD1.x model: it cost ~90% of a step.
+        down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * 2 + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 2 + ("UpBlock2D",),
         cross_attention_dim=64,  # the text encoder's width
         sample_size=32,
     ),

@@ -135,6 +135,17 @@ class JobRunner:
         return self._kinds.get(job_id)
 
     @property
+    def alive(self) -> bool:
+        """Whether the worker thread still runs (False after ``close`` returned True)."""
+        return self._thread.is_alive()
+
+    @property
+    def running_job_id(self) -> int | None:
+        """The id of the job running now, if any."""
+        job = self._running
+        return None if job is None else job.job_id
+
+    @property
     def busy(self) -> bool:
         """True while a job is queued or running."""
         with self._lock:

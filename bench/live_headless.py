@@ -1,10 +1,8 @@
-"""bench/live.py's headless driver: inference.engine on a worker thread, the way gui/worker.py and
-gui/live_mode.py drive it, with no Qt (see bench/live.py for what is measured)."""
+"""bench/live.py's headless driver: the job runner (inference.core.jobs) that gui/worker.py adapts
+to Qt, driven the way gui/live_mode.py drives it, with no Qt (see bench/live.py for what is measured)."""
 
 from __future__ import annotations
 
-import itertools
-import queue
 import threading
 import time
 
@@ -12,7 +10,8 @@ import numpy as np
 
 from gui.generation_params import GenerationParams, build_request  # numpy only, no Qt
 from inference.api import JobCancelled, JobFailed, JobFinished, JobStarted, StepPreview
-from inference.engine import Engine, run_job
+from inference.core.jobs import JobRunner
+from inference.engine import Engine
 
 from live_common import COLORS, StrokeTimes, now, stroke_line
 
@@ -23,8 +22,7 @@ from live_common import COLORS, StrokeTimes, now, stroke_line
 class HeadlessLive:
     """``gui/worker.py`` + ``gui/live_mode.py`` without Qt, for machines without PySide6.
 
-    One worker thread runs ``inference.engine.run_job`` for one request at a time (as
-    ``_Worker.run``). A stroke that ends builds a request from the picture at that moment with
+    The job runner the editor uses runs one request at a time. A stroke that ends builds a request from the picture at that moment with
     ``gui.generation_params.build_request`` (as ``GenerationController.generate``) and submits
     it. A stroke during a job sets that job's cancel event at its first segment and the new job is
     submitted once the stale job's terminal event has arrived (``LiveMode``'s policy). Strokes are
@@ -36,19 +34,7 @@ class HeadlessLive:
         self.picture = picture.copy()  # the document's composite: photo + paint so far
         self.events: dict[int, dict] = {}  # job id → {"started"|"preview"|"terminal": time (, event)}
         self._cond = threading.Condition()
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self._ids = itertools.count(1)
-        self._cancel = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="kiln-inference", daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:  # the worker thread
-        while (item := self._jobs.get()) is not None:
-            request, cancel = item
-            if cancel.is_set():
-                self._on_event(JobCancelled(request.job_id, 0))
-                continue
-            run_job(self.engine, request, self._on_event, cancel)
+        self._runner = JobRunner(lambda: engine, self._on_event, thread_name="kiln-inference")
 
     def _on_event(self, event) -> None:  # the worker thread
         t = now()
@@ -83,10 +69,7 @@ class HeadlessLive:
     def submit(self):
         """What the live timer does once idle: a request from the picture now, to the worker."""
         mask = np.zeros(self.picture.shape[:2], np.uint8)
-        request = build_request(next(self._ids), self.params, self.picture, mask, False, True)
-        self._cancel = threading.Event()
-        self._jobs.put((request, self._cancel))
-        return request
+        return self._runner.submit(build_request(0, self.params, self.picture, mask, False, True))
 
     def _times_of(self, t0: float, request, submitted: float) -> StrokeTimes:
         preview = self._wait(request.job_id, "preview") - t0
@@ -110,7 +93,7 @@ class HeadlessLive:
         started = self._wait(job_a, "started")
         time.sleep(max(0.0, started + delay_s - now()))
         t_start = now()
-        self._cancel.set()  # the stroke's first segment: A is stale
+        self._runner.cancel(job_a)  # the stroke's first segment: A is stale
         self.paint(k + 1)
         t0 = now()  # the stroke ended
         stopped_at, event = self._wait(job_a, "terminal")  # B starts only after A's terminal event
@@ -121,6 +104,4 @@ class HeadlessLive:
         return times
 
     def close(self) -> None:
-        self._cancel.set()
-        self._jobs.put(None)
-        self._thread.join(60)
+        self._runner.close(60)

@@ -14,7 +14,6 @@ Views use negative job ids: they share the worker's id space with generation job
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import shiboken6
@@ -57,7 +56,6 @@ class ForwardViewPanel(QWidget):
         super().__init__(parent)
         self._document, self._canvas, self._params = document, canvas, params
         self._worker, self._controller = worker, controller
-        self._view_ids = itertools.count(-1, -1)
         self._in_flight: tuple[int, _Asked] | None = None  # (job id, what it asked) the worker is answering
         self._shown: _Asked | None = None  # what the view on the canvas shows; None: no view shown
         self._timer = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
@@ -144,15 +142,15 @@ class ForwardViewPanel(QWidget):
             return
         strength = wanted.percent / 100
         try:
-            request = ForwardViewRequest(job_id=next(self._view_ids), model_ref=wanted.model_ref,
+            request = ForwardViewRequest(job_id=0, model_ref=wanted.model_ref,
                                          image=self._document.composite(), strength=strength,
                                          steps=effective_steps(wanted.steps, strength), seed=wanted.seed,
                                          scheduler=wanted.scheduler)
         except KilnError as exc:
             self._show_label(str(exc))
             return
+        request = self._worker.submit(request)  # the job runner numbers it
         self._in_flight = (request.job_id, wanted)
-        self._worker.submit(request)
 
     # --- worker → canvas ----------------------------------------------------------------
 

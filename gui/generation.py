@@ -11,7 +11,6 @@ the history only when accepted. Cancel restores the canvas.
 
 from __future__ import annotations
 
-import itertools
 
 from PySide6.QtCore import QObject, QRect, QSignalBlocker, Signal
 
@@ -50,7 +49,6 @@ class GenerationController(QObject):
         super().__init__(parent)
         self._document, self._canvas, self._params = document, canvas, params
         self._worker, self._history = worker, history
-        self._job_ids = itertools.count(1)
         self._request: GenerationRequest | None = None
         self._live = False  # the running job is a live one
         self._stopping = False  # cancel was asked: the running job's previews are stale
@@ -103,30 +101,31 @@ class GenerationController(QObject):
         doc = self._document
         has_paint = doc.paint_visible and doc.has_paint()
         try:
-            request = build_request(next(self._job_ids), params, doc.composite(), doc.mask, doc.is_blank, has_paint)
+            request = build_request(0, params, doc.composite(), doc.mask, doc.is_blank, has_paint)
         except KilnError as exc:
             self.error.emit(str(exc))
             return False
-        if has_paint:
-            self._sketch_jobs.add(request.job_id)
-        return self._start(request, live)
+        return self._start(request, live, sketch=has_paint)
 
     def branch(self, step: int) -> bool:
         """Continue the last finished text-to-image or image-to-image job after ``step`` with the
         panel's prompt, guidance and seed (``StepTimeline.branch_request``); its result goes to
         the history like any. Returns whether a job started."""
         try:
-            request = self.timeline.branch_request(next(self._job_ids), self._params.copy(), step)
+            request = self.timeline.branch_request(0, self._params.copy(), step)
         except KilnError as exc:
             self.error.emit(str(exc))
             return False
         return self._start(request, live=False)
 
-    def _start(self, request: GenerationRequest, live: bool) -> bool:
+    def _start(self, request: GenerationRequest, live: bool, sketch: bool = False) -> bool:
+        """Submit ``request`` (the job runner numbers it). ``sketch``: its image held visible paint."""
         self._hide_result()
+        request = self._worker.submit(request)
         self._request, self._live, self._stopping = request, live, False
+        if sketch:
+            self._sketch_jobs.add(request.job_id)
         self.timeline.begin(request)
-        self._worker.submit(request)
         self.busy_changed.emit(True)
         self.progress.emit(0, 0, "Starting…")
         return True
@@ -179,7 +178,7 @@ class GenerationController(QObject):
                 self._history.add(entry)
             self._history.setCurrentItem(None)
         self.last_applied = next((e for e in entries if e.job_id == last_applied), None)
-        self._job_ids = itertools.count(max([e.job_id + 1 for e in entries] + [next(self._job_ids)]))
+        self._worker.skip_ids_through(max([e.job_id for e in entries], default=0))
 
     def show_result(self, entry: HistoryEntry) -> None:
         """Show a history entry over the photo, not yet applied."""

@@ -196,8 +196,8 @@ class ForwardViewRequest:
     """Show ``image`` noised to the level image-to-image at ``strength`` starts from
     (``inference.forward``); answered by one ``ForwardViewReady`` (or ``JobFailed``).
 
-    job_id: shares the worker's job-id space with generation requests, so it must differ from
-    theirs (the GUI numbers views with negative ids). model_ref: the model whose VAE and
+    job_id: given by the job runner (``inference.core.jobs``), which numbers every kind of job
+    from one counter and records its kind. model_ref: the model whose VAE and
     noise schedule are used. image: H×W×3 uint8 RGB (copied, read-only). strength: 0–1
     (0: the picture itself). steps: the img2img step count the level is chosen for, 1–500.
     seed: of the noise, 0 ≤ seed < 2**32. scheduler: as in ``GenerationRequest`` (its timesteps

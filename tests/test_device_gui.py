@@ -21,7 +21,7 @@ def test_device_choices_reach_the_worker_and_survive_a_restart(make_editor, qtbo
     panel = ed.device_panel
     panel.precision_combo.setCurrentIndex(panel.precision_combo.findData("bf16"))
     panel.memory_combo.setCurrentIndex(panel.memory_combo.findData("slicing"))
-    worker = ed.worker._worker
+    worker = ed.worker  # the settings the worker thread applied between jobs
     qtbot.waitUntil(lambda: (worker._precision, worker._memory_mode) == ("bf16", "slicing"), timeout=5000)
     ed.window.close()
     again = make_editor()

@@ -158,7 +158,7 @@ def test_closing_mid_generation_exits_cleanly(qtbot, tmp_path, tiny_model_dir):
     ed.controller.generate()
     qtbot.waitUntil(lambda: ed.canvas.preview_visible, timeout=120_000)
     ed.window.close()  # cancels and waits for the worker thread
-    assert not ed.worker._thread.isRunning()
+    assert not ed.worker.runner.alive
 
 
 def test_broken_file_leaves_the_document_untouched(editor, tmp_path, photo_path):

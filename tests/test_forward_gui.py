@@ -31,7 +31,14 @@ def editor(make_editor, tmp_path, tiny_model_dir):
     # Every submission with whether the worker was still busy with another, and every overlay drawn.
     ed.submitted, ed.drawn = [], []
     submit, show = ed.worker.submit, ed.canvas.show_preview
-    ed.worker.submit = lambda request: (ed.submitted.append((request, ed.worker.busy)), submit(request))
+
+    def spy(request):
+        busy = ed.worker.busy
+        sent = submit(request)  # as numbered by the job runner
+        ed.submitted.append((sent, busy))
+        return sent
+
+    ed.worker.submit = spy
     ed.canvas.show_preview = lambda rgb, rect: (ed.drawn.append((rgb, rect)), show(rgb, rect))
     yield ed
     ed.worker.shutdown()
@@ -48,7 +55,8 @@ def test_the_slider_shows_the_noised_picture_and_zero_gives_it_back(editor, qtbo
     assert not editor.submitted  # debounced: nothing asked yet
     qtbot.waitUntil(lambda: view_settled(editor, 60), timeout=60_000)
     (request, _), = editor.submitted
-    assert isinstance(request, ForwardViewRequest) and request.job_id < 0
+    assert isinstance(request, ForwardViewRequest)
+    assert editor.worker.runner.kind_of(request.job_id) == "ForwardViewRequest"  # typed, not told by its id
     assert (request.strength, request.steps, request.seed, request.model_ref) == (0.6, 20, 5, str(tiny_model_dir))
     assert np.array_equal(request.image, doc.composite())
     scheduler = PNDMScheduler.from_pretrained(tiny_model_dir, subfolder="scheduler")

@@ -32,7 +32,7 @@ def editor(make_editor, tmp_path, tiny_model_dir):
     # Every request submitted, and every picture the canvas was asked to draw over the photo.
     ed.submitted, ed.drawn = [], []
     submit, show = ed.worker.submit, ed.canvas.show_preview
-    ed.worker.submit = lambda request: (ed.submitted.append(request), submit(request))
+    ed.worker.submit = lambda request: (sent := submit(request), ed.submitted.append(sent))[0]  # as numbered
     ed.canvas.show_preview = lambda rgb, rect: (ed.drawn.append((rgb, rect)), show(rgb, rect))
     yield ed
     ed.worker.shutdown()

@@ -26,6 +26,7 @@ from gui.timeline_panel import show_current_result
 from inference.api import ForwardViewReady, ForwardViewRequest, JobFailed
 from inference.errors import KilnError
 
+WIDEST_LABEL = "100% · timestep 999 · 100% noise"  # the longest level the label shows
 DEBOUNCE_MS = 150  # slider moves closer together than this ask for one view
 
 
@@ -68,7 +69,8 @@ class ForwardViewPanel(QWidget):
                                "drag to see where each strength starts from")
         self.slider.setPageStep(10)
         self.level_label = QLabel()
-        self.level_label.setMinimumWidth(150)
+        # Fixed: a label that grew with its text would move the slider under the pointer.
+        self.level_label.setFixedWidth(self.level_label.fontMetrics().horizontalAdvance(WIDEST_LABEL) + 8)
         self.use_button = QPushButton("Use as strength")
         self.use_button.setToolTip("Set the generation panel's strength to this value")
         row = QHBoxLayout()
@@ -202,4 +204,8 @@ class ForwardViewPanel(QWidget):
         self.strength_chosen.emit(max(self.percent, 5) / 100)  # the panel's strength starts at 0.05
 
     def _show_label(self, text: str) -> None:
-        self.level_label.setText(text or "0% · the picture itself")
+        text = text or "0% · the picture itself"
+        label = self.level_label
+        # Longer messages (a missing model, an error) are cut to the width; the tooltip has them whole.
+        label.setText(label.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, label.width() - 4))
+        label.setToolTip(text)

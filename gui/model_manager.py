@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -113,7 +114,11 @@ class ModelManagerDialog(QDialog):
 
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, PROGRESS_STEPS)
-        self.progress_label = QLabel("")
+        self.progress_label = QLabel("", wordWrap=True)
+        # A long message (an offline error names the hub and the cache) wraps to the dialog's
+        # width instead of widening it past the screen and cutting off its buttons.
+        self.progress_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.progress_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.cache_label = QLabel(
             f"Hub models are kept in the Hugging Face cache: {cache_location()}\n"
             "(shared with other tools; set HF_HOME or HF_HUB_CACHE to keep them elsewhere)"
@@ -299,6 +304,8 @@ class ModelManagerDialog(QDialog):
         self.settings.add_local_model(ref.value)
         self.refresh()
         self.select_ref(ref.value)
+        if self._downloading is None:  # an old error or note is about something else
+            self.progress_label.setText(f"Added {model_display_name(ref.value)}: select it and press Use this model.")
         return True
 
     def _on_double_click(self, item: QTreeWidgetItem, _column: int) -> None:

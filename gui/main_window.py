@@ -7,7 +7,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
-    QFileDialog,
     QFrame,
     QLabel,
     QMainWindow,
@@ -23,15 +22,7 @@ from PySide6.QtWidgets import (
 
 from gui.background import BusyIndicator
 from gui.compare import BeforeAfter
-
-NO_MODEL_TEXT = (
-    "Kiln needs a diffusion model to generate.\n\n"
-    "• Type a Hugging Face hub id in the Model box, e.g. stable-diffusion-v1-5/stable-diffusion-inpainting "
-    "for photo restoration: it is downloaded once into the Hugging Face cache.\n"
-    "• Or choose a local diffusers folder or a .safetensors checkpoint you downloaded.\n"
-    "• To try Kiln without a download, build a tiny test model: python main.py make-test-model tiny-model"
-)
-
+from gui.model_prompt import ask_for_model, ask_for_model_file
 
 class MainWindow(QMainWindow):
     """Signals ``closing`` before the window closes (the app stops the worker then)."""
@@ -367,21 +358,10 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{'*' if doc.dirty else ''}{name} — Kiln")
 
     def ask_for_model(self) -> None:
-        box = QMessageBox(QMessageBox.Icon.Information, "Choose a model", NO_MODEL_TEXT, parent=self)
-        file_button = box.addButton("Choose a .safetensors file…", QMessageBox.ButtonRole.AcceptRole)
-        folder_button = box.addButton("Choose a folder…", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton(QMessageBox.StandardButton.Close)
-        box.exec()
-        if box.clickedButton() in (file_button, folder_button):
-            self.ask_for_model_file("file" if box.clickedButton() is file_button else "folder")
+        ask_for_model(self, self.panel.model_combo.setEditText)
 
     def ask_for_model_file(self, kind: str) -> None:
-        if kind == "folder":
-            path = QFileDialog.getExistingDirectory(self, "Choose a diffusers model folder")
-        else:
-            path, _ = QFileDialog.getOpenFileName(self, "Choose a checkpoint", "", "Checkpoints (*.safetensors);;All files (*)")
-        if path:
-            self.panel.model_combo.setEditText(path)
+        ask_for_model_file(self, kind, self.panel.model_combo.setEditText)
 
     # --- Qt overrides -------------------------------------------------------------------
 

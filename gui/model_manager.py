@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QRect, QSize, Qt, QThread, Signal, Slot
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
@@ -109,6 +109,11 @@ class ModelManagerDialog(QDialog):
         self.tree.setRootIsDecorated(False)
         self.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        # "What it's for" is a sentence: it wraps onto more lines instead of being cut off.
+        self.tree.setWordWrap(True)
+        self.tree.setUniformRowHeights(False)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.tree.header().sectionResized.connect(self._fit_rows)
         self.tree.itemSelectionChanged.connect(self._update_buttons)
         self.tree.itemDoubleClicked.connect(self._on_double_click)
 
@@ -187,6 +192,7 @@ class ModelManagerDialog(QDialog):
                            format_bytes(_size_on_disk(Path(path))) if exists else "", "",
                            "Ready" if exists else "Missing").setToolTip(0, path)
         self.tree.expandAll()
+        self._fit_rows()
         if selected is not None:
             self.select_ref(selected.ref)
         self._update_buttons()
@@ -204,6 +210,15 @@ class ModelManagerDialog(QDialog):
         font.setBold(True)
         group.setFont(0, font)
         return group
+
+    def _fit_rows(self, *_args) -> None:
+        """Rows as tall as their wrapped "What it's for" (the view does not measure wrapped
+        text by itself)."""
+        width = self.tree.header().sectionSize(1) - 8  # the cell's text margins
+        metrics = self.tree.fontMetrics()
+        for item in self._items():
+            text_rect = metrics.boundingRect(QRect(0, 0, max(width, 40), 10_000), Qt.TextFlag.TextWordWrap, item.text(1))
+            item.setSizeHint(1, QSize(width, text_rect.height() + 4))
 
     def _item(self, group: QTreeWidgetItem, row: _Row, *texts: str) -> QTreeWidgetItem:
         item = QTreeWidgetItem(group, list(texts))

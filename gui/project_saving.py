@@ -74,6 +74,11 @@ class ProjectSaver(QObject):
     def saving(self) -> bool:
         return self._job is not None
 
+    @property
+    def phase(self) -> str | None:
+        """"copying" (step 1), "writing" (step 3), or None when no save runs."""
+        return None if self._job is None else ("writing" if self._job.marker else "copying")
+
     def start(self, path: str) -> bool:
         """Begin saving to ``path``; False when a save is already running."""
         if self._job is not None:

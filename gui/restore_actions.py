@@ -41,6 +41,16 @@ class _Ask:
     replace: bool = False  # a detection that replaces the last one (the sensitivity moved)
 
 
+def _detect_and_merge(image: np.ndarray, mask: np.ndarray, sensitivity: float) -> tuple:
+    """(found, mask before, mask with found added): H×W uint8 each; runs off the GUI thread,
+    where a 24 MP merge would cost a frame or two."""
+    from inference.damage import detect_damage
+
+    found = detect_damage(image, sensitivity)
+    before = np.array(mask)
+    return found, before, np.maximum(before, found)
+
+
 class RestoreActions(QObject):
     """Signals ``message(str)`` for the status bar, ``busy_changed(bool)`` while detection or
     healing runs in the background."""
@@ -116,14 +126,17 @@ class RestoreActions(QObject):
         last = self._last_detection
         return last is not None and last[0] == self._document.undo_stack.index()
 
-    def _apply_detection(self, ask: _Ask, found: np.ndarray) -> None:
+    def _apply_detection(self, ask: _Ask, result: tuple) -> None:
         doc = self._document
+        found, before, merged = result
         if ask.replace:
             if not self._last_detection_is_last():
                 return  # the user has moved on: the detection to replace is no longer the last step
             doc.undo_stack.undo()
-        before = doc.mask.copy()
-        if not doc.set_mask(np.maximum(before, found), f"Detect damage ({ask.sensitivity:.0%})"):
+        elif ask.mask_version != self._versions["mask"]:  # painted meanwhile: merge with that mask
+            before = doc.mask.copy()
+            merged = np.maximum(before, found)
+        if not doc.set_mask(merged, f"Detect damage ({ask.sensitivity:.0%})"):
             self.message.emit("No damage found at this sensitivity: raise it, or paint the mask by hand.")
             self._last_detection = None
             return
@@ -170,9 +183,9 @@ class RestoreActions(QObject):
         # (the versions say so), so no 72 MB copy is made here.
         image, mask, sensitivity = doc.image, doc.mask, ask.sensitivity
         if kind == "detect":
-            from inference.damage import detect_damage
-
-            work = lambda: detect_damage(image, sensitivity)  # noqa: E731
+            # Redoing the last detection starts from the mask it was added to (kept as a copy).
+            base = self._last_detection[1] if replace and self._last_detection is not None else mask
+            work = lambda: _detect_and_merge(image, base, sensitivity)  # noqa: E731
         else:
             from inference.heal import heal
 

@@ -78,6 +78,8 @@ class BeforeAfter(QObject):
     def set_before(self, before: bool) -> None:
         """Show the picture before the change (True) or as it is now (False)."""
         if not before:
+            if self._showing == "change":
+                self.message.emit("")  # "Before “Heal”…" no longer describes the canvas
             self._end()
             return
         if self._controller.shown_entry() is not None:

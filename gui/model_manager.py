@@ -320,7 +320,7 @@ class ModelManagerDialog(QDialog):
         self.refresh()
         self.select_ref(ref.value)
         if self._downloading is None:  # an old error or note is about something else
-            self.progress_label.setText(f"Added {model_display_name(ref.value)}: select it and press Use this model.")
+            self.progress_label.setText(f"Added {model_display_name(ref.value)}: press Use this model to generate with it.")
         return True
 
     def _on_double_click(self, item: QTreeWidgetItem, _column: int) -> None:

@@ -112,8 +112,8 @@ class FileActions(QObject):
         buttons = QMessageBox.StandardButton
         offered = buttons.Discard | buttons.Cancel | (buttons.Save if self.save_project else buttons.NoButton)
         answer = QMessageBox.question(
-            self._window, "Save changes?",
-            "The current picture has changes that are not saved. Save them as a project first?",
+            self._window, "Discard changes?",
+            "The current picture has changes that are not saved. Save them as a project first, or discard them?",
             offered, buttons.Save if self.save_project else buttons.Cancel,
         )
         if answer == buttons.Save and self.save_project is not None:

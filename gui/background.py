@@ -75,13 +75,14 @@ class BackgroundRunner(QObject):
         """Block until the thread has nothing to do (answers may still be queued)."""
         return self._idle.wait(timeout_s)
 
-    def stop(self) -> None:
-        """Drop waiting work and end the thread after the running request (idempotent)."""
+    def stop(self, timeout_s: float = 60.0) -> None:
+        """Drop waiting work and end the thread after the running request (idempotent);
+        waits for it at most ``timeout_s`` (its answer is dropped)."""
         with self._wake:
             self._stopping = True
             self._pending = None
             self._wake.notify()
-        self._thread.join(timeout=60)
+        self._thread.join(timeout=timeout_s)
 
     def _loop(self) -> None:
         while True:
@@ -104,7 +105,10 @@ class BackgroundRunner(QObject):
             except BaseException as exc:  # noqa: BLE001 - not an error: handed to whoever waits for it
                 self.last_crash = exc
                 result, error = None, f"Stopped ({type(exc).__name__})."
-            self._finished.emit(token, result, error)
+            try:
+                self._finished.emit(token, result, error)
+            except RuntimeError:  # the window, and this runner with it, is gone (quitting)
+                return
 
     def _deliver(self, token, result, error) -> None:
         self._outstanding -= 1  # only the GUI thread counts

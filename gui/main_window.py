@@ -257,7 +257,7 @@ class MainWindow(QMainWindow):
         self.compare.ended.connect(lambda: self.compare_button.setChecked(False))
         self.compare.message.connect(self.show_message)
         self.restore.busy_changed.connect(
-            lambda busy: self.busy_indicator.start("restore", "Working on the scan…") if busy
+            lambda busy: self.busy_indicator.start("restore", self.restore.activity) if busy
             else self.busy_indicator.stop("restore"))
         self.split_slider.valueChanged.connect(self._set_split)
         self.canvas.zoom_changed.connect(self._show_zoom)

@@ -90,11 +90,19 @@ class RestoreActions(QObject):
         return wait_with_events(lambda: not self.busy, timeout_s)
 
     def shutdown(self) -> None:
-        """Stop the background threads (quitting); answers still to come are dropped."""
+        """Stop the background threads (quitting): a detection still running is not waited
+        for, its answer is dropped."""
         self._settle.stop()
         self._wanted.clear()
         for runner in self._runners.values():
-            runner.stop()
+            runner.stop(timeout_s=0.1)
+
+    @property
+    def activity(self) -> str:
+        """What runs in the background, for the status bar ("" when nothing)."""
+        busy = [text for kind, text in (("detect", "Detecting damage…"), ("heal", "Healing…"))
+                if self._runners[kind].busy]
+        return " ".join(busy)
 
     # --- detect damage ---------------------------------------------------------------------
 

@@ -98,6 +98,7 @@ def build_editor(settings: Settings, engine_factory=None) -> Editor:
         settings.remember_model(params.model_ref)
         settings.save_params(params)
         worker.shutdown()
+        restore.shutdown()
         autosave.close()  # a clean quit leaves nothing to recover
 
     window.closing.connect(on_closing)
@@ -114,10 +115,14 @@ def _add_projects(window: MainWindow, document: Document, history: HistoryStrip,
     projects = ProjectActions(document, history, controller, panel, lora_panel, files)
     projects.set_window(window)
     tip = "Keep the layers, mask, undo history, results and settings in one .kiln file"
-    window.add_menu_action("&File", "&Save project", projects.save, ["Ctrl+S"], tip=tip, before=window.export_action)
-    window.add_menu_action("&File", "Save project as…", projects.save_as, ["Ctrl+Alt+S"], tip=tip,
+    window.add_menu_action("&File", "&Save project", projects.start_save, ["Ctrl+S"], tip=tip,
                            before=window.export_action)
-    window.save_project = projects.save
+    window.add_menu_action("&File", "Save project as…", projects.start_save_as, ["Ctrl+Alt+S"], tip=tip,
+                           before=window.export_action)
+    window.save_project = projects.save  # waits for the file: the window closes after it
+    window.background_work.append(projects.wait_saved)
+    files.save_project = projects.save
+    projects.busy.connect(window.show_busy_save)
     projects.message.connect(window.show_message)
     projects.saved.connect(window._update_title)
     projects.opened.connect(window._update_title)

@@ -44,6 +44,7 @@ class FileActions(QObject):
         self._parameters_for_save = parameters_for_save  # () -> str | None, for PNG exports
         self.export_changes_map = False
         self.open_project: Callable[[str], bool] | None = None  # opens .kiln files (gui.project_actions)
+        self.save_project: Callable[[], bool] | None = None  # saves the project, waiting for it (same)
 
     def set_window(self, window: QWidget) -> None:
         """The window dialogs and messages belong to."""
@@ -105,13 +106,20 @@ class FileActions(QObject):
         return size
 
     def confirm_discard(self) -> bool:
+        """Whether the current picture may be replaced: no unsaved changes, or the user saved
+        them as a project (as when quitting) or chose to discard them."""
         if not self._document.dirty:
             return True
+        buttons = QMessageBox.StandardButton
+        offered = buttons.Discard | buttons.Cancel | (buttons.Save if self.save_project else buttons.NoButton)
         answer = QMessageBox.question(
-            self._window, "Discard changes?", "The current picture has changes that are not saved. Discard them?",
-            QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            self._window, "Discard changes?",
+            "The current picture has changes that are not saved. Save them as a project first, or discard them?",
+            offered, buttons.Save if self.save_project else buttons.Cancel,
         )
-        return answer == QMessageBox.StandardButton.Discard
+        if answer == buttons.Save and self.save_project is not None:
+            return self.save_project()
+        return answer == buttons.Discard
 
     # --- save ---------------------------------------------------------------------------
 

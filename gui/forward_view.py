@@ -18,13 +18,14 @@ from dataclasses import dataclass
 
 import shiboken6
 from PySide6.QtCore import QRect, QSignalBlocker, Qt, QTimer, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QVBoxLayout, QWidget
 
 from gui.generation_params import GenerationParams, effective_steps
 from gui.timeline_panel import show_current_result
 from inference.api import ForwardViewReady, ForwardViewRequest, JobFailed
 from inference.errors import KilnError
 
+WIDEST_LABEL = "100% · timestep 999 · 100% noise"  # the longest level the label shows
 DEBOUNCE_MS = 150  # slider moves closer together than this ask for one view
 
 
@@ -66,16 +67,19 @@ class ForwardViewPanel(QWidget):
                                "drag to see where each strength starts from")
         self.slider.setPageStep(10)
         self.level_label = QLabel()
-        self.level_label.setMinimumWidth(150)
+        # On a line of its own, never wider than the panel: a label beside the slider that grew
+        # with its text ("54% · timestep 501 · 85% noise") moved the slider under the pointer.
+        self.level_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.level_label.setMinimumWidth(self.level_label.fontMetrics().horizontalAdvance(WIDEST_LABEL) + 8)
         self.use_button = QPushButton("Use as strength")
         self.use_button.setToolTip("Set the generation panel's strength to this value")
         row = QHBoxLayout()
         row.addWidget(QLabel("What strength does"))
         row.addWidget(self.slider, 1)
-        row.addWidget(self.level_label)
         row.addWidget(self.use_button)
         layout = QVBoxLayout(self)
         layout.addLayout(row)
+        layout.addWidget(self.level_label)
 
         self.slider.valueChanged.connect(self._on_value)
         self.use_button.clicked.connect(self._use_as_strength)
@@ -200,4 +204,9 @@ class ForwardViewPanel(QWidget):
         self.strength_chosen.emit(max(self.percent, 5) / 100)  # the panel's strength starts at 0.05
 
     def _show_label(self, text: str) -> None:
-        self.level_label.setText(text or "0% · the picture itself")
+        text = text or "0% · the picture itself"
+        label = self.level_label
+        # Longer messages (a missing model, an error) are cut to the width; the tooltip has them whole.
+        label.setText(label.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight,
+                                                     max(label.width(), label.minimumWidth()) - 4))
+        label.setToolTip(text)

@@ -28,7 +28,10 @@ from inference.schedulers import scheduler_names
 
 
 class GenerationPanel(QWidget):
-    """Signals: ``generate_requested``, ``cancel_requested``, ``browse_model_requested(kind)``,
+    """The settings form; ``action_bar`` (the mode line, Generate, Stop and Live) is a separate
+    widget for the window to place where it is always visible.
+
+    Signals: ``generate_requested``, ``cancel_requested``, ``browse_model_requested(kind)``,
     ``size_changed(width_px, height_px)`` (the text-to-image size, edited by the user),
     ``live_toggled(bool)`` (the Live box, ticked by the user), ``fast_changed(bool)`` (the fast
     preset was applied or taken back)."""
@@ -160,10 +163,14 @@ class GenerationPanel(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        layout.addWidget(self.mode_label)
-        layout.addLayout(buttons)
-        layout.addLayout(live_row)
         layout.addStretch(1)
+        # The main action is not in the panel's own layout: the window keeps it in sight below
+        # the panels, however far they scroll.
+        self.action_bar = QWidget(objectName="generateActions")
+        actions = QVBoxLayout(self.action_bar)
+        actions.addWidget(self.mode_label)
+        actions.addLayout(buttons)
+        actions.addLayout(live_row)
 
     # --- one field per slot ---------------------------------------------------------------
 

@@ -48,7 +48,13 @@ class HistoryStrip(QListWidget):
         thumb = array_qimage(np.ascontiguousarray(entry.image)).copy().scaled(
             THUMB_PX, THUMB_PX, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
         )
-        item = QListWidgetItem(QIcon(QPixmap.fromImage(thumb)), f"seed {entry.seed}")
+        icon = QIcon()
+        pixmap = QPixmap.fromImage(thumb)
+        # The same pixels when selected: the style would tint them with the highlight colour,
+        # and a sepia photo would look cold. The selection shows in the frame around it.
+        for mode in (QIcon.Mode.Normal, QIcon.Mode.Selected, QIcon.Mode.Active):
+            icon.addPixmap(pixmap, mode)
+        item = QListWidgetItem(icon, f"seed {entry.seed}")
         item.setToolTip(entry.parameters)
         item.setData(Qt.ItemDataRole.UserRole, entry.job_id)
         self._entries[entry.job_id] = entry

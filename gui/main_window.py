@@ -7,7 +7,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
-    QFileDialog,
     QFrame,
     QLabel,
     QMainWindow,
@@ -21,14 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-NO_MODEL_TEXT = (
-    "Kiln needs a diffusion model to generate.\n\n"
-    "• Type a Hugging Face hub id in the Model box, e.g. stable-diffusion-v1-5/stable-diffusion-inpainting "
-    "for photo restoration: it is downloaded once into the Hugging Face cache.\n"
-    "• Or choose a local diffusers folder or a .safetensors checkpoint you downloaded.\n"
-    "• To try Kiln without a download, build a tiny test model: python main.py make-test-model tiny-model"
-)
-
+from gui.background import BusyIndicator
+from gui.compare import BeforeAfter
+from gui.model_prompt import ask_for_model, ask_for_model_file
 
 class MainWindow(QMainWindow):
     """Signals ``closing`` before the window closes (the app stops the worker then)."""
@@ -43,6 +37,8 @@ class MainWindow(QMainWindow):
         self.paint_panel, self.live, self.outpaint = paint_panel, live, outpaint
         self.history, self.controller, self.files = history, controller, files
         self.save_project = None  # () -> bool, offered when quitting with unsaved changes (gui.app)
+        self.background_work = []  # () -> object: each waits for work to finish before the window closes
+        self.compare = BeforeAfter(document, controller, canvas, self)
         self.setWindowTitle("Kiln")
         self.setAcceptDrops(True)
         self.resize(1280, 860)
@@ -67,8 +63,13 @@ class MainWindow(QMainWindow):
         scroll.setWidget(side)  # small screens: the panels scroll instead of being squeezed
         self._side_scroll = scroll
         self._fit_side_width()
+        dock_body = QWidget()
+        dock_layout = QVBoxLayout(dock_body)
+        dock_layout.setContentsMargins(0, 0, 0, 0)
+        dock_layout.addWidget(scroll, 1)
+        dock_layout.addWidget(self.panel.action_bar)  # Generate stays in sight below the scrolling panels
         panel_dock = QDockWidget("Restore, paint and generate", self, objectName="generateDock")
-        panel_dock.setWidget(scroll)
+        panel_dock.setWidget(dock_body)
         panel_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, panel_dock)
         history_dock = QDockWidget("History", self, objectName="historyDock")
@@ -80,7 +81,9 @@ class MainWindow(QMainWindow):
         self.progress_label = QLabel()
         self.zoom_label = QLabel("100%")
         self.brush_label = QLabel()
+        self.busy_indicator = BusyIndicator()  # saving, detecting: work that runs in the background
         bar = self.statusBar()
+        bar.addPermanentWidget(self.busy_indicator)
         bar.addPermanentWidget(self.brush_label)
         bar.addPermanentWidget(self.zoom_label)
         bar.addPermanentWidget(self.progress_label)
@@ -169,10 +172,12 @@ class MainWindow(QMainWindow):
         for action in (undo, redo):
             edit.addAction(action)
             self.addAction(action)
+        undo.triggered.connect(self._say_undone)  # after the stack's own slot: the step is undone
+        redo.triggered.connect(self._say_redone)
 
         mask = bar.addMenu("&Mask")
-        self._action(mask, "&Detect damage", self.restore.detect_damage, ["Ctrl+D"])
-        self._action(mask, "&Heal (no model)", self.restore.heal, ["Ctrl+H"])
+        self._action(mask, "&Detect damage", self.restore.request_detection, ["Ctrl+D"])
+        self._action(mask, "&Heal (no model)", self.restore.request_heal, ["Ctrl+H"])
         mask.addSeparator()
         self._action(mask, "&Grow", self.restore.grow, ["Ctrl+Alt+="])
         self._action(mask, "&Shrink", self.restore.shrink, ["Ctrl+Alt+-"])
@@ -248,6 +253,12 @@ class MainWindow(QMainWindow):
         self.accept_button.clicked.connect(c.accept)
         self.discard_button.clicked.connect(c.discard)
         self.compare_button.toggled.connect(self._set_compare)
+        self.compare.available.connect(self._show_compare_available)
+        self.compare.ended.connect(lambda: self.compare_button.setChecked(False))
+        self.compare.message.connect(self.show_message)
+        self.restore.busy_changed.connect(
+            lambda busy: self.busy_indicator.start("restore", self.restore.activity) if busy
+            else self.busy_indicator.stop("restore"))
         self.split_slider.valueChanged.connect(self._set_split)
         self.canvas.zoom_changed.connect(self._show_zoom)
         self.canvas.brush_size_changed.connect(self._show_brush)
@@ -257,6 +268,7 @@ class MainWindow(QMainWindow):
         self.document.undo_stack.cleanChanged.connect(self._update_title)
         self._show_brush()
         self._show_paint_visible()
+        self.compare.refresh()
 
     def show_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)
@@ -283,18 +295,44 @@ class MainWindow(QMainWindow):
 
     def _show_result_bar(self, shown: bool) -> None:
         # Always visible, enabled only with a result: the canvas must not jump when one arrives.
-        for widget in (self.accept_button, self.discard_button, self.compare_button, self.split_slider):
+        # Before / After also compares changes without a result: gui.compare enables it.
+        for widget in (self.accept_button, self.discard_button, self.split_slider):
             widget.setEnabled(shown)
         self.split_slider.setValue(100)
-        if not shown:
+        self.compare_button.setChecked(False)
+
+    def _show_compare_available(self, enabled: bool, reason: str) -> None:
+        self.compare_button.setEnabled(enabled)  # the \ key stays on: it says why it cannot compare
+        self.compare_button.setToolTip(reason)
+        if not enabled:
             self.compare_button.setChecked(False)
 
     def _toggle_compare(self) -> None:
-        self.compare_button.toggle()
+        if self.compare_button.isEnabled():
+            self.compare_button.toggle()
+        else:
+            self.show_message(self.compare_button.toolTip())
 
     def _set_compare(self, before: bool) -> None:
         self.compare_button.setText("Showing before (\\)" if before else "Before / After (\\)")
-        self.controller.set_before_after(before)
+        self.compare.set_before(before)
+
+    def _say_undone(self) -> None:
+        stack = self.document.undo_stack
+        if stack.index() < stack.count():
+            self.show_message(f"Undid “{stack.command(stack.index()).text()}”. Redo with Ctrl+Shift+Z.")
+
+    def _say_redone(self) -> None:
+        stack = self.document.undo_stack
+        if stack.index() > 0:
+            self.show_message(f"Redid “{stack.command(stack.index() - 1).text()}”.")
+
+    def show_busy_save(self, text: str) -> None:
+        """The status bar's busy indicator for a background save ("" when it ended)."""
+        if text:
+            self.busy_indicator.start("save", text)
+        else:
+            self.busy_indicator.stop("save")
 
     def _set_export_changes(self, checked: bool) -> None:
         self.files.export_changes_map = checked
@@ -320,21 +358,10 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{'*' if doc.dirty else ''}{name} — Kiln")
 
     def ask_for_model(self) -> None:
-        box = QMessageBox(QMessageBox.Icon.Information, "Choose a model", NO_MODEL_TEXT, parent=self)
-        file_button = box.addButton("Choose a .safetensors file…", QMessageBox.ButtonRole.AcceptRole)
-        folder_button = box.addButton("Choose a folder…", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton(QMessageBox.StandardButton.Close)
-        box.exec()
-        if box.clickedButton() in (file_button, folder_button):
-            self.ask_for_model_file("file" if box.clickedButton() is file_button else "folder")
+        ask_for_model(self, self.panel.model_combo.setEditText)
 
     def ask_for_model_file(self, kind: str) -> None:
-        if kind == "folder":
-            path = QFileDialog.getExistingDirectory(self, "Choose a diffusers model folder")
-        else:
-            path, _ = QFileDialog.getOpenFileName(self, "Choose a checkpoint", "", "Checkpoints (*.safetensors);;All files (*)")
-        if path:
-            self.panel.model_combo.setEditText(path)
+        ask_for_model_file(self, kind, self.panel.model_combo.setEditText)
 
     # --- Qt overrides -------------------------------------------------------------------
 
@@ -349,6 +376,10 @@ class MainWindow(QMainWindow):
             self.files.open_path(urls[0].toLocalFile())
 
     def closeEvent(self, event) -> None:  # noqa: N802
+        self.setEnabled(False)  # no new edits while a save finishes: it would leave them unsaved
+        for wait in self.background_work:
+            wait()
+        self.setEnabled(True)
         if self.document.dirty:
             buttons = QMessageBox.StandardButton
             answer = QMessageBox.question(

@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QRect, QSize, Qt, QThread, Signal, Slot
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -108,12 +109,21 @@ class ModelManagerDialog(QDialog):
         self.tree.setRootIsDecorated(False)
         self.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        # "What it's for" is a sentence: it wraps onto more lines instead of being cut off.
+        self.tree.setWordWrap(True)
+        self.tree.setUniformRowHeights(False)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.tree.header().sectionResized.connect(self._fit_rows)
         self.tree.itemSelectionChanged.connect(self._update_buttons)
         self.tree.itemDoubleClicked.connect(self._on_double_click)
 
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, PROGRESS_STEPS)
-        self.progress_label = QLabel("")
+        self.progress_label = QLabel("", wordWrap=True)
+        # A long message (an offline error names the hub and the cache) wraps to the dialog's
+        # width instead of widening it past the screen and cutting off its buttons.
+        self.progress_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.progress_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.cache_label = QLabel(
             f"Hub models are kept in the Hugging Face cache: {cache_location()}\n"
             "(shared with other tools; set HF_HOME or HF_HUB_CACHE to keep them elsewhere)"
@@ -182,6 +192,7 @@ class ModelManagerDialog(QDialog):
                            format_bytes(_size_on_disk(Path(path))) if exists else "", "",
                            "Ready" if exists else "Missing").setToolTip(0, path)
         self.tree.expandAll()
+        self._fit_rows()
         if selected is not None:
             self.select_ref(selected.ref)
         self._update_buttons()
@@ -199,6 +210,15 @@ class ModelManagerDialog(QDialog):
         font.setBold(True)
         group.setFont(0, font)
         return group
+
+    def _fit_rows(self, *_args) -> None:
+        """Rows as tall as their wrapped "What it's for" (the view does not measure wrapped
+        text by itself)."""
+        width = self.tree.header().sectionSize(1) - 8  # the cell's text margins
+        metrics = self.tree.fontMetrics()
+        for item in self._items():
+            text_rect = metrics.boundingRect(QRect(0, 0, max(width, 40), 10_000), Qt.TextFlag.TextWordWrap, item.text(1))
+            item.setSizeHint(1, QSize(width, text_rect.height() + 4))
 
     def _item(self, group: QTreeWidgetItem, row: _Row, *texts: str) -> QTreeWidgetItem:
         item = QTreeWidgetItem(group, list(texts))
@@ -299,6 +319,8 @@ class ModelManagerDialog(QDialog):
         self.settings.add_local_model(ref.value)
         self.refresh()
         self.select_ref(ref.value)
+        if self._downloading is None:  # an old error or note is about something else
+            self.progress_label.setText(f"Added {model_display_name(ref.value)}: press Use this model to generate with it.")
         return True
 
     def _on_double_click(self, item: QTreeWidgetItem, _column: int) -> None:

@@ -1,7 +1,8 @@
 """Save project (Ctrl+S), Save project as… and opening ``.kiln`` files.
 
 A project keeps everything an evening of work made — the layers, the mask, the undo history,
-the results and the settings — in one file (``inference.project_file``). Saving is atomic: a
+the results and the settings — in one file (``inference.project_file``). The file is written in
+the background (``gui.project_saving``): the editor goes on meanwhile. Saving is atomic: a
 failure (full disk, read-only folder) leaves the previous file as it was and the picture open
 and unchanged, with a message.
 """
@@ -10,23 +11,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from gui.file_actions import is_original
+from gui.project_saving import ProjectSaver
 from gui.project_state import apply_state, snapshot
 from inference.errors import KilnError
-from inference.project_file import SUFFIX, save_project
+from inference.project_file import SUFFIX
 from inference.project_read import load_project
 
 PROJECT_FILTER = "Kiln projects (*.kiln)"
 
 
 class ProjectActions(QObject):
-    """Signals: ``saved(path)``, ``opened(path)``, ``message(str)`` for the status bar."""
+    """Signals: ``saved(path)``, ``opened(path)``, ``message(str)`` for the status bar,
+    ``busy(text)`` while a save runs in the background ("" when it ends).
+
+    ``start_save``/``start_save_as`` (the menu) return at once; ``save``, ``save_as`` and
+    ``save_to`` wait for the file (quitting, opening another picture, scripts)."""
 
     saved = Signal(str)
+    busy = Signal(str)
     opened = Signal(str)
     message = Signal(str)
 
@@ -36,6 +42,11 @@ class ProjectActions(QObject):
         self._panel, self._lora_panel, self._files = panel, lora_panel, files
         self._window: QWidget | None = None
         files.open_project = self.open_path
+        self._saver = ProjectSaver(document, self._state, self)
+        self._saver.finished.connect(self._on_saved)
+
+    def _state(self):
+        return snapshot(self._document, self._history, self._controller, self._panel.params, with_layers=False)
 
     def set_window(self, window: QWidget) -> None:
         self._window = window
@@ -48,47 +59,71 @@ class ProjectActions(QObject):
             return str(Path(self._document.path).with_suffix(SUFFIX))
         return "untitled" + SUFFIX
 
+    @property
+    def saving(self) -> bool:
+        """A save runs in the background."""
+        return self._saver.saving
+
+    def start_save(self) -> bool:
+        """Ctrl+S: save into the project the picture came from, or ask where (the first time);
+        the file is written in the background. False if nothing was started."""
+        path = self._document.project_path or self._ask_path()
+        return bool(path) and self._start(path)
+
+    def start_save_as(self) -> bool:
+        path = self._ask_path()
+        return bool(path) and self._start(path)
+
     def save(self) -> bool:
-        """Save into the project the picture came from, or ask where (the first time)."""
-        if self._document.project_path:
-            return self.save_to(self._document.project_path)
-        return self.save_as()
+        """``start_save`` and wait for it (the window keeps painting): whether it was saved."""
+        return self.start_save() and self._wait_saved()
 
     def save_as(self) -> bool:
-        path, _ = QFileDialog.getSaveFileName(self._window, "Save project", self.suggested_path(), PROJECT_FILTER)
-        if not path:
-            return False
-        if Path(path).suffix.lower() != SUFFIX:
-            path += SUFFIX
-        return self.save_to(path)
+        return self.start_save_as() and self._wait_saved()
 
     def save_to(self, path: str) -> bool:
-        """Write the project to ``path`` (the caller confirmed replacing a file there). Never the
-        opened photo: a project is not a picture file."""
-        doc = self._document
-        if is_original(path, doc.path):
+        """Write the project to ``path`` (the caller confirmed replacing a file there) and wait
+        for it; whether it was saved."""
+        return self._start(path) and self._wait_saved()
+
+    def wait_saved(self) -> bool:
+        """Let a running save finish (quitting); False if it failed."""
+        job = self._saver.wait()
+        return job is None or not job.error
+
+    def _ask_path(self) -> str:
+        path, _ = QFileDialog.getSaveFileName(self._window, "Save project", self.suggested_path(), PROJECT_FILTER)
+        if path and Path(path).suffix.lower() != SUFFIX:
+            path += SUFFIX
+        return path
+
+    def _wait_saved(self) -> bool:
+        job = self._saver.wait()
+        return job is not None and not job.error
+
+    def _start(self, path: str) -> bool:
+        """Never over the opened photo: a project is not a picture file."""
+        if is_original(path, self._document.path):
             QMessageBox.warning(self._window, "Cannot save project", "That is the photo you opened; Kiln does not "
                                 "write a project over it. Choose another name.")
             return False
-        if doc.stroke_active:
-            doc.end_stroke()
-        QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            state = snapshot(doc, self._history, self._controller, self._panel.params, with_layers=True)
-            state.clean_index = state.undo_index  # the file will be the saved state
-            save_project(path, state)
-        except KilnError as exc:
-            QMessageBox.warning(self._window, "Cannot save project",
-                                f"{exc}\n\nNothing was lost: the picture is still open, and the previous "
-                                "project file (if any) is as it was.")
+        if not self._saver.start(path):
+            self.message.emit("A save is already running; save again when it is done.")
             return False
-        finally:
-            QGuiApplication.restoreOverrideCursor()
-        doc.mark_saved()
-        doc.project_path = str(path)
-        self.saved.emit(str(path))
-        self.message.emit(f"Saved the project {Path(path).name}")
+        self.busy.emit(f"Saving {Path(path).name}…")
         return True
+
+    def _on_saved(self, path: str, error: str) -> None:
+        self.busy.emit("")
+        if error:
+            QMessageBox.warning(self._window, "Cannot save project",
+                                f"{error}\n\nNothing was lost: the picture is still open, and the previous "
+                                "project file (if any) is as it was.")
+            return
+        self._document.project_path = str(path)
+        self.saved.emit(str(path))
+        later = " Changes made while it was saving are not in it yet." if self._document.dirty else ""
+        self.message.emit(f"Saved the project {Path(path).name}.{later}")
 
     def open_path(self, path: str) -> bool:
         """Open a project file; on failure say why and keep the current picture."""

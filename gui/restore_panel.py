@@ -7,7 +7,8 @@ from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QPushButton, QSlid
 
 
 class RestorePanel(QGroupBox):
-    """Buttons call one ``RestoreActions`` method each; the slider sets the sensitivity."""
+    """Buttons call one ``RestoreActions`` method each; the slider sets the sensitivity. The
+    percentage has a fixed width: the slider does not move when it changes."""
 
     def __init__(self, actions, parent=None):
         super().__init__("Restore", parent)
@@ -16,12 +17,12 @@ class RestorePanel(QGroupBox):
         self.sensitivity_slider.setValue(round(actions.sensitivity * 100))
         self.sensitivity_slider.setToolTip("Higher finds fainter scratches and smaller dust, and more false alarms")
         self.sensitivity_label = QLabel()
+        self.sensitivity_label.setFixedWidth(self.sensitivity_label.fontMetrics().horizontalAdvance("100%") + 4)
         self.sensitivity_slider.valueChanged.connect(self._show_sensitivity)
-        self.sensitivity_slider.sliderReleased.connect(self._apply_sensitivity)
         self.detect_button = QPushButton("Detect damage", toolTip="Mark scratches, dust and spots (Ctrl+D)")
-        self.detect_button.clicked.connect(actions.detect_damage)
+        self.detect_button.clicked.connect(actions.request_detection)
         self.heal_button = QPushButton("Heal", toolTip="Repair the masked area without a model (Ctrl+H)")
-        self.heal_button.clicked.connect(actions.heal)
+        self.heal_button.clicked.connect(actions.request_heal)
         grow = QPushButton("Grow", toolTip="Grow the mask by a few pixels")
         grow.clicked.connect(actions.grow)
         shrink = QPushButton("Shrink", toolTip="Shrink the mask by a few pixels")
@@ -41,9 +42,7 @@ class RestorePanel(QGroupBox):
         self._show_sensitivity(self.sensitivity_slider.value())
 
     def _show_sensitivity(self, value: int) -> None:
+        # Every move, dragging too: the actions redo the detection once the moves settle, in
+        # the background, so the slider never waits for it.
         self.sensitivity_label.setText(f"{value}%")
-        if not self.sensitivity_slider.isSliderDown():
-            self._apply_sensitivity()
-
-    def _apply_sensitivity(self) -> None:
-        self._actions.set_sensitivity(self.sensitivity_slider.value() / 100)
+        self._actions.set_sensitivity(value / 100)

@@ -132,3 +132,26 @@ def _spy(real, calls):
         real(value)
 
     return record
+
+
+def test_what_its_for_is_shown_whole_and_an_error_neither_widens_the_dialog_nor_outlives_add_folder(
+        dialog, qtbot, tiny_model_dir):
+    from PySide6.QtCore import QRect, Qt
+    from PySide6.QtWidgets import QPushButton
+
+    tree = dialog.tree
+    qtbot.waitUntil(lambda: tree.header().sectionSize(1) > 0)
+    metrics, width = tree.fontMetrics(), tree.header().sectionSize(1) - 8
+    for item in dialog._items():
+        needed = metrics.boundingRect(QRect(0, 0, width, 10_000), Qt.TextFlag.TextWordWrap, item.text(1)).height()
+        assert tree.visualItemRect(item).height() >= needed, item.text(1)
+    size = dialog.size()
+    error = ("Cannot reach the Hugging Face hub (huggingface.co): this computer seems to be offline, or a firewall "
+             "blocks it. Connect to the internet and press Resume download, or download the model elsewhere.")
+    dialog._on_ended(REPO, "failed", error)
+    qtbot.wait(50)
+    assert dialog.size() == size
+    close = next(b for b in dialog.findChildren(QPushButton) if b.text() == "Close")
+    assert dialog.rect().contains(QRect(close.mapTo(dialog, close.rect().topLeft()), close.size()))
+    assert dialog.add_local(str(tiny_model_dir))
+    assert "Cannot reach" not in dialog.progress_label.text()

@@ -20,16 +20,15 @@ import io
 import math
 import os
 import stat
-import struct
 import threading
 import warnings
-import zlib
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from inference import image_checks
 from inference.errors import (
     DamagedImage,
     ImageFileError,
@@ -48,15 +47,13 @@ READ_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")
 else is refused by name without being decoded: fewer decoders facing untrusted files."""
 READABLE = "PNG, JPEG, WebP, TIFF, BMP or GIF"
 
-# What Pillow's decoders raise on malformed input besides OSError: its plugins are not
-# consistent (a short struct read, a bad table index, a division by a zero field…); Pillow's own
-# Image.open treats SyntaxError, IndexError, TypeError and struct.error as "not this format".
-# Fuzzing (bench/fuzz_loader.py) has seen OSError, SyntaxError, ValueError and struct/zlib
-# errors. Only calls that parse the file are wrapped in this.
-_DECODER_ERRORS = (
-    OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError, KeyError,
-    TypeError, ZeroDivisionError, OverflowError,
-)
+# What Pillow's decoders raise on malformed input: its plugins are not consistent (OSError,
+# SyntaxError, a short struct read, a bad table index, a division by a zero field, and
+# NotImplementedError from plugins that meet a variant they lack, e.g. a DDS pixel format).
+# A list of types always missed one, so any exception from a call that parses the file is a
+# damaged or unsupported file; only such calls are wrapped in this. Kiln's own refusals
+# (``ImageFileError``) raised inside those blocks are re-raised before it is caught.
+_DECODER_ERRORS = (Exception,)
 
 # Image.MAX_IMAGE_PIXELS and ImageFile.LOAD_TRUNCATED_IMAGES are process-wide: they are set to
 # Kiln's values only while one file is decoded, under this lock.
@@ -152,13 +149,14 @@ def _check_path(path: Path) -> None:
 
 
 def _name_unsupported(fh, limit_px: int) -> str | None:
-    """The format Pillow recognises in a file Kiln does not read (header only), for the message."""
+    """The format Pillow recognises in a file Kiln does not read (header only), for the message.
+    When that plugin fails on the header, its header test alone names it."""
     try:
         fh.seek(0)
         with _kiln_pillow_limits(limit_px), Image.open(fh) as other:
             return other.format_description or other.format
-    except (*_DECODER_ERRORS, UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return None
+    except (*_DECODER_ERRORS, Image.DecompressionBombWarning):
+        return image_checks.foreign_format_name(fh, READ_FORMATS)
 
 
 _MAGIC = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
@@ -176,50 +174,19 @@ def _looks_like(fh) -> str | None:
     return next((name for magic, name in _MAGIC if head.startswith(magic)), None)
 
 
-_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by colour type
-_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
-
-
-def _png_rows_missing(fh, im: Image.Image) -> bool:
-    """True when a PNG's compressed pixel data ends cleanly but early. Pillow leaves the missing
-    rows zero and reports nothing. Fast path: a non-interlaced picture whose last row holds
-    anything but zero bytes was decoded to the end. Otherwise the IDAT stream is inflated once
-    more, counting bytes without keeping them, and compared with what the header promises."""
-    if not im.info.get("interlace") and any(im.crop((0, im.height - 1, im.width, im.height)).tobytes()):
-        return False
-    fh.seek(8)
-    ihdr = fh.read(25)
-    if len(ihdr) < 25 or ihdr[4:8] != b"IHDR":
-        return False
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", ihdr[8:21])
-    bits = depth * _PNG_CHANNELS.get(colour, 0)
-    if not bits:
-        return False
-    passes = _ADAM7 if interlace else ((0, 0, 1, 1),)
-    expected = 0
-    for x0, y0, dx, dy in passes:
-        cols, rows = max(0, (width - x0 + dx - 1) // dx), max(0, (height - y0 + dy - 1) // dy)
-        if cols and rows:
-            expected += rows * (1 + (cols * bits + 7) // 8)
-    inflater, produced, seen_idat = zlib.decompressobj(), 0, False
-    fh.seek(33)
-    while produced < expected:
-        head = fh.read(8)
-        if len(head) < 8:
-            break
-        length, kind = struct.unpack(">I4s", head)
-        if kind == b"IDAT":
-            seen_idat = True
-            data = fh.read(length)
-            while data and produced < expected and not inflater.eof:
-                produced += len(inflater.decompress(data, 1 << 20))
-                data = inflater.unconsumed_tail
-            fh.seek(4, os.SEEK_CUR)
-        elif seen_idat or kind == b"IEND":
-            break  # the IDAT chunks are consecutive
-        else:
-            fh.seek(length + 4, os.SEEK_CUR)
-    return produced < expected
+def _check_complete(path: Path, fh, im: Image.Image) -> None:
+    """Refuse a decoded file that its format proves broken although Pillow decoded it
+    (``inference.image_checks``). Raises ``DamagedImage``."""
+    again = "copy or export it again from the original."
+    if im.format == "PNG":
+        damage = image_checks.png_damage(fh)
+        if damage:
+            raise DamagedImage(f"'{path}' is damaged: {damage}, so part of the picture is wrong or missing; {again}")
+        if image_checks.png_rows_missing(fh, im):
+            raise DamagedImage(f"'{path}' is damaged: its pixel data ends before the last row, so part of the picture is missing; {again}")
+    elif im.format in ("JPEG", "MPO") and image_checks.jpeg_ends_early(fh, im):
+        raise DamagedImage(f"'{path}' is damaged: its picture data ends early (a premature end of the JPEG data), "
+                           f"so part of the picture is missing; {again}")
 
 
 _ANIMATED = {"GIF": "animated", "PNG": "animated", "WEBP": "animated", "TIFF": "pages"}
@@ -283,8 +250,7 @@ def _open_checked(path: str | os.PathLike, max_megapixels: float | None) -> tupl
         try:
             with _kiln_pillow_limits(limit_px):
                 im.load()
-                if im.format == "PNG" and _png_rows_missing(fh, im):
-                    raise DamagedImage(f"'{path}' is damaged: its pixel data ends before the last row, so part of the picture is missing; copy or export it again from the original.")
+                _check_complete(path, fh, im)
                 try:
                     upright = ImageOps.exif_transpose(im)
                 except _DECODER_ERRORS:
@@ -295,6 +261,8 @@ def _open_checked(path: str | os.PathLike, max_megapixels: float | None) -> tupl
             raise _too_large(path, limit_px) from None
         except MemoryError:
             raise ImageTooLarge(f"'{path}' needs more memory than is free to open ({width}×{height} pixels): close other programs or scale it down.") from None
+        except ImageFileError:
+            raise
         except _DECODER_ERRORS as exc:
             raise _damaged(path, exc) from exc
         finally:

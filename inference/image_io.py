@@ -28,7 +28,9 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from inference import image_checks
+from inference import deep_image, image_checks
+from inference.deep_image import SourcePixels
+from inference.image_convert import rgb_with_notes, to_rgb_array
 from inference.errors import (
     DamagedImage,
     ImageFileError,
@@ -60,12 +62,26 @@ _DECODER_ERRORS = (Exception,)
 _PILLOW_GLOBALS = threading.Lock()
 
 
+__all__ = ["LoadedImage", "LoadedPicture", "load_mask", "load_picture_with_notes", "load_rgb", "load_rgb_with_notes",
+           "max_pixels", "open_image", "read_parameters", "to_rgb_array"]
+
+
 class LoadedImage(NamedTuple):
     """What ``load_rgb_with_notes`` returns: ``rgb`` H×W×3 uint8, and ``notes``, plain sentences
     about what was loaded that the caller should show (empty for an ordinary photo)."""
 
     rgb: np.ndarray
     notes: tuple[str, ...]
+
+
+class LoadedPicture(NamedTuple):
+    """What ``load_picture_with_notes`` returns: ``rgb`` and ``notes`` as in ``LoadedImage``, and
+    ``source``: the file's gray channel and 16-bit values (``inference.deep_image``) for
+    ``save_image`` to keep, or None for an 8-bit colour file (``rgb`` is all it holds)."""
+
+    rgb: np.ndarray
+    notes: tuple[str, ...]
+    source: SourcePixels | None
 
 
 def max_pixels(max_megapixels: float | None = None) -> int:
@@ -209,9 +225,12 @@ def _frame_note(path: Path, im: Image.Image) -> str | None:
     return f"'{path.name}' is animated: Kiln opened the first frame only (frame 1 of {count})."
 
 
-def _open_checked(path: str | os.PathLike, max_megapixels: float | None) -> tuple[Image.Image, list[str]]:
+def _open_checked(path: str | os.PathLike, max_megapixels: float | None,
+                  keep_depth: bool = False) -> tuple[Image.Image, list[str], Image.Image | None]:
     """Open, check and fully decode the first frame of ``path``, EXIF orientation applied.
-    Returns the image (detached from the file) and notes. Raises ``ImageFileError`` subclasses."""
+    Returns the image (detached from the file), notes, and with ``keep_depth`` for 16-bit RGB
+    the low bytes as an oriented 8-bit RGB image (``inference.deep_image``), else None. Raises
+    ``ImageFileError`` subclasses."""
     # 1. The path: a readable, non-empty regular file.
     path = Path(path)
     limit_px = max_pixels(max_megapixels)
@@ -246,30 +265,35 @@ def _open_checked(path: str | os.PathLike, max_megapixels: float | None) -> tupl
             raise DamagedImage(f"'{path}' is damaged: it says the picture is {width}×{height} pixels.")
         if width * height > limit_px:
             raise _too_large(path, limit_px, (width, height))
-        # 4. Decode the first frame completely (truncation is an error), then orient it.
+        # 4. Decode the first frame completely (truncation is an error), then orient it in
+        #    place (no copy of a picture that may be gigabytes).
+        low, low_tiles = None, deep_image.low_byte_tiles(im) if keep_depth else None
         try:
             with _kiln_pillow_limits(limit_px):
                 im.load()
                 _check_complete(path, fh, im)
-                try:
-                    upright = ImageOps.exif_transpose(im)
-                except _DECODER_ERRORS:
-                    upright = im.copy()
-                    notes.append(f"'{path.name}' has damaged orientation (EXIF) data: it is shown as stored, perhaps turned.")
                 note = _frame_note(path, im)
+                try:
+                    ImageOps.exif_transpose(im, in_place=True)
+                    if low_tiles:
+                        low = deep_image.decode_low_bytes(fh, im.format, low_tiles)
+                        ImageOps.exif_transpose(low, in_place=True)
+                except _DECODER_ERRORS:
+                    low = None
+                    notes.append(f"'{path.name}' has damaged orientation (EXIF) data: it is shown as stored, perhaps turned.")
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise _too_large(path, limit_px) from None
         except MemoryError:
             raise ImageTooLarge(f"'{path}' needs more memory than is free to open ({width}×{height} pixels): close other programs or scale it down.") from None
         except ImageFileError:
+            im.close()
             raise
         except _DECODER_ERRORS as exc:
-            raise _damaged(path, exc) from exc
-        finally:
             im.close()
+            raise _damaged(path, exc) from exc
     if note:
         notes.insert(0, note)
-    return upright, notes
+    return im, notes, low
 
 
 def open_image(path: str | os.PathLike, *, max_megapixels: float | None = None) -> Image.Image:
@@ -282,70 +306,39 @@ def open_image(path: str | os.PathLike, *, max_megapixels: float | None = None) 
     return _open_checked(path, max_megapixels)[0]
 
 
-def _has_alpha(im: Image.Image) -> bool:
-    return im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        im.mode in ("P", "L", "RGB") and "transparency" in im.info
-    )
-
-
-def _cmyk_to_rgb(im: Image.Image, name: str, notes: list[str]) -> Image.Image:
-    """CMYK through its embedded ICC profile to sRGB; a plain conversion (and a note) without one."""
-    icc = im.info.get("icc_profile")
-    if not icc:
-        notes.append(f"'{name}' is a CMYK (print) file without a colour profile: its colours were converted approximately.")
-        return im.convert("RGB")
+def load_picture_with_notes(path: str | os.PathLike, *, max_megapixels: float | None = None) -> LoadedPicture:
+    """``path`` → ``LoadedPicture(rgb H×W×3 uint8, notes, source)``: ``load_rgb_with_notes``
+    plus what a 16-bit or gray file holds beyond its 8-bit RGB view, so that ``save_image``
+    can write it back at full depth. 16-bit RGB is decoded twice (high, then low bytes); 24
+    megapixels of it keep 144 MB of 16-bit values. Raises like ``load_rgb_with_notes``."""
+    im, notes, low = _open_checked(path, max_megapixels, keep_depth=True)
     try:
-        from PIL import ImageCms
-    except ImportError:  # a Pillow built without LittleCMS
-        reason: object = "this Pillow has no colour management"
-    else:
-        try:
-            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            return ImageCms.profileToProfile(
-                im, source, ImageCms.createProfile("sRGB"), renderingIntent=ImageCms.Intent.PERCEPTUAL, outputMode="RGB"
-            )
-        except (ImageCms.PyCMSError, *_DECODER_ERRORS) as exc:
-            reason = exc
-    notes.append(f"'{name}' has a CMYK colour profile Kiln cannot use ({reason}): its colours were converted approximately.")
-    return im.convert("RGB")
-
-
-def _to_rgb(im: Image.Image, name: str = "image") -> tuple[np.ndarray, list[str]]:
-    notes: list[str] = []
-    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        values = np.nan_to_num(np.asarray(im, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-        peak = float(values.max()) if values.size else 0.0
-        if im.mode.startswith("I;16"):
-            top = 65535.0
-        elif im.mode == "F" and 0.0 < peak <= 1.0:
-            top = 1.0  # floating-point files usually hold 0…1
+        gray, deep = im.mode in deep_image.GRAY_MODES, None
+        if low is not None and low.size == im.size:
+            deep = deep_image.combine_bytes(np.asarray(im), np.asarray(low))
+        elif im.mode in deep_image.DEEP_GRAY_MODES:
+            deep = deep_image.gray_deep(im)
+        if deep is not None:
+            rgb, more = deep_image.view_rgb(deep), []
         else:
-            top = 255.0 if peak <= 255 else 65535.0 if peak <= 65535 else peak
-        gray = np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return np.repeat(gray[..., None], 3, axis=2), notes
-    if _has_alpha(im):
-        rgba = im.convert("RGBA")
-        flat = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        flat.alpha_composite(rgba)
-        return np.array(flat.convert("RGB")), notes
-    if im.mode == "CMYK":
-        return np.array(_cmyk_to_rgb(im, name, notes)), notes
-    return np.array(im.convert("RGB")), notes
-
-
-def to_rgb_array(im: Image.Image) -> np.ndarray:
-    """Any Pillow image → H×W×3 uint8 RGB. 16-bit channels are scaled to 8 bits, not clipped;
-    transparency is flattened on white; CMYK goes through its ICC profile when it has one."""
-    return _to_rgb(im)[0]
+            rgb, more = rgb_with_notes(im, Path(path).name)
+    except MemoryError:
+        raise ImageTooLarge(f"'{path}' needs more memory than is free to convert: close other programs or scale it down.") from None
+    finally:
+        im.close()
+        if low is not None:
+            low.close()
+    source = SourcePixels(gray, deep) if gray or deep is not None else None
+    return LoadedPicture(rgb, tuple(notes + more), source)
 
 
 def load_rgb_with_notes(path: str | os.PathLike, *, max_megapixels: float | None = None) -> LoadedImage:
     """``path`` → ``LoadedImage(rgb H×W×3 uint8, notes)``. The notes are sentences to show the
     user (first frame of an animation, first page of a TIFF, approximate CMYK colours…).
     Raises ``ImageFileError`` subclasses and ``InvalidSetting``, like ``open_image``."""
-    im, notes = _open_checked(path, max_megapixels)
+    im, notes, _ = _open_checked(path, max_megapixels)
     try:
-        rgb, more = _to_rgb(im, Path(path).name)
+        rgb, more = rgb_with_notes(im, Path(path).name)
     except MemoryError:
         raise ImageTooLarge(f"'{path}' needs more memory than is free to convert: close other programs or scale it down.") from None
     return LoadedImage(rgb, tuple(notes + more))
@@ -367,10 +360,10 @@ def load_mask(path: str | os.PathLike, *, max_megapixels: float | None = None) -
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info):
         return np.array(im.convert("RGBA").getchannel("A"))
     if im.mode.startswith("I") or im.mode == "F":
-        return _to_rgb(im)[0][..., 0].copy()
+        return rgb_with_notes(im)[0][..., 0].copy()
     if im.mode in ("1", "L", "P", "RGB", "RGBX"):
         return np.array(im.convert("L"))
-    return np.array(Image.fromarray(_to_rgb(im)[0]).convert("L"))
+    return np.array(Image.fromarray(rgb_with_notes(im)[0]).convert("L"))
 
 
 def read_parameters(path: str | os.PathLike) -> str | None:

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 import numpy as np
-from PIL import Image, PngImagePlugin
+from PIL import PngImagePlugin
 
+from inference.deep_image import SourcePixels
+from inference.deep_save import write_picture
 from inference.errors import ImageSaveError, KilnError
 
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
@@ -111,11 +113,15 @@ def _create_temp(path: Path) -> tuple[str, int]:
     raise OSError(errno.EEXIST, "could not create a temporary file")
 
 
-def save_image(path: str | os.PathLike, image: np.ndarray, parameters: str | None = None) -> Path:
+def save_image(path: str | os.PathLike, image: np.ndarray, parameters: str | None = None,
+               source: SourcePixels | None = None) -> Path:
     """Write H×W×3 uint8 ``image`` atomically, in the format its suffix names. PNG files carry
-    ``parameters`` in the A1111-style text chunk. Raises ``ImageSaveError`` (unknown suffix,
-    full disk, read-only folder…) and leaves any existing file at ``path`` untouched then, with
-    no temporary file left behind. A replaced file keeps its permissions.
+    ``parameters`` in the A1111-style text chunk. With ``source`` (what ``load_picture_with_notes``
+    kept of a 16-bit or gray file, same size as ``image``), PNG and TIFF are written at 16 bits
+    with every unchanged pixel's own 16-bit value, and a gray source whose result is still gray
+    keeps one channel (``inference.deep_save``). Raises ``ImageSaveError`` (unknown suffix,
+    full disk, read-only folder, a name too long…) and leaves any existing file at ``path``
+    untouched then, with no temporary file left behind. A replaced file keeps its permissions.
     """
     path = Path(path)
     fmt = SAVE_FORMATS.get(path.suffix.lower())
@@ -125,7 +131,7 @@ def save_image(path: str | os.PathLike, image: np.ndarray, parameters: str | Non
     if fmt == "PNG" and parameters:
         options["pnginfo"] = PngImagePlugin.PngInfo()
         options["pnginfo"].add_text("parameters", parameters)
-    return write_atomically(path, lambda fh: Image.fromarray(image).save(fh, format=fmt, **options))
+    return write_atomically(path, lambda fh: write_picture(fh, fmt, image, source, options))
 
 
 def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], None],

@@ -84,11 +84,16 @@ def decode_low_bytes(fh, fmt: str, tiles: list) -> Image.Image:
     return low
 
 
-def combine_bytes(high: np.ndarray, low: np.ndarray) -> np.ndarray:
-    """H×W×3 uint8 high and low bytes → H×W×3 uint16, read-only."""
-    deep = high.astype(np.uint16)
-    deep <<= 8
-    deep |= low
+def combine_bytes(high: Image.Image, low: Image.Image) -> np.ndarray:
+    """8-bit RGB images of the high and low bytes → H×W×3 uint16, read-only; band by band, so
+    no whole 8-bit copy of either is made."""
+    deep = np.empty((high.height, high.width, 3), np.uint16)
+    for top in range(0, high.height, BAND_ROWS):
+        box = (0, top, high.width, min(top + BAND_ROWS, high.height))
+        band = deep[top:box[3]]
+        band[...] = np.asarray(high.crop(box))
+        band <<= 8
+        band |= np.asarray(low.crop(box))
     deep.flags.writeable = False
     return deep
 

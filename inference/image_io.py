@@ -313,21 +313,20 @@ def load_picture_with_notes(path: str | os.PathLike, *, max_megapixels: float | 
     megapixels of it keep 144 MB of 16-bit values. Raises like ``load_rgb_with_notes``."""
     im, notes, low = _open_checked(path, max_megapixels, keep_depth=True)
     try:
-        gray, deep = im.mode in deep_image.GRAY_MODES, None
+        gray, deep, more = im.mode in deep_image.GRAY_MODES, None, []
         if low is not None and low.size == im.size:
-            deep = deep_image.combine_bytes(np.asarray(im), np.asarray(low))
+            deep = deep_image.combine_bytes(im, low)
         elif im.mode in deep_image.DEEP_GRAY_MODES:
             deep = deep_image.gray_deep(im)
-        if deep is not None:
-            rgb, more = deep_image.view_rgb(deep), []
-        else:
+        if deep is None:
             rgb, more = rgb_with_notes(im, Path(path).name)
+        for decoded in (im, low):  # the decoded images go before the 8-bit view is made
+            if decoded is not None:
+                decoded.close()
+        if deep is not None:
+            rgb = deep_image.view_rgb(deep)
     except MemoryError:
         raise ImageTooLarge(f"'{path}' needs more memory than is free to convert: close other programs or scale it down.") from None
-    finally:
-        im.close()
-        if low is not None:
-            low.close()
     source = SourcePixels(gray, deep) if gray or deep is not None else None
     return LoadedPicture(rgb, tuple(notes + more), source)
 

@@ -208,14 +208,18 @@ def _check_complete(path: Path, fh, im: Image.Image) -> None:
 _ANIMATED = {"GIF": "animated", "PNG": "animated", "WEBP": "animated", "TIFF": "pages"}
 
 
-def _frame_note(path: Path, im: Image.Image) -> str | None:
+def _frame_note(path: Path, fh, fmt: str | None) -> str | None:
     """Say so when a file holds more than the one frame Kiln opened (not for MPO: a phone
-    JPEG's second picture is a preview or depth map, not something to choose)."""
-    kind = _ANIMATED.get(im.format or "")
+    JPEG's second picture is a preview or depth map, not something to choose). Counts on a
+    second, header-only opening of ``fh``: counting seeks through the frames, which would make
+    the decoded picture decode again (and lose its orientation)."""
+    kind = _ANIMATED.get(fmt or "")
     if kind is None:
         return None
     try:
-        count = int(getattr(im, "n_frames", 1))
+        fh.seek(0)
+        with Image.open(fh, formats=[fmt]) as counted:
+            count = int(getattr(counted, "n_frames", 1))
     except _DECODER_ERRORS:
         return f"'{path.name}' holds more frames or pages that are damaged: Kiln opened the first one only."
     if count <= 1:
@@ -272,7 +276,6 @@ def _open_checked(path: str | os.PathLike, max_megapixels: float | None,
             with _kiln_pillow_limits(limit_px):
                 im.load()
                 _check_complete(path, fh, im)
-                note = _frame_note(path, im)
                 try:
                     ImageOps.exif_transpose(im, in_place=True)
                     if low_tiles:
@@ -281,6 +284,7 @@ def _open_checked(path: str | os.PathLike, max_megapixels: float | None,
                 except _DECODER_ERRORS:
                     low = None
                     notes.append(f"'{path.name}' has damaged orientation (EXIF) data: it is shown as stored, perhaps turned.")
+                note = _frame_note(path, fh, im.format)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise _too_large(path, limit_px) from None
         except MemoryError:

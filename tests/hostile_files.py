@@ -99,6 +99,12 @@ def _exif_jpeg(orientation) -> bytes:
     return _encode(Image.fromarray(_rgb()), "JPEG", exif=exif, quality=95)
 
 
+def _turned():
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90° clockwise
+    return exif
+
+
 def _gif_with_screen(width, height) -> bytes:
     """A valid small GIF whose logical screen claims ``width``×``height``."""
     data = bytearray(_encode(Image.fromarray(_rgb()), "GIF"))
@@ -219,6 +225,9 @@ CORPUS = {
                         Loads((W, H), note=r"frame 1 of 4")),
     "pages-3.tif": (lambda: _encode(_frames(3)[0], "TIFF", save_all=True, append_images=_frames(3)[1:]),
                     Loads((W, H), note=r"has 3 pages: Kiln opened the first page only")),
+    "pages-3-turned.tif": (lambda: _encode(_frames(3)[0], "TIFF", save_all=True, append_images=_frames(3)[1:], exif=_turned()),
+                           Loads((H, W), note=r"has 3 pages: Kiln opened the first page only",
+                                 pixel=(H - 1, 0, tuple(int(v) for v in _rgb()[0, 0]), 0))),
     "interlaced.png": (_interlaced_png, Loads((13, 7), pixel=(12, 6, tuple(int(v) for v in _rgb(13, 7)[6, 12]), 0))),
     "static.gif": (lambda: _encode(Image.fromarray(_rgb()), "GIF"), Loads((W, H))),
     "phone-mpo.jpg": (_mpo, Loads((W, H))),  # the second picture is a preview: no note

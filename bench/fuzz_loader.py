@@ -6,9 +6,13 @@
 
 Not part of the test run. The seed corpus is made here with Pillow (small valid PNG, APNG, JPEG,
 progressive/CMYK/EXIF JPEG, TIFF incl. multi-page and compressed, GIF incl. animated, WebP incl.
-animated and lossless, BMP incl. RLE). Each input is written to a file and given to
-``inference.image_io.load_rgb_with_notes`` (and ``load_mask`` and ``read_parameters`` for a share
-of inputs). A ``KilnError`` is a correct refusal; a result must be H×W×3 uint8 within the pixel
+animated and lossless, BMP incl. RLE, 16-bit RGB and gray PNG/TIFF) plus formats Kiln does not
+read (DDS incl. one whose pixel format Pillow lacks, ICO, ICNS, PPM, TGA, PCX, SGI, MSP, XBM,
+QOI, JPEG 2000, AVIF, SPIDER, EPS, PDF): those must be refused by name, whatever their header
+holds. Each input is written to a file and given to ``inference.image_io.load_rgb_with_notes``
+(every third one to ``load_picture_with_notes``, which keeps 16 bits; and ``load_mask`` and
+``read_parameters`` for a share of inputs). Mutations include zero-filled tails and cuts with
+an end marker appended (JPEG EOI, PNG IEND): pictures that decode without an error. A ``KilnError`` is a correct refusal; a result must be H×W×3 uint8 within the pixel
 limit. Anything else — another exception type, a wrong result — is a crash: the input is saved to
 ``crashes/<sha1>.bin`` with the traceback beside it (``.txt``). Inputs slower than ``--slow-s``
 are saved to ``slow/``.
@@ -84,6 +88,47 @@ def seed_corpus() -> dict[str, bytes]:
     save("anim.webp", frames[0], "WEBP", save_all=True, append_images=frames[1:], duration=100)
     save("rgb.bmp", im, "BMP")
     save("pal.bmp", im.quantize(16), "BMP")
+    out["rgb16.png"] = _png16(rgb.astype(np.uint16) * 257 + (xx % 7)[..., None].astype(np.uint16))
+    save("gray16-b.tif", Image.fromarray((yy * 2500).astype(np.uint16)), "TIFF", compression="tiff_adobe_deflate")
+    for name, data in _foreign(im).items():
+        out[name] = data
+    return out
+
+
+def _png16(values) -> bytes:
+    """A 16-bit RGB PNG (Pillow writes none)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    height, width = values.shape[:2]
+    raw = b"".join(b"\0" + row.astype(">u2").tobytes() for row in values)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+FOREIGN = ("DDS", "ICO", "ICNS", "PPM", "TGA", "PCX", "SGI", "MSP", "XBM", "QOI", "JPEG2000", "AVIF", "SPIDER", "EPS", "PDF")
+
+
+def _foreign(im) -> dict[str, bytes]:
+    """Small files in formats Kiln does not read, as far as this Pillow writes them."""
+    import struct
+
+    out = {}
+    for fmt in FOREIGN:
+        picture = im.convert("1") if fmt in ("MSP", "XBM") else im.convert("F") if fmt == "SPIDER" else im
+        buf = io.BytesIO()
+        try:
+            picture.save(buf, fmt)
+        except (OSError, ValueError, KeyError):  # a codec this Pillow lacks (ghostscript for EPS…)
+            continue
+        out[f"foreign.{fmt.lower()}"] = buf.getvalue()
+    if "foreign.dds" in out:  # a pixel format Pillow's DDS plugin does not implement
+        dds = bytearray(out["foreign.dds"])
+        dds[80:88] = struct.pack("<I", 4) + b"ZZZZ"
+        out["foreign-fourcc.dds"] = bytes(dds)
     return out
 
 
@@ -99,8 +144,12 @@ INTERESTING = [b"\x00", b"\xff", b"\x7f", b"\x80", b"\x00\x00", b"\xff\xff", b"\
                b"\xff\xff\xff\xff", b"\x00\x00\x00\x00", b"\x00\x01\x00\x00", b"\x80\x00\x00\x00"]
 
 
-def mutate(data: bytes, corpus: list[bytes], rng: random.Random) -> bytes:
-    """One to eight random edits; headers (the first 64 bytes) are hit more often."""
+TAIL_OPS = (9, 10)  # the mutations that damage a file's end the way disks and transfers do
+
+
+def mutate(data: bytes, corpus: list[bytes], rng: random.Random, ops: list[int] | None = None) -> bytes:
+    """One to eight random edits; headers (the first 64 bytes) are hit more often. The edits'
+    numbers are appended to ``ops`` when given."""
     buf = bytearray(data)
     for _ in range(rng.choice((1, 1, 1, 2, 2, 3, 4, 8))):
         if not buf:
@@ -108,7 +157,9 @@ def mutate(data: bytes, corpus: list[bytes], rng: random.Random) -> bytes:
         n = len(buf)
         head = rng.random() < 0.5
         pos = rng.randrange(min(n, 64)) if head else rng.randrange(n)
-        op = rng.randrange(9)
+        op = rng.randrange(11)
+        if ops is not None:
+            ops.append(op)
         if op == 0:  # flip a bit
             buf[pos] ^= 1 << rng.randrange(8)
         elif op == 1:  # random byte
@@ -128,6 +179,12 @@ def mutate(data: bytes, corpus: list[bytes], rng: random.Random) -> bytes:
         elif op == 7:  # splice the tail of another seed
             other = rng.choice(corpus)
             buf[pos:] = other[rng.randrange(len(other)):]
+        elif op == 9:  # zero-fill the tail (a disk or transfer error): the length stays
+            tail = rng.randrange(1, max(2, n // 2))
+            buf[n - tail:] = bytes(tail)
+        elif op == 10:  # cut, then append what ends a complete file
+            del buf[rng.randrange(n // 4, n):]
+            buf += b"\xff\xd9" if data[:2] == b"\xff\xd8" else b"\0\0\0\0IEND\xaeB`\x82" if data[:4] == b"\x89PNG" else b""
         else:  # add or subtract a small number at a 1-, 2- or 4-byte field
             width = rng.choice((1, 2, 4))
             if pos + width <= n:
@@ -158,16 +215,24 @@ class Harness:
         self.crash_dir, self.slow_dir = crash_dir, slow_dir
         self.max_megapixels, self.slow_s = max_megapixels, slow_s
         self.iterations = self.loaded = self.refused = self.crashes = self.slow = 0
+        self.tail_damaged = self.tail_loaded = 0  # inputs with a zero-filled or cut-and-ended tail; of those, loaded
         self.refusals: dict[str, int] = {}
         self.crash_kinds: dict[str, int] = {}
         self.max_s = 0.0
 
-    def run_one(self, data: bytes) -> None:
+    def run_one(self, data: bytes, tail_damaged: bool = False) -> None:
         self.iterations += 1
+        self.tail_damaged += tail_damaged
         self.path.write_bytes(data)
         start = time.perf_counter()
         try:
-            loaded = self.image_io.load_rgb_with_notes(self.path, max_megapixels=self.max_megapixels)
+            if self.iterations % 3 == 0:  # the editor's and restore's door: keeps 16 bits and gray
+                loaded = self.image_io.load_picture_with_notes(self.path, max_megapixels=self.max_megapixels)
+                source = loaded.source
+                assert source is None or source.deep is None or (
+                    source.deep.dtype.name == "uint16" and source.deep.shape[:2] == loaded.rgb.shape[:2]), f"bad source {source}"
+            else:
+                loaded = self.image_io.load_rgb_with_notes(self.path, max_megapixels=self.max_megapixels)
             rgb = loaded.rgb
             assert rgb.dtype.name == "uint8" and rgb.ndim == 3 and rgb.shape[2] == 3, f"bad result {rgb.dtype} {rgb.shape}"
             assert rgb.shape[0] * rgb.shape[1] <= self.max_megapixels * 1_000_000 * 1.01 + 1, f"over the limit {rgb.shape}"
@@ -177,6 +242,7 @@ class Harness:
                 assert mask.dtype.name == "uint8" and mask.ndim == 2, f"bad mask {mask.dtype} {mask.shape}"
                 self.image_io.read_parameters(self.path)
             self.loaded += 1
+            self.tail_loaded += tail_damaged
         except self.KilnError as exc:
             self.refused += 1
             name = type(exc).__name__
@@ -207,6 +273,8 @@ class Harness:
              f"{self.loaded} loaded, {self.refused} refused with KilnError, {self.crashes} crashes, "
              f"{self.slow} slow (> {self.slow_s} s; slowest {self.max_s:.2f} s)"),
             "refusals: " + ", ".join(f"{k} {v}" for k, v in sorted(self.refusals.items())),
+            f"damaged tails (zero-filled, or cut with an end marker): {self.tail_damaged} inputs, {self.tail_loaded} loaded "
+            "(a tail that only changed bytes no decoder reads, e.g. zeros over zeros, loads rightly)",
         ]
         lines += [f"CRASH x{v}: {k}" for k, v in self.crash_kinds.items()]
         return "\n".join(lines)
@@ -223,7 +291,9 @@ def run_builtin(harness: Harness, seconds: float, seed: int, max_inputs: int | N
     done = 0
     while time.monotonic() < deadline and (max_inputs is None or done < max_inputs):
         done += 1
-        harness.run_one(mutate(rng.choice(corpus), corpus, rng))
+        ops: list[int] = []
+        data = mutate(rng.choice(corpus), corpus, rng, ops)
+        harness.run_one(data, tail_damaged=any(op in TAIL_OPS for op in ops))
         if time.monotonic() - last > 15:
             last = time.monotonic()
             print(f"  … {harness.iterations} inputs, {harness.crashes} crashes", flush=True)

@@ -16,36 +16,14 @@ from PySide6.QtCore import QObject, QRect, QSignalBlocker, QSize, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from gui import brush
+from gui.bounds import changed_bounds as _changed_bounds, read_only as _read_only, true_bounds as _true_bounds
 from gui.commands import InvertMaskCommand, PatchCommand, ResizeCommand
 from gui.paint_layer import FILL_TOLERANCE, alpha_bounds, composite_paint, flood_region, opacity_level, paint_over
 from gui.strokes import MaskStroke, PaintStroke, rect_slices as _slices
 from gui.undo_replay import StackMemory, announce, replay_edits, stack_commands
 from gui.undo_store import PatchStore
 from inference.api import MAX_IMAGE_SIDE_PX, MAX_SIDE_PX
-
-
-def _read_only(array: np.ndarray) -> np.ndarray:
-    view = array.view()
-    view.flags.writeable = False
-    return view
-
-
-def _true_bounds(flags: np.ndarray) -> QRect:
-    """Bounding box (image px) of the True pixels of an H×W or H×W×C bool array (a pixel
-    counts if any channel is True); an empty QRect if none."""
-    # Reductions over whole rows and down columns are vectorised well; any(axis=2) over 3
-    # channels is ~50× slower, so the channel axis is folded into rows, then reduced last.
-    rows = np.flatnonzero(flags.reshape(flags.shape[0], -1).any(axis=1))
-    if rows.size == 0:
-        return QRect()
-    cols = flags[rows[0] : rows[-1] + 1].any(axis=0)
-    cols = np.flatnonzero(cols.any(axis=1) if cols.ndim == 2 else cols)
-    return QRect(int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1))
-
-
-def _changed_bounds(old: np.ndarray, new: np.ndarray) -> QRect:
-    """Bounding box (image px) of the pixels that differ between two same-shaped arrays."""
-    return _true_bounds(old != new)
+from inference.deep_image import SourcePixels
 
 
 class Document(QObject):
@@ -89,6 +67,7 @@ class Document(QObject):
         self._mask = np.zeros((512, 512), np.uint8)
         self._paint = np.zeros((512, 512, 4), np.uint8)
         self._paint_visible = True
+        self._source: SourcePixels | None = None
         self.path: str | None = None  # the photo as opened (never written without the user's say)
         self.project_path: str | None = None  # the .kiln file this picture is saved in
         self.is_blank = True
@@ -116,6 +95,12 @@ class Document(QObject):
     def paint(self) -> np.ndarray:
         """H×W×4 uint8 straight RGBA, read-only live view (whether shown or not)."""
         return _read_only(self._paint)
+
+    @property
+    def source(self) -> SourcePixels | None:
+        """The opened file's gray channel and 16-bit values (``inference.deep_image``) for
+        exports to keep, or None (an 8-bit colour file, a blank canvas, a project)."""
+        return self._source
 
     @property
     def width_px(self) -> int:
@@ -176,8 +161,10 @@ class Document(QObject):
 
     # -- replacing the picture ----------------------------------------------------------------
 
-    def load(self, array: np.ndarray, path: str | None = None) -> None:
-        """Make ``array`` (H×W×3 uint8 RGB; copied, the caller keeps its own) the picture.
+    def load(self, array: np.ndarray, path: str | None = None, source: SourcePixels | None = None) -> None:
+        """Make ``array`` (H×W×3 uint8 RGB; copied, the caller keeps its own) the picture, and
+        ``source`` (``inference.image_io.load_picture_with_notes``: a 16-bit or gray file's own
+        values, kept as given, never edited) what exports merge it back into.
 
         The mask and paint are cleared and the undo stack emptied; emits ``replaced``. Raises
         ValueError for any other shape or dtype (read files with ``inference.image_io.load_rgb``).
@@ -186,7 +173,7 @@ class Document(QObject):
         if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3 or 0 in array.shape:
             raise ValueError(f"the image must be H×W×3 uint8 RGB, got shape {array.shape} {array.dtype}.")
         self._replace(np.array(array, copy=True, order="C"), path=None if path is None else str(path),
-                      is_blank=False)
+                      is_blank=False, source=source)
 
     def new_blank(self, width_px: int, height_px: int, color: tuple[int, int, int] = (255, 255, 255)) -> None:
         """A new blank picture of one ``color`` (RGB 0..255) for text-to-image; ``is_blank`` is
@@ -198,8 +185,8 @@ class Document(QObject):
         image[:] = np.asarray(color, np.uint8)
         self._replace(image, path=None, is_blank=True)
 
-    def _replace(self, image: np.ndarray, path: str | None, is_blank: bool,
-                 mask: np.ndarray | None = None, paint: np.ndarray | None = None) -> None:
+    def _replace(self, image: np.ndarray, path: str | None, is_blank: bool, mask: np.ndarray | None = None,
+                 paint: np.ndarray | None = None, source: SourcePixels | None = None) -> None:
         self._stroke = None  # a stroke in progress belongs to the old picture
         self.undo_stack.clear()
         self._base_count += 1
@@ -209,6 +196,7 @@ class Document(QObject):
         self._mask = np.zeros(image.shape[:2], np.uint8) if mask is None else mask.copy()
         self._paint = np.zeros((*image.shape[:2], 4), np.uint8) if paint is None else paint.copy()
         self._paint_visible = True
+        self._source = source
         self.path = path
         self.project_path = None
         self.is_blank = is_blank

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFileDialog, QFormLayou
 
 from inference.changes import changed_pixels_map
 from inference.errors import KilnError
-from inference.image_io import load_rgb_with_notes, read_parameters
+from inference.image_io import load_picture_with_notes, read_parameters
 from inference.image_save import save_image
 from inference.metadata import clean_text, parse_parameters
 from inference.project_file import is_project_path
@@ -65,13 +65,13 @@ class FileActions(QObject):
         if is_project_path(path) and self.open_project is not None:
             return self.open_project(path)
         try:
-            image, notes = load_rgb_with_notes(path)
+            image, notes, source = load_picture_with_notes(path)
         except KilnError as exc:
             QMessageBox.warning(self._window, "Cannot open image", str(exc))
             return False
         if not self.confirm_discard():
             return False
-        self._document.load(image, path)
+        self._document.load(image, path, source=source)
         self.opened.emit(path)
         self.message.emit(" ".join([f"Opened {Path(path).name} ({image.shape[1]}×{image.shape[0]}).", *notes]))
         text = read_parameters(path) if ask_about_parameters else None
@@ -159,7 +159,9 @@ class FileActions(QObject):
 
     def save_to(self, path: str, replace_original: bool = False) -> bool:
         """Write the picture as shown — visible paint laid in — to ``path`` (the caller has
-        confirmed replacing an existing file). The opened photo itself is written only with
+        confirmed replacing an existing file), at the opened file's depth and channels where the
+        format holds them (``inference.image_save.save_image``: a 16-bit scan stays 16-bit in
+        PNG and TIFF, a gray one gray). The opened photo itself is written only with
         ``replace_original`` (the user confirmed that in ``confirm_replace_original``)."""
         if is_original(path, self._document.path) and not replace_original:
             QMessageBox.warning(self._window, "Cannot save", f"'{Path(path).name}' is the photo you opened; "
@@ -167,7 +169,7 @@ class FileActions(QObject):
             return False
         try:
             picture = self._document.composite()
-            save_image(path, picture, self._parameters_for_save())
+            save_image(path, picture, self._parameters_for_save(), source=self._document.source)
             changes = self.changes_map_path(path) if self.export_changes_map else None
             if changes is not None:
                 diff = changed_pixels_map(self._document.base[0], picture)

@@ -20,16 +20,17 @@ import io
 import math
 import os
 import stat
-import struct
 import threading
 import warnings
-import zlib
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from inference import deep_image, image_checks
+from inference.deep_image import SourcePixels
+from inference.image_convert import rgb_with_notes, to_rgb_array
 from inference.errors import (
     DamagedImage,
     ImageFileError,
@@ -48,19 +49,21 @@ READ_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")
 else is refused by name without being decoded: fewer decoders facing untrusted files."""
 READABLE = "PNG, JPEG, WebP, TIFF, BMP or GIF"
 
-# What Pillow's decoders raise on malformed input besides OSError: its plugins are not
-# consistent (a short struct read, a bad table index, a division by a zero field…); Pillow's own
-# Image.open treats SyntaxError, IndexError, TypeError and struct.error as "not this format".
-# Fuzzing (bench/fuzz_loader.py) has seen OSError, SyntaxError, ValueError and struct/zlib
-# errors. Only calls that parse the file are wrapped in this.
-_DECODER_ERRORS = (
-    OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError, KeyError,
-    TypeError, ZeroDivisionError, OverflowError,
-)
+# What Pillow's decoders raise on malformed input: its plugins are not consistent (OSError,
+# SyntaxError, a short struct read, a bad table index, a division by a zero field, and
+# NotImplementedError from plugins that meet a variant they lack, e.g. a DDS pixel format).
+# A list of types always missed one, so any exception from a call that parses the file is a
+# damaged or unsupported file; only such calls are wrapped in this. Kiln's own refusals
+# (``ImageFileError``) raised inside those blocks are re-raised before it is caught.
+_DECODER_ERRORS = (Exception,)
 
 # Image.MAX_IMAGE_PIXELS and ImageFile.LOAD_TRUNCATED_IMAGES are process-wide: they are set to
 # Kiln's values only while one file is decoded, under this lock.
 _PILLOW_GLOBALS = threading.Lock()
+
+
+__all__ = ["LoadedImage", "LoadedPicture", "load_mask", "load_picture_with_notes", "load_rgb", "load_rgb_with_notes",
+           "max_pixels", "open_image", "read_parameters", "to_rgb_array"]
 
 
 class LoadedImage(NamedTuple):
@@ -69,6 +72,16 @@ class LoadedImage(NamedTuple):
 
     rgb: np.ndarray
     notes: tuple[str, ...]
+
+
+class LoadedPicture(NamedTuple):
+    """What ``load_picture_with_notes`` returns: ``rgb`` and ``notes`` as in ``LoadedImage``, and
+    ``source``: the file's gray channel and 16-bit values (``inference.deep_image``) for
+    ``save_image`` to keep, or None for an 8-bit colour file (``rgb`` is all it holds)."""
+
+    rgb: np.ndarray
+    notes: tuple[str, ...]
+    source: SourcePixels | None
 
 
 def max_pixels(max_megapixels: float | None = None) -> int:
@@ -152,13 +165,14 @@ def _check_path(path: Path) -> None:
 
 
 def _name_unsupported(fh, limit_px: int) -> str | None:
-    """The format Pillow recognises in a file Kiln does not read (header only), for the message."""
+    """The format Pillow recognises in a file Kiln does not read (header only), for the message.
+    When that plugin fails on the header, its header test alone names it."""
     try:
         fh.seek(0)
         with _kiln_pillow_limits(limit_px), Image.open(fh) as other:
             return other.format_description or other.format
-    except (*_DECODER_ERRORS, UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return None
+    except (*_DECODER_ERRORS, Image.DecompressionBombWarning):
+        return image_checks.foreign_format_name(fh, READ_FORMATS)
 
 
 _MAGIC = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
@@ -176,63 +190,36 @@ def _looks_like(fh) -> str | None:
     return next((name for magic, name in _MAGIC if head.startswith(magic)), None)
 
 
-_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by colour type
-_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
-
-
-def _png_rows_missing(fh, im: Image.Image) -> bool:
-    """True when a PNG's compressed pixel data ends cleanly but early. Pillow leaves the missing
-    rows zero and reports nothing. Fast path: a non-interlaced picture whose last row holds
-    anything but zero bytes was decoded to the end. Otherwise the IDAT stream is inflated once
-    more, counting bytes without keeping them, and compared with what the header promises."""
-    if not im.info.get("interlace") and any(im.crop((0, im.height - 1, im.width, im.height)).tobytes()):
-        return False
-    fh.seek(8)
-    ihdr = fh.read(25)
-    if len(ihdr) < 25 or ihdr[4:8] != b"IHDR":
-        return False
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", ihdr[8:21])
-    bits = depth * _PNG_CHANNELS.get(colour, 0)
-    if not bits:
-        return False
-    passes = _ADAM7 if interlace else ((0, 0, 1, 1),)
-    expected = 0
-    for x0, y0, dx, dy in passes:
-        cols, rows = max(0, (width - x0 + dx - 1) // dx), max(0, (height - y0 + dy - 1) // dy)
-        if cols and rows:
-            expected += rows * (1 + (cols * bits + 7) // 8)
-    inflater, produced, seen_idat = zlib.decompressobj(), 0, False
-    fh.seek(33)
-    while produced < expected:
-        head = fh.read(8)
-        if len(head) < 8:
-            break
-        length, kind = struct.unpack(">I4s", head)
-        if kind == b"IDAT":
-            seen_idat = True
-            data = fh.read(length)
-            while data and produced < expected and not inflater.eof:
-                produced += len(inflater.decompress(data, 1 << 20))
-                data = inflater.unconsumed_tail
-            fh.seek(4, os.SEEK_CUR)
-        elif seen_idat or kind == b"IEND":
-            break  # the IDAT chunks are consecutive
-        else:
-            fh.seek(length + 4, os.SEEK_CUR)
-    return produced < expected
+def _check_complete(path: Path, fh, im: Image.Image) -> None:
+    """Refuse a decoded file that its format proves broken although Pillow decoded it
+    (``inference.image_checks``). Raises ``DamagedImage``."""
+    again = "copy or export it again from the original."
+    if im.format == "PNG":
+        damage = image_checks.png_damage(fh)
+        if damage:
+            raise DamagedImage(f"'{path}' is damaged: {damage}, so part of the picture is wrong or missing; {again}")
+        if image_checks.png_rows_missing(fh, im):
+            raise DamagedImage(f"'{path}' is damaged: its pixel data ends before the last row, so part of the picture is missing; {again}")
+    elif im.format in ("JPEG", "MPO") and image_checks.jpeg_ends_early(fh, im):
+        raise DamagedImage(f"'{path}' is damaged: its picture data ends early (a premature end of the JPEG data), "
+                           f"so part of the picture is missing; {again}")
 
 
 _ANIMATED = {"GIF": "animated", "PNG": "animated", "WEBP": "animated", "TIFF": "pages"}
 
 
-def _frame_note(path: Path, im: Image.Image) -> str | None:
+def _frame_note(path: Path, fh, fmt: str | None) -> str | None:
     """Say so when a file holds more than the one frame Kiln opened (not for MPO: a phone
-    JPEG's second picture is a preview or depth map, not something to choose)."""
-    kind = _ANIMATED.get(im.format or "")
+    JPEG's second picture is a preview or depth map, not something to choose). Counts on a
+    second, header-only opening of ``fh``: counting seeks through the frames, which would make
+    the decoded picture decode again (and lose its orientation)."""
+    kind = _ANIMATED.get(fmt or "")
     if kind is None:
         return None
     try:
-        count = int(getattr(im, "n_frames", 1))
+        fh.seek(0)
+        with Image.open(fh, formats=[fmt]) as counted:
+            count = int(getattr(counted, "n_frames", 1))
     except _DECODER_ERRORS:
         return f"'{path.name}' holds more frames or pages that are damaged: Kiln opened the first one only."
     if count <= 1:
@@ -242,9 +229,12 @@ def _frame_note(path: Path, im: Image.Image) -> str | None:
     return f"'{path.name}' is animated: Kiln opened the first frame only (frame 1 of {count})."
 
 
-def _open_checked(path: str | os.PathLike, max_megapixels: float | None) -> tuple[Image.Image, list[str]]:
+def _open_checked(path: str | os.PathLike, max_megapixels: float | None,
+                  keep_depth: bool = False) -> tuple[Image.Image, list[str], Image.Image | None]:
     """Open, check and fully decode the first frame of ``path``, EXIF orientation applied.
-    Returns the image (detached from the file) and notes. Raises ``ImageFileError`` subclasses."""
+    Returns the image (detached from the file), notes, and with ``keep_depth`` for 16-bit RGB
+    the low bytes as an oriented 8-bit RGB image (``inference.deep_image``), else None. Raises
+    ``ImageFileError`` subclasses."""
     # 1. The path: a readable, non-empty regular file.
     path = Path(path)
     limit_px = max_pixels(max_megapixels)
@@ -279,29 +269,35 @@ def _open_checked(path: str | os.PathLike, max_megapixels: float | None) -> tupl
             raise DamagedImage(f"'{path}' is damaged: it says the picture is {width}×{height} pixels.")
         if width * height > limit_px:
             raise _too_large(path, limit_px, (width, height))
-        # 4. Decode the first frame completely (truncation is an error), then orient it.
+        # 4. Decode the first frame completely (truncation is an error), then orient it in
+        #    place (no copy of a picture that may be gigabytes).
+        low, low_tiles = None, deep_image.low_byte_tiles(im) if keep_depth else None
         try:
             with _kiln_pillow_limits(limit_px):
                 im.load()
-                if im.format == "PNG" and _png_rows_missing(fh, im):
-                    raise DamagedImage(f"'{path}' is damaged: its pixel data ends before the last row, so part of the picture is missing; copy or export it again from the original.")
+                _check_complete(path, fh, im)
                 try:
-                    upright = ImageOps.exif_transpose(im)
+                    ImageOps.exif_transpose(im, in_place=True)
+                    if low_tiles:
+                        low = deep_image.decode_low_bytes(fh, im.format, low_tiles)
+                        ImageOps.exif_transpose(low, in_place=True)
                 except _DECODER_ERRORS:
-                    upright = im.copy()
+                    low = None
                     notes.append(f"'{path.name}' has damaged orientation (EXIF) data: it is shown as stored, perhaps turned.")
-                note = _frame_note(path, im)
+                note = _frame_note(path, fh, im.format)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise _too_large(path, limit_px) from None
         except MemoryError:
             raise ImageTooLarge(f"'{path}' needs more memory than is free to open ({width}×{height} pixels): close other programs or scale it down.") from None
-        except _DECODER_ERRORS as exc:
-            raise _damaged(path, exc) from exc
-        finally:
+        except ImageFileError:
             im.close()
+            raise
+        except _DECODER_ERRORS as exc:
+            im.close()
+            raise _damaged(path, exc) from exc
     if note:
         notes.insert(0, note)
-    return upright, notes
+    return im, notes, low
 
 
 def open_image(path: str | os.PathLike, *, max_megapixels: float | None = None) -> Image.Image:
@@ -314,70 +310,38 @@ def open_image(path: str | os.PathLike, *, max_megapixels: float | None = None) 
     return _open_checked(path, max_megapixels)[0]
 
 
-def _has_alpha(im: Image.Image) -> bool:
-    return im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        im.mode in ("P", "L", "RGB") and "transparency" in im.info
-    )
-
-
-def _cmyk_to_rgb(im: Image.Image, name: str, notes: list[str]) -> Image.Image:
-    """CMYK through its embedded ICC profile to sRGB; a plain conversion (and a note) without one."""
-    icc = im.info.get("icc_profile")
-    if not icc:
-        notes.append(f"'{name}' is a CMYK (print) file without a colour profile: its colours were converted approximately.")
-        return im.convert("RGB")
+def load_picture_with_notes(path: str | os.PathLike, *, max_megapixels: float | None = None) -> LoadedPicture:
+    """``path`` → ``LoadedPicture(rgb H×W×3 uint8, notes, source)``: ``load_rgb_with_notes``
+    plus what a 16-bit or gray file holds beyond its 8-bit RGB view, so that ``save_image``
+    can write it back at full depth. 16-bit RGB is decoded twice (high, then low bytes); 24
+    megapixels of it keep 144 MB of 16-bit values. Raises like ``load_rgb_with_notes``."""
+    im, notes, low = _open_checked(path, max_megapixels, keep_depth=True)
     try:
-        from PIL import ImageCms
-    except ImportError:  # a Pillow built without LittleCMS
-        reason: object = "this Pillow has no colour management"
-    else:
-        try:
-            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            return ImageCms.profileToProfile(
-                im, source, ImageCms.createProfile("sRGB"), renderingIntent=ImageCms.Intent.PERCEPTUAL, outputMode="RGB"
-            )
-        except (ImageCms.PyCMSError, *_DECODER_ERRORS) as exc:
-            reason = exc
-    notes.append(f"'{name}' has a CMYK colour profile Kiln cannot use ({reason}): its colours were converted approximately.")
-    return im.convert("RGB")
-
-
-def _to_rgb(im: Image.Image, name: str = "image") -> tuple[np.ndarray, list[str]]:
-    notes: list[str] = []
-    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        values = np.nan_to_num(np.asarray(im, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-        peak = float(values.max()) if values.size else 0.0
-        if im.mode.startswith("I;16"):
-            top = 65535.0
-        elif im.mode == "F" and 0.0 < peak <= 1.0:
-            top = 1.0  # floating-point files usually hold 0…1
-        else:
-            top = 255.0 if peak <= 255 else 65535.0 if peak <= 65535 else peak
-        gray = np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return np.repeat(gray[..., None], 3, axis=2), notes
-    if _has_alpha(im):
-        rgba = im.convert("RGBA")
-        flat = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        flat.alpha_composite(rgba)
-        return np.array(flat.convert("RGB")), notes
-    if im.mode == "CMYK":
-        return np.array(_cmyk_to_rgb(im, name, notes)), notes
-    return np.array(im.convert("RGB")), notes
-
-
-def to_rgb_array(im: Image.Image) -> np.ndarray:
-    """Any Pillow image → H×W×3 uint8 RGB. 16-bit channels are scaled to 8 bits, not clipped;
-    transparency is flattened on white; CMYK goes through its ICC profile when it has one."""
-    return _to_rgb(im)[0]
+        gray, deep, more = im.mode in deep_image.GRAY_MODES, None, []
+        if low is not None and low.size == im.size:
+            deep = deep_image.combine_bytes(im, low)
+        elif im.mode in deep_image.DEEP_GRAY_MODES:
+            deep = deep_image.gray_deep(im)
+        if deep is None:
+            rgb, more = rgb_with_notes(im, Path(path).name)
+        for decoded in (im, low):  # the decoded images go before the 8-bit view is made
+            if decoded is not None:
+                decoded.close()
+        if deep is not None:
+            rgb = deep_image.view_rgb(deep)
+    except MemoryError:
+        raise ImageTooLarge(f"'{path}' needs more memory than is free to convert: close other programs or scale it down.") from None
+    source = SourcePixels(gray, deep) if gray or deep is not None else None
+    return LoadedPicture(rgb, tuple(notes + more), source)
 
 
 def load_rgb_with_notes(path: str | os.PathLike, *, max_megapixels: float | None = None) -> LoadedImage:
     """``path`` → ``LoadedImage(rgb H×W×3 uint8, notes)``. The notes are sentences to show the
     user (first frame of an animation, first page of a TIFF, approximate CMYK colours…).
     Raises ``ImageFileError`` subclasses and ``InvalidSetting``, like ``open_image``."""
-    im, notes = _open_checked(path, max_megapixels)
+    im, notes, _ = _open_checked(path, max_megapixels)
     try:
-        rgb, more = _to_rgb(im, Path(path).name)
+        rgb, more = rgb_with_notes(im, Path(path).name)
     except MemoryError:
         raise ImageTooLarge(f"'{path}' needs more memory than is free to convert: close other programs or scale it down.") from None
     return LoadedImage(rgb, tuple(notes + more))
@@ -399,10 +363,10 @@ def load_mask(path: str | os.PathLike, *, max_megapixels: float | None = None) -
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info):
         return np.array(im.convert("RGBA").getchannel("A"))
     if im.mode.startswith("I") or im.mode == "F":
-        return _to_rgb(im)[0][..., 0].copy()
+        return rgb_with_notes(im)[0][..., 0].copy()
     if im.mode in ("1", "L", "P", "RGB", "RGBX"):
         return np.array(im.convert("L"))
-    return np.array(Image.fromarray(_to_rgb(im)[0]).convert("L"))
+    return np.array(Image.fromarray(rgb_with_notes(im)[0]).convert("L"))
 
 
 def read_parameters(path: str | os.PathLike) -> str | None:

@@ -86,7 +86,7 @@ def restore_command(args) -> int:
     from tqdm import tqdm
 
     from inference.changes import changed_pixels_map
-    from inference.image_io import load_rgb
+    from inference.image_io import load_picture_with_notes
     from inference.image_save import save_image
 
     # 1. Check what applies to the whole batch before any work
@@ -125,13 +125,13 @@ def restore_command(args) -> int:
                 for written in [target] + [out_dir / f"{path.stem}-{name}.png" for name in extras]:
                     if written.resolve() in input_paths:
                         raise KilnError(f"'{written}' is an input: Kiln never writes over an original.")
-                image = load_rgb(path)
+                image, _notes, source = load_picture_with_notes(path)
                 mask = restorer.mask_for(image)
                 if mask.any():
                     restored, parameters = restorer.restore(image, mask, index)
                 else:
                     restored, parameters = image, None
-                save_image(target, restored, parameters)
+                save_image(target, restored, parameters, source=source)  # a 16-bit or gray scan stays so
                 if args.save_mask:
                     save_image(out_dir / f"{path.stem}-mask.png", _gray_to_rgb(mask))
                 if args.changes:

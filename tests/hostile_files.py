@@ -99,6 +99,12 @@ def _exif_jpeg(orientation) -> bytes:
     return _encode(Image.fromarray(_rgb()), "JPEG", exif=exif, quality=95)
 
 
+def _turned():
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90° clockwise
+    return exif
+
+
 def _gif_with_screen(width, height) -> bytes:
     """A valid small GIF whose logical screen claims ``width``×``height``."""
     data = bytearray(_encode(Image.fromarray(_rgb()), "GIF"))
@@ -154,6 +160,34 @@ def _png_bad_crc() -> bytes:
     return bytes(data)
 
 
+def _dds_unknown_pixel_format() -> bytes:
+    """A DDS file whose pixel format Pillow's DDS plugin does not implement: opening it raises
+    NotImplementedError, not an OSError."""
+    data = bytearray(_encode(Image.fromarray(_rgb()), "DDS"))
+    data[80:88] = struct.pack("<I", 4) + b"ZZZZ"  # DDPF_FOURCC with an unknown FourCC
+    return bytes(data)
+
+
+def _noisy(w=400, h=300):
+    """A photo-like picture that compresses poorly, so damage lands in its pixel data."""
+    rng = np.random.default_rng(7)
+    return (np.asarray(Image.fromarray(_rgb(w, h)).resize((w, h))) // 2 + rng.integers(0, 120, (h, w, 3))).astype(np.uint8)
+
+
+def _jpeg_half_with_end_marker(**options) -> bytes:
+    """A JPEG cut at half its length with an end-of-image marker appended: libjpeg decodes it
+    "successfully" with the bottom filled grey."""
+    data = _encode(Image.fromarray(_noisy()), "JPEG", quality=90, **options)
+    return data[: len(data) // 2] + b"\xff\xd9"
+
+
+def _png_zero_tail(zero_bytes) -> bytes:
+    """A PNG whose last ``zero_bytes`` bytes were overwritten with zeros (a disk or transfer
+    error): the length stays, the pixel data's end and its checksum are lost."""
+    data = _encode(Image.fromarray(_noisy()), "PNG")
+    return data[:-zero_bytes] + bytes(zero_bytes)
+
+
 @dataclass(frozen=True)
 class Loads:
     size: tuple[int, int]  # (width, height) as shown
@@ -191,6 +225,9 @@ CORPUS = {
                         Loads((W, H), note=r"frame 1 of 4")),
     "pages-3.tif": (lambda: _encode(_frames(3)[0], "TIFF", save_all=True, append_images=_frames(3)[1:]),
                     Loads((W, H), note=r"has 3 pages: Kiln opened the first page only")),
+    "pages-3-turned.tif": (lambda: _encode(_frames(3)[0], "TIFF", save_all=True, append_images=_frames(3)[1:], exif=_turned()),
+                           Loads((H, W), note=r"has 3 pages: Kiln opened the first page only",
+                                 pixel=(H - 1, 0, tuple(int(v) for v in _rgb()[0, 0]), 0))),
     "interlaced.png": (_interlaced_png, Loads((13, 7), pixel=(12, 6, tuple(int(v) for v in _rgb(13, 7)[6, 12]), 0))),
     "static.gif": (lambda: _encode(Image.fromarray(_rgb()), "GIF"), Loads((W, H))),
     "phone-mpo.jpg": (_mpo, Loads((W, H))),  # the second picture is a preview: no note
@@ -211,6 +248,10 @@ CORPUS = {
     "cmyk-profile.tif": (lambda: _cmyk_block(cmyk_profile(), "TIFF"), Loads((W, H), pixel=(4, 4, (255, 255, 0), 12))),
     "exif-rotated.jpg": (lambda: _exif_jpeg(6), Loads((H, W))),
     "exif-nonsense-orientation.jpg": (lambda: _exif_jpeg(77), Loads((W, H))),
+    "noisy.jpg": (lambda: _encode(Image.fromarray(_noisy()), "JPEG", quality=90), Loads((400, 300))),
+    "noisy-progressive.jpg": (lambda: _encode(Image.fromarray(_noisy()), "JPEG", quality=90, progressive=True), Loads((400, 300))),
+    "noisy-trailing-bytes.jpg": (lambda: _encode(Image.fromarray(_noisy()), "JPEG", quality=90) + b"camera trailer", Loads((400, 300))),
+    "noisy.png": (lambda: _encode(Image.fromarray(_noisy()), "PNG"), Loads((400, 300))),
     "top-down.bmp": (_bmp_top_down, Loads((W, H), pixel=(W - 1, H - 1, tuple(int(v) for v in _rgb()[-1, -1]), 0))),
     # --- refused, with a message ---------------------------------------------------------------
     "empty.png": (b"", Refused(ImageFileError, r"is empty \(0 bytes\)")),
@@ -219,6 +260,8 @@ CORPUS = {
     "document.pdf": (b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n", Refused(UnsupportedImage, NOT_IMAGE)),
     "archive.zip": (b"PK\x03\x04" + bytes(26) + b"PK\x05\x06" + bytes(18), Refused(UnsupportedImage, NOT_IMAGE)),
     "pixmap.ppm": (lambda: _encode(Image.fromarray(_rgb()), "PPM"), Refused(UnsupportedImage, r"is a Pbmplus image file, which Kiln does not read: save it as PNG")),
+    "unknown-pixel-format.dds": (_dds_unknown_pixel_format,
+                                 Refused(UnsupportedImage, r"is a DirectDraw Surface file, which Kiln does not read: save it as PNG")),
     "icon.ico": (lambda: _encode(Image.fromarray(_rgb(16, 16)), "ICO"), Refused(UnsupportedImage, r"Windows Icon file, which Kiln does not read")),
     "bomb-100000x100000.png": (lambda: _png_header(100_000, 100_000), Refused(ImageTooLarge, r"is 100,000×100,000 pixels \(10,000 megapixels\), " + TOO_LARGE)),
     "bomb-15000x15000.png": (lambda: _png_header(15_000, 15_000), Refused(ImageTooLarge, r"225 megapixels.*KILN_MAX_MEGAPIXELS=300")),
@@ -238,6 +281,12 @@ CORPUS = {
     "interlaced-short.png": (lambda: _interlaced_png(missing_bytes=1), Refused(DamagedImage, r"pixel data ends before the last row|damaged or truncated")),
     "bad-crc.png": (_png_bad_crc, Refused(DamagedImage, r"starts like a PNG file but its header is damaged")),
     "jpeg-magic-only.jpg": (b"\xff\xd8\xff\xe0" + b"\0" * 40, Refused(DamagedImage, r"starts like a JPEG file but its header is damaged|damaged or truncated")),
+    "half-with-end-marker.jpg": (_jpeg_half_with_end_marker, Refused(DamagedImage, r"is damaged: its picture data ends early")),
+    "half-with-end-marker-progressive.jpg": (lambda: _jpeg_half_with_end_marker(progressive=True),
+                                             Refused(DamagedImage, r"is damaged: its picture data ends early")),
+    "zero-tail-16.png": (lambda: _png_zero_tail(16), Refused(DamagedImage, r"is damaged: .*checksum")),
+    "zero-tail-100.png": (lambda: _png_zero_tail(100), Refused(DamagedImage, r"is damaged: the checksum of its pixel data")),
+    "zero-tail-5000.png": (lambda: _png_zero_tail(5000), Refused(DamagedImage, r"is damaged: the checksum of its pixel data")),
     "text-bomb.png": (_png_text_bomb, Refused(DamagedImage, DAMAGED)),
 }
 

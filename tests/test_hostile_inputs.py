@@ -177,7 +177,8 @@ def test_pillow_globals_are_restored_and_truncated_loading_stays_off(tmp_path):
 
 # --- in the editor --------------------------------------------------------------------------------
 
-GUI_REFUSED = ["truncated.png", "bomb-100000x100000.png", "empty.png", "notes.png", "pixmap.ppm", "bad-crc.png", "text-bomb.png"]
+GUI_REFUSED = ["truncated.png", "bomb-100000x100000.png", "empty.png", "notes.png", "pixmap.ppm", "bad-crc.png", "text-bomb.png",
+               "unknown-pixel-format.dds", "half-with-end-marker.jpg", "zero-tail-100.png"]
 
 
 @pytest.fixture
@@ -254,3 +255,42 @@ def test_only_kiln_errors_escape(tmp_path):
     assert harness.crashes == 0, harness.report(1, "builtin") + "\n" + "\n".join(
         p.read_text() for p in sorted((tmp_path / "crashes").glob("*.txt")))
     assert harness.loaded > 0 and harness.refused > 0
+
+
+# --- on the command line ----------------------------------------------------------------------------
+
+def _kiln(*args):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.run([sys.executable, str(root / "main.py"), *map(str, args)], capture_output=True, text=True,
+                          timeout=300, cwd=root, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+
+
+def test_a_foreign_file_in_a_batch_is_skipped_with_a_message_and_the_rest_goes_on(tmp_path):
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    for name in ("a-plain.png", "b-unknown-pixel-format.dds", "c-half-with-end-marker.jpg", "d-zero-tail-100.png"):
+        corpus_file = write_corpus_file(tmp_path, name[2:])
+        (scans / name).write_bytes(corpus_file.read_bytes())
+    (scans / "b-unknown-pixel-format.dds").rename(scans / "b-unknown-pixel-format.png")  # a name restore collects
+    (scans / "e-plain.png").write_bytes((scans / "a-plain.png").read_bytes())
+    done = _kiln("restore", scans, "--out", tmp_path / "out", "--detect")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "restored 2 of 5" in done.stdout
+    assert "is a DirectDraw Surface file, which Kiln does not read" in done.stderr
+    assert "its picture data ends early" in done.stderr and "checksum of its pixel data" in done.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a-plain-restored.png", "e-plain-restored.png"]
+
+
+@pytest.mark.parametrize("flag", ["--image", "--mask"])
+def test_generate_refuses_a_foreign_file_in_one_line(tmp_path, flag):
+    dds = write_corpus_file(tmp_path, "unknown-pixel-format.dds")
+    image = write_corpus_file(tmp_path, "plain.png") if flag == "--mask" else dds
+    args = ["generate", "--model", tmp_path / "no-model", "--prompt", "x", "--image", image, "--out", tmp_path / "o.png"]
+    done = _kiln(*args, *(["--mask", dds] if flag == "--mask" else []))
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().startswith("kiln: error:") and "DirectDraw Surface" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

@@ -42,13 +42,27 @@ class _Ask:
 
 
 def _detect_and_merge(image: np.ndarray, mask: np.ndarray, sensitivity: float) -> tuple:
-    """(found, mask before, mask with found added): H×W uint8 each; runs off the GUI thread,
-    where a 24 MP merge would cost a frame or two."""
+    """(found, mask before, pixels found, patch): H×W uint8 masks, a count, and the change as
+    ((x, y, w, h), before patch, after patch) or None. Runs off the GUI thread, where a 24 MP
+    merge and comparison would cost several frames."""
     from inference.damage import detect_damage
 
     found = detect_damage(image, sensitivity)
     before = np.array(mask)
-    return found, before, np.maximum(before, found)
+    return found, before, int(np.count_nonzero(found)), _changed_patch(before, np.maximum(before, found))
+
+
+def _changed_patch(before: np.ndarray, after: np.ndarray):
+    """((x, y, w, h), before patch, after patch) around the pixels that differ, or None."""
+    diff = before != after
+    rows = np.flatnonzero(diff.any(axis=1))
+    if rows.size == 0:
+        return None
+    top, bottom = int(rows[0]), int(rows[-1]) + 1
+    cols = np.flatnonzero(diff[top:bottom].any(axis=0))
+    left, right = int(cols[0]), int(cols[-1]) + 1
+    window = np.s_[top:bottom, left:right]
+    return (left, top, right - left, bottom - top), before[window].copy(), after[window].copy()
 
 
 class RestoreActions(QObject):
@@ -136,20 +150,23 @@ class RestoreActions(QObject):
 
     def _apply_detection(self, ask: _Ask, result: tuple) -> None:
         doc = self._document
-        found, before, merged = result
+        found, before, count, patch = result
+        text = f"Detect damage ({ask.sensitivity:.0%})"
         if ask.replace:
             if not self._last_detection_is_last():
                 return  # the user has moved on: the detection to replace is no longer the last step
-            doc.undo_stack.undo()
+            doc.undo_stack.undo()  # back to the mask the patch was made against
         elif ask.mask_version != self._versions["mask"]:  # painted meanwhile: merge with that mask
             before = doc.mask.copy()
-            merged = np.maximum(before, found)
-        if not doc.set_mask(merged, f"Detect damage ({ask.sensitivity:.0%})"):
+            patch = _changed_patch(before, np.maximum(before, found))
+        if patch is not None:
+            doc.push_mask_patch(*patch, text)
+        else:
             self.message.emit("No damage found at this sensitivity: raise it, or paint the mask by hand.")
             self._last_detection = None
             return
         self._last_detection = (doc.undo_stack.index(), before)
-        self.last_count = int(np.count_nonzero(found))
+        self.last_count = count
         self.message.emit(f"Marked {self.last_count:,} damaged pixels. Check the mask, then Heal or Generate.")
 
     # --- heal ------------------------------------------------------------------------------

@@ -350,7 +350,7 @@ def test_sketch_builds_an_img2img_request_from_the_composite(editor, photo_path,
     editor.panel.model_combo.setEditText(str(tiny_model_dir))
     editor.panel.strength_spin.setValue(0.6)
     submitted = []
-    monkeypatch.setattr(editor.worker, "submit", submitted.append)
+    monkeypatch.setattr(editor.worker, "submit", lambda request: submitted.append(request) or request)
     assert editor.controller.generate()
     request = submitted[0]
     assert request.mode is Mode.IMG2IMG and request.strength == pytest.approx(0.6)

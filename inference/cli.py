@@ -110,6 +110,15 @@ def check_output_path(out: Path, inputs: list[str | None]) -> None:
 
 def generate_command(args) -> int:
     """``main.py generate``: one image from the command line, with a progress bar."""
+    cancel = threading.Event()
+    restore_ctrl_c = cancel_on_ctrl_c(cancel)
+    try:
+        return _generate(args, cancel, restore_ctrl_c)
+    finally:
+        restore_ctrl_c()
+
+
+def _generate(args, cancel: threading.Event, restore_ctrl_c) -> int:
     from inference.image_save import save_image
     from inference.metadata import format_parameters
     from inference.model_ref import resolve_model_ref
@@ -137,30 +146,27 @@ def generate_command(args) -> int:
                         memory_mode=getattr(args, "memory", None) or "auto")
     except KilnError as exc:
         return fail(str(exc))
+    if cancel.is_set():  # Ctrl+C while the libraries loaded
+        print("kiln: cancelled before the first step; nothing was written.", file=sys.stderr)
+        return EXIT_CANCELLED
 
-    # 3. Run on a worker thread, so Ctrl+C here can cancel within a step
+    # 3. Run on a worker thread; Ctrl+C sets the cancel flag, and the run stops within a step
     print(f"kiln: {request.mode.value}, seed {request.seed}, loading model '{args.model}' "
           f"on {engine.device_plan.description}…", file=sys.stderr)
     progress = _Progress(request, args.save_steps)
-    cancel = threading.Event()
     outcome: list = []
     worker = threading.Thread(target=lambda: outcome.append(run_job(engine, request, progress.on_event, cancel)))
     worker.start()
-    try:
-        while worker.is_alive():
-            worker.join(0.1)
-    except KeyboardInterrupt:
-        cancel.set()
-        print("\nkiln: cancelling…", file=sys.stderr)
-        worker.join()
+    worker.join()  # the SIGINT handler never raises, so this waits for the worker's very end
+    restore_ctrl_c()
     progress.close()
 
     # 4. Save only a finished image
     final = outcome[0] if outcome else None
     if isinstance(final, JobFailed):
         return fail(final.message)
-    if isinstance(final, JobCancelled) or not isinstance(final, JobFinished):
-        print(f"kiln: cancelled after step {getattr(final, 'step', 0)}; nothing was written.", file=sys.stderr)
+    if isinstance(final, JobCancelled):
+        print(f"kiln: cancelled after step {final.step}; nothing was written.", file=sys.stderr)
         return EXIT_CANCELLED
     try:
         save_image(out, final.image, format_parameters(request, model_name))
@@ -168,6 +174,37 @@ def generate_command(args) -> int:
         return fail(str(exc))
     print(f"kiln: wrote {out} ({final.image.shape[1]}×{final.image.shape[0]}, seed {final.seed}, {final.elapsed_s:.1f} s)")
     return EXIT_OK
+
+
+def cancel_on_ctrl_c(cancel: threading.Event):
+    """Make Ctrl+C (SIGINT) set ``cancel`` instead of raising KeyboardInterrupt; → a function that
+    puts the previous handler back (calling it again does nothing).
+
+    Why not KeyboardInterrupt: raised inside ``Thread.join`` it marks a still-running worker as
+    finished (CPython 3.11/3.12), so the process would exit under a thread busy in torch and
+    abort. A second Ctrl+C ends the process at once, for a model that is slow to load (nothing
+    has been written then: the handler is put back before the image is saved).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    import signal
+
+    def on_sigint(_signum, _frame):
+        if cancel.is_set():
+            print("\nkiln: stopped at once; nothing was written.", file=sys.stderr)
+            os._exit(EXIT_CANCELLED)  # skips interpreter shutdown, which would wait for the worker
+        cancel.set()
+        print("\nkiln: cancelling… (Ctrl+C again stops at once)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    restored = []
+
+    def restore() -> None:
+        if not restored:
+            signal.signal(signal.SIGINT, previous)
+            restored.append(True)
+
+    return restore
 
 
 class _Progress:

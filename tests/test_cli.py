@@ -176,3 +176,34 @@ def test_generate_flag_choices_match_the_engines_names():
     generate = next(a for a in main.build_parser()._actions if a.dest == "command").choices["generate"]
     choices = {a.dest: a.choices for a in generate._actions if a.choices}
     assert tuple(choices["precision"]) == PRECISIONS and tuple(choices["memory"]) == MEMORY_MODE_NAMES
+
+
+def test_ctrl_c_during_generate_stops_cleanly_with_the_right_step(tiny_model_dir, tmp_path):
+    """Ctrl+C after the first step: exit 130, the step reached in the message, no abort, no output."""
+    import re
+    import signal
+    import time
+
+    out, steps_dir = tmp_path / "never.png", tmp_path / "steps"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "main.py"), "generate", "--model", str(tiny_model_dir), "--prompt", "x",
+         "--width", "128", "--height", "128", "--steps", "60", "--seed", "2", "--out", str(out),
+         "--save-steps", str(steps_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not (steps_dir / "step_001.png").exists():
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        _stdout, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    assert "terminate called" not in stderr and "Traceback" not in stderr, stderr
+    assert not out.exists()
+    reached = re.findall(r"cancelled after step (\d+)", stderr)
+    saved = len(list(steps_dir.iterdir()))
+    assert reached == [str(saved)] and 1 <= saved < 60, stderr

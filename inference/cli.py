@@ -24,6 +24,7 @@ from inference.api import (
     StepPreview,
 )
 from inference.errors import ImageFileError, InvalidRequest, KilnError
+from inference.output_names import OutputNames, same_file_key
 
 EXIT_OK, EXIT_ERROR, EXIT_CANCELLED = 0, 1, 130
 
@@ -100,7 +101,7 @@ def parse_lora_arg(text: str) -> tuple[str, float]:
 def check_output_path(out: Path, inputs: list[str | None]) -> None:
     """Refuse to write over an input (the user's original) or into a missing folder."""
     for given in inputs:
-        if given and Path(given).exists() and out.exists() and out.resolve() == Path(given).resolve():
+        if given and same_file_key(out) == same_file_key(given):
             raise InvalidRequest(f"--out '{out}' is one of the input files: Kiln never writes over an original.")
     if out.suffix.lower() != ".png":
         raise InvalidRequest(f"--out must be a .png file (it keeps the generation parameters), got '{out.name}'.")
@@ -129,12 +130,13 @@ def _generate(args, cancel: threading.Event, restore_ctrl_c) -> int:
         check_output_path(out, [args.image, args.mask])
         request = build_generate_request(args)
         model_name = resolve_model_ref(args.model).display_name
-        if args.save_steps:
-            Path(args.save_steps).mkdir(parents=True, exist_ok=True)
     except KilnError as exc:
         return fail(str(exc))
-    except OSError as exc:
-        return fail(f"cannot create '{args.save_steps}': {exc.strerror or exc}.")
+    if args.save_steps:
+        try:
+            Path(args.save_steps).mkdir(parents=True, exist_ok=True)
+        except (OSError, ValueError) as exc:
+            return fail(f"cannot create '{args.save_steps}': {getattr(exc, 'strerror', None) or exc}.")
 
     # 2. Device, precision and memory mode: refused here, in one line, if this machine can't use them
     quiet_libraries()
@@ -153,7 +155,9 @@ def _generate(args, cancel: threading.Event, restore_ctrl_c) -> int:
     # 3. Run on a worker thread; Ctrl+C sets the cancel flag, and the run stops within a step
     print(f"kiln: {request.mode.value}, seed {request.seed}, loading model '{args.model}' "
           f"on {engine.device_plan.description}…", file=sys.stderr)
-    progress = _Progress(request, args.save_steps)
+    # Step previews never take the name of an input or of the output (they get step_001-2.png)
+    names = OutputNames([args.image, args.mask, out])
+    progress = _Progress(request, args.save_steps, names)
     outcome: list = []
     worker = threading.Thread(target=lambda: outcome.append(run_job(engine, request, progress.on_event, cancel)))
     worker.start()
@@ -210,8 +214,9 @@ def cancel_on_ctrl_c(cancel: threading.Event):
 class _Progress:
     """A tqdm bar over the real step count; optionally saves each step's preview."""
 
-    def __init__(self, request: GenerationRequest, steps_dir: str | None):
+    def __init__(self, request: GenerationRequest, steps_dir: str | None, names: OutputNames):
         self._request = request
+        self._names = names
         self._dir = Path(steps_dir) if steps_dir else None
         self._bar = None
 
@@ -235,7 +240,7 @@ class _Progress:
 
         size = (self._request.width_px, self._request.height_px)
         preview = Image.fromarray(event.rgb).resize(size, Image.BILINEAR)
-        preview.save(self._dir / f"step_{event.step:03d}.png")
+        preview.save(self._names.claim(self._dir / f"step_{event.step:03d}.png"))
 
     def close(self) -> None:
         if self._bar is not None:

@@ -79,6 +79,8 @@ def test_generate_inpaint_keeps_pixels_outside_the_mask(tiny_model_dir, photo_fi
         ("offload-on-cpu", "on the CPU they are already in system memory"),
         ("pickled-lora", "LoRA refused: lora.safetensors is a Python pickle"),
         ("lora-weight", "the LoRA weight must be between -2 and 2, got 3"),
+        ("over-long-image-name", "cannot be read: File name too long"),
+        ("image-under-a-file", "cannot be read: Not a directory"),
     ],
 )
 def test_user_errors_are_one_line_and_exit_nonzero(case, expected, tiny_model_dir, photo_file, tmp_path):
@@ -104,6 +106,8 @@ def test_user_errors_are_one_line_and_exit_nonzero(case, expected, tiny_model_di
         "offload-on-cpu": base + ["--memory", "offload"],
         "pickled-lora": base + ["--lora", _pickled_lora(tmp_path, marker)],
         "lora-weight": base + ["--lora", f"{photo_file}:3"],
+        "over-long-image-name": base + ["--image", tmp_path / ("x" * 300 + ".png")],
+        "image-under-a-file": base + ["--image", photo_file / "x.png"],
     }[case]
     before = photo_file.read_bytes()
     done = kiln(*args)
@@ -207,3 +211,19 @@ def test_ctrl_c_during_generate_stops_cleanly_with_the_right_step(tiny_model_dir
     reached = re.findall(r"cancelled after step (\d+)", stderr)
     saved = len(list(steps_dir.iterdir()))
     assert reached == [str(saved)] and 1 <= saved < 60, stderr
+
+
+def test_step_previews_never_replace_an_input(tiny_model_dir, photo_file, tmp_path):
+    """--image D/step_001.png --save-steps D: the input stays; the first preview takes another name."""
+    folder = tmp_path / "D"
+    folder.mkdir()
+    given = folder / "step_001.png"
+    given.write_bytes(photo_file.read_bytes())
+    out = tmp_path / "out.png"
+    done = kiln("generate", "--model", tiny_model_dir, "--prompt", "x", "--image", given, "--steps", 4, "--seed", 1,
+                "--save-steps", folder, "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert given.read_bytes() == photo_file.read_bytes()
+    names = sorted(p.name for p in folder.iterdir())
+    assert "step_001-2.png" in names and "step_002.png" in names
+    assert Image.open(folder / "step_001-2.png").size == Image.open(given).size

@@ -81,6 +81,9 @@ def test_generate_inpaint_keeps_pixels_outside_the_mask(tiny_model_dir, photo_fi
         ("lora-weight", "the LoRA weight must be between -2 and 2, got 3"),
         ("over-long-image-name", "cannot be read: File name too long"),
         ("image-under-a-file", "cannot be read: Not a directory"),
+        ("deeply-nested-model", "deep.safetensors is damaged: its safetensors header is nested too deeply"),
+        ("deeply-nested-lora", "LoRA refused: deep.safetensors is damaged: its safetensors header is nested too deeply"),
+        ("model-index-a-list", "model_index.json holds an array, not an object of settings"),
     ],
 )
 def test_user_errors_are_one_line_and_exit_nonzero(case, expected, tiny_model_dir, photo_file, tmp_path):
@@ -108,6 +111,9 @@ def test_user_errors_are_one_line_and_exit_nonzero(case, expected, tiny_model_di
         "lora-weight": base + ["--lora", f"{photo_file}:3"],
         "over-long-image-name": base + ["--image", tmp_path / ("x" * 300 + ".png")],
         "image-under-a-file": base + ["--image", photo_file / "x.png"],
+        "deeply-nested-model": ["generate", "--model", _deep_safetensors(tmp_path), "--prompt", "x", "--out", out],
+        "deeply-nested-lora": base + ["--lora", _deep_safetensors(tmp_path)],
+        "model-index-a-list": ["generate", "--model", _list_model(tmp_path), "--prompt", "x", "--out", out],
     }[case]
     before = photo_file.read_bytes()
     done = kiln(*args)
@@ -117,6 +123,21 @@ def test_user_errors_are_one_line_and_exit_nonzero(case, expected, tiny_model_di
     assert "Traceback" not in done.stderr
     assert not out.exists() and not marker.exists()
     assert photo_file.read_bytes() == before
+
+
+def _deep_safetensors(folder):
+    """A safetensors file whose JSON header nests 100 000 arrays deep (a valid length prefix)."""
+    header = b'{"__metadata__": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    path = folder / "deep.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header)
+    return path
+
+
+def _list_model(folder):
+    model = folder / "list-model"
+    model.mkdir(exist_ok=True)
+    (model / "model_index.json").write_text("[1, 2]")
+    return model
 
 
 class _Payload:

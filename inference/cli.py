@@ -25,22 +25,9 @@ from inference.api import (
 )
 from inference.errors import ImageFileError, InvalidRequest, KilnError
 from inference.output_names import OutputNames, same_file_key
+from inference.quiet import quiet_libraries
 
 EXIT_OK, EXIT_ERROR, EXIT_CANCELLED = 0, 1, 130
-
-
-def quiet_libraries() -> None:
-    """Silence library chatter (loading bars, backend notices) so the CLI shows Kiln's output."""
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    import diffusers
-    import transformers
-
-    diffusers.utils.logging.set_verbosity_error()
-    diffusers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
 
 
 def fail(message: str) -> int:

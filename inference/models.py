@@ -32,6 +32,7 @@ from inference.hub_cache import snapshot_path, weights_variant
 from inference.lora import AdapterSet
 from inference.memory import NO_SAVINGS, MemoryPlan, use_memory_plan
 from inference.model_ref import resolve_model_ref
+from inference.quiet import quiet_loading_bars
 
 _AUTO_PIPELINES = {
     Mode.TXT2IMG: AutoPipelineForText2Image,
@@ -94,7 +95,8 @@ def load_model(ref: str, plan: DevicePlan | None = None, memory: MemoryPlan | No
     Raises ``ModelError`` (or ``UnsafeCheckpoint``) with a message saying what to do when the
     reference is empty, missing, not a model, a pickle, or not in the cache while offline.
     """
-    # 1. Resolve the reference and load on the CPU
+    # 1. Resolve the reference and load on the CPU, with no library progress bars on the terminal
+    quiet_loading_bars()
     plan = plan or choose_device()
     resolved = resolve_model_ref(ref)
     if resolved.kind == "file":

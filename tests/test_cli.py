@@ -248,3 +248,51 @@ def test_step_previews_never_replace_an_input(tiny_model_dir, photo_file, tmp_pa
     names = sorted(p.name for p in folder.iterdir())
     assert "step_001-2.png" in names and "step_002.png" in names
     assert Image.open(folder / "step_001-2.png").size == Image.open(given).size
+
+
+ENGINE_JOB = """
+import sys
+from threading import Event
+from inference.api import GenerationRequest, JobFinished, Mode
+from inference.engine import Engine, run_job
+request = GenerationRequest(job_id=1, mode=Mode.TXT2IMG, prompt="x", model_ref=sys.argv[1], width_px=64,
+                            height_px=64, steps=2, seed=1)
+final = run_job(Engine(), request, lambda event: None, Event())
+assert isinstance(final, JobFinished), final
+print("done")
+"""
+
+
+def test_a_first_generation_prints_no_library_chatter(tiny_model_dir, tiny_single_file, tmp_path):
+    """The editor's way (the engine in a fresh process) and ``generate``: no torchvision notices and
+    no library progress bars on the terminal; generate's lines are all its own."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    for model in (tiny_model_dir, tiny_single_file):
+        done = subprocess.run([sys.executable, "-c", ENGINE_JOB, str(model)], capture_output=True, text=True,
+                              env=env, cwd=ROOT, timeout=300)
+        assert done.returncode == 0 and done.stdout.strip() == "done", done.stderr
+        assert done.stderr.strip() == "", done.stderr
+    done = kiln("generate", "--model", tiny_model_dir, "--prompt", "x", "--width", 64, "--height", 64, "--steps", 2,
+                "--out", tmp_path / "o.png")
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.replace("\r", "\n").splitlines() if line.strip()]
+    assert lines and all(line.startswith("kiln") for line in lines), done.stderr
+
+
+def test_the_quieting_keeps_errors_and_real_warnings():
+    import logging
+
+    from inference.quiet import quiet_import_notices
+
+    quiet_import_notices()
+    notices = logging.getLogger("transformers.utils.import_utils")
+    assert notices.isEnabledFor(logging.ERROR) and not notices.isEnabledFor(logging.WARNING)
+    modeling = logging.getLogger("diffusers.models.modeling_utils")
+
+    def record(message):
+        return logging.LogRecord(modeling.name, logging.WARNING, __file__, 1, message, None, None)
+
+    empty = "There are modules in AutoencoderKL that should be kept in float32: []. Casting directly…"
+    named = "There are modules in AutoencoderKL that should be kept in float32: ['norm']. Casting directly…"
+    assert not modeling.filter(record(empty)) and modeling.filter(record(named))
+    assert modeling.filter(record("Some weights of the model checkpoint were not used"))

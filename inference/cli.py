@@ -26,6 +26,7 @@ from inference.api import (
 from inference.errors import ImageFileError, InvalidRequest, KilnError
 from inference.output_names import OutputNames, same_file_key
 from inference.quiet import quiet_libraries
+from inference.step_count import passes_note, planned_steps
 
 EXIT_OK, EXIT_ERROR, EXIT_CANCELLED = 0, 1, 130
 
@@ -212,6 +213,10 @@ class _Progress:
 
         if isinstance(event, JobStarted):
             self.close()  # a retry after running out of memory starts its progress over
+            if self._request.mode is not Mode.INPAINT:  # inpainting counts the steps of every window
+                note = passes_note(self._request.scheduler, planned_steps(self._request), event.total_steps)
+                if note:
+                    print(f"kiln: note: {note}", file=sys.stderr)
             self._bar = tqdm(total=event.total_steps, unit="step", desc="kiln", file=sys.stderr, leave=True)
         elif isinstance(event, JobNotice):
             self.close()

@@ -25,6 +25,7 @@ from gui.generation_params import SEED_MAX, GenerationParams, denoising_steps, e
 from gui.live_mode import fast_preset
 from inference.api import MAX_SIDE_PX, Mode
 from inference.schedulers import scheduler_names
+from inference.step_count import passes_for
 
 
 class GenerationPanel(QWidget):
@@ -103,7 +104,7 @@ class GenerationPanel(QWidget):
 
         self.scheduler_combo = QComboBox()
         self.scheduler_combo.addItems(scheduler_names())
-        self.scheduler_combo.currentTextChanged.connect(lambda v: setattr(self.params, "scheduler", v))
+        self.scheduler_combo.currentTextChanged.connect(self._set_scheduler)
 
         self.width_spin = QSpinBox(minimum=64, maximum=MAX_SIDE_PX, singleStep=8, suffix=" px")
         self.height_spin = QSpinBox(minimum=64, maximum=MAX_SIDE_PX, singleStep=8, suffix=" px")
@@ -181,6 +182,10 @@ class GenerationPanel(QWidget):
         self.params.steps = steps
         self._show_steps()
 
+    def _set_scheduler(self, name: str) -> None:
+        self.params.scheduler = name
+        self._show_steps()
+
     def _set_strength(self, strength: float) -> None:
         self.params.strength = strength
         self._show_steps()
@@ -244,8 +249,9 @@ class GenerationPanel(QWidget):
         params = self.params
         runs = denoising_steps(params.steps, params.strength, self._mode)
         raised = effective_steps(params.steps, params.strength)
-        self.steps_label.setText(f"runs {runs} of {raised} steps" if raised != params.steps
-                                 else f"runs {runs} steps")
+        passes = passes_for(params.scheduler, runs)  # the progress count: Heun makes two passes a step
+        self.steps_label.setText((f"runs {runs} of {raised} steps" if raised != params.steps else f"runs {runs} steps")
+                                 + (f" ({passes} model passes)" if passes != runs else ""))
 
     def set_live(self, on: bool) -> None:
         """Show live mode's state (not re-emitted). The fast preset is offered while live mode is

@@ -5,3 +5,7 @@ This package never imports Qt and stays light at import time: ``inference.api`` 
 Modules that need torch/diffusers (``engine``, ``models``, ``tiny_model``…) import them at
 their own top and are imported lazily by the GUI worker and the CLI.
 """
+
+from inference.quiet import quiet_import_notices
+
+quiet_import_notices()  # before any module here imports diffusers, which logs them while importing transformers

@@ -100,6 +100,11 @@ def check_checkpoint_file(path) -> dict:
         raise ModelError(
             f"{path.name} is damaged: its safetensors header is not valid JSON ({error}). Download it again."
         ) from None
+    except RecursionError:  # a real header is two levels deep; thousands mean a damaged or hostile file
+        raise ModelError(
+            f"{path.name} is damaged: its safetensors header is nested too deeply to be a model's. "
+            "Download it again from a source you trust."
+        ) from None
     _validate_entries(path, header, size - 8 - header_len, size)
     return header
 

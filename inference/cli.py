@@ -24,22 +24,11 @@ from inference.api import (
     StepPreview,
 )
 from inference.errors import ImageFileError, InvalidRequest, KilnError
+from inference.output_names import OutputNames, same_file_key
+from inference.quiet import quiet_libraries
+from inference.step_count import passes_note, planned_steps
 
 EXIT_OK, EXIT_ERROR, EXIT_CANCELLED = 0, 1, 130
-
-
-def quiet_libraries() -> None:
-    """Silence library chatter (loading bars, backend notices) so the CLI shows Kiln's output."""
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    import diffusers
-    import transformers
-
-    diffusers.utils.logging.set_verbosity_error()
-    diffusers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
 
 
 def fail(message: str) -> int:
@@ -100,7 +89,7 @@ def parse_lora_arg(text: str) -> tuple[str, float]:
 def check_output_path(out: Path, inputs: list[str | None]) -> None:
     """Refuse to write over an input (the user's original) or into a missing folder."""
     for given in inputs:
-        if given and Path(given).exists() and out.exists() and out.resolve() == Path(given).resolve():
+        if given and same_file_key(out) == same_file_key(given):
             raise InvalidRequest(f"--out '{out}' is one of the input files: Kiln never writes over an original.")
     if out.suffix.lower() != ".png":
         raise InvalidRequest(f"--out must be a .png file (it keeps the generation parameters), got '{out.name}'.")
@@ -110,6 +99,15 @@ def check_output_path(out: Path, inputs: list[str | None]) -> None:
 
 def generate_command(args) -> int:
     """``main.py generate``: one image from the command line, with a progress bar."""
+    cancel = threading.Event()
+    restore_ctrl_c = cancel_on_ctrl_c(cancel)
+    try:
+        return _generate(args, cancel, restore_ctrl_c)
+    finally:
+        restore_ctrl_c()
+
+
+def _generate(args, cancel: threading.Event, restore_ctrl_c) -> int:
     from inference.image_save import save_image
     from inference.metadata import format_parameters
     from inference.model_ref import resolve_model_ref
@@ -120,12 +118,13 @@ def generate_command(args) -> int:
         check_output_path(out, [args.image, args.mask])
         request = build_generate_request(args)
         model_name = resolve_model_ref(args.model).display_name
-        if args.save_steps:
-            Path(args.save_steps).mkdir(parents=True, exist_ok=True)
     except KilnError as exc:
         return fail(str(exc))
-    except OSError as exc:
-        return fail(f"cannot create '{args.save_steps}': {exc.strerror or exc}.")
+    if args.save_steps:
+        try:
+            Path(args.save_steps).mkdir(parents=True, exist_ok=True)
+        except (OSError, ValueError) as exc:
+            return fail(f"cannot create '{args.save_steps}': {getattr(exc, 'strerror', None) or exc}.")
 
     # 2. Device, precision and memory mode: refused here, in one line, if this machine can't use them
     quiet_libraries()
@@ -137,30 +136,29 @@ def generate_command(args) -> int:
                         memory_mode=getattr(args, "memory", None) or "auto")
     except KilnError as exc:
         return fail(str(exc))
+    if cancel.is_set():  # Ctrl+C while the libraries loaded
+        print("kiln: cancelled before the first step; nothing was written.", file=sys.stderr)
+        return EXIT_CANCELLED
 
-    # 3. Run on a worker thread, so Ctrl+C here can cancel within a step
+    # 3. Run on a worker thread; Ctrl+C sets the cancel flag, and the run stops within a step
     print(f"kiln: {request.mode.value}, seed {request.seed}, loading model '{args.model}' "
           f"on {engine.device_plan.description}…", file=sys.stderr)
-    progress = _Progress(request, args.save_steps)
-    cancel = threading.Event()
+    # Step previews never take the name of an input or of the output (they get step_001-2.png)
+    names = OutputNames([args.image, args.mask, out])
+    progress = _Progress(request, args.save_steps, names)
     outcome: list = []
     worker = threading.Thread(target=lambda: outcome.append(run_job(engine, request, progress.on_event, cancel)))
     worker.start()
-    try:
-        while worker.is_alive():
-            worker.join(0.1)
-    except KeyboardInterrupt:
-        cancel.set()
-        print("\nkiln: cancelling…", file=sys.stderr)
-        worker.join()
+    worker.join()  # the SIGINT handler never raises, so this waits for the worker's very end
+    restore_ctrl_c()
     progress.close()
 
     # 4. Save only a finished image
     final = outcome[0] if outcome else None
     if isinstance(final, JobFailed):
         return fail(final.message)
-    if isinstance(final, JobCancelled) or not isinstance(final, JobFinished):
-        print(f"kiln: cancelled after step {getattr(final, 'step', 0)}; nothing was written.", file=sys.stderr)
+    if isinstance(final, JobCancelled):
+        print(f"kiln: cancelled after step {final.step}; nothing was written.", file=sys.stderr)
         return EXIT_CANCELLED
     try:
         save_image(out, final.image, format_parameters(request, model_name))
@@ -170,11 +168,43 @@ def generate_command(args) -> int:
     return EXIT_OK
 
 
+def cancel_on_ctrl_c(cancel: threading.Event):
+    """Make Ctrl+C (SIGINT) set ``cancel`` instead of raising KeyboardInterrupt; → a function that
+    puts the previous handler back (calling it again does nothing).
+
+    Why not KeyboardInterrupt: raised inside ``Thread.join`` it marks a still-running worker as
+    finished (CPython 3.11/3.12), so the process would exit under a thread busy in torch and
+    abort. A second Ctrl+C ends the process at once, for a model that is slow to load (nothing
+    has been written then: the handler is put back before the image is saved).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    import signal
+
+    def on_sigint(_signum, _frame):
+        if cancel.is_set():
+            print("\nkiln: stopped at once; nothing was written.", file=sys.stderr)
+            os._exit(EXIT_CANCELLED)  # skips interpreter shutdown, which would wait for the worker
+        cancel.set()
+        print("\nkiln: cancelling… (Ctrl+C again stops at once)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    restored = []
+
+    def restore() -> None:
+        if not restored:
+            signal.signal(signal.SIGINT, previous)
+            restored.append(True)
+
+    return restore
+
+
 class _Progress:
     """A tqdm bar over the real step count; optionally saves each step's preview."""
 
-    def __init__(self, request: GenerationRequest, steps_dir: str | None):
+    def __init__(self, request: GenerationRequest, steps_dir: str | None, names: OutputNames):
         self._request = request
+        self._names = names
         self._dir = Path(steps_dir) if steps_dir else None
         self._bar = None
 
@@ -183,6 +213,10 @@ class _Progress:
 
         if isinstance(event, JobStarted):
             self.close()  # a retry after running out of memory starts its progress over
+            if self._request.mode is not Mode.INPAINT:  # inpainting counts the steps of every window
+                note = passes_note(self._request.scheduler, planned_steps(self._request), event.total_steps)
+                if note:
+                    print(f"kiln: note: {note}", file=sys.stderr)
             self._bar = tqdm(total=event.total_steps, unit="step", desc="kiln", file=sys.stderr, leave=True)
         elif isinstance(event, JobNotice):
             self.close()
@@ -198,7 +232,7 @@ class _Progress:
 
         size = (self._request.width_px, self._request.height_px)
         preview = Image.fromarray(event.rgb).resize(size, Image.BILINEAR)
-        preview.save(self._dir / f"step_{event.step:03d}.png")
+        preview.save(self._names.claim(self._dir / f"step_{event.step:03d}.png"))
 
     def close(self) -> None:
         if self._bar is not None:

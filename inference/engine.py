@@ -5,16 +5,15 @@ keeps loaded; it never touches Qt, widgets or settings. ``run_job`` wraps it for
 boundary: every outcome, errors included, becomes one terminal event. This module owns the
 single pipeline call (hooks, previews, cancel); inpainting's window loop lives in
 ``inference.inpaint_windows`` and its geometry in ``inference.regions``; memory plans and the
-out-of-memory retry in ``inference.memory``; LoRA adapters in ``inference.lora``.
+out-of-memory retry in ``inference.memory``; LoRA adapters in ``inference.lora``; what counts as a
+step (and the progress over a job) in ``inference.step_count``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import threading
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -50,6 +49,8 @@ from inference.models import LoadedModel, load_model
 from inference.previews import LatentPreviewer, X0Tap
 from inference.regions import budget_side_px, generation_size, image_size, plan_windows
 from inference.schedulers import make_scheduler
+from inference.step_count import StepProgress, image_mode_steps, real_step_count, was_provisional
+from inference.step_count import real_step_count as _real_step_count  # noqa: F401 - the name tests plan with
 from inference.timeline import Timeline, TimelineRecorder, branch_start
 from inference.tone_match import is_grayscale, to_gray
 
@@ -60,40 +61,6 @@ OnStep = Callable[[JobStarted | StepPreview | JobNotice], None]
 
 class _Cancelled(Exception):
     """Raised inside the pipeline to stop it at once (no further steps, no VAE decode)."""
-
-
-class _Progress:
-    """Job-wide progress across one or more pipeline calls: JobStarted once, then one StepPreview
-    per real step with ``step`` counting 1..total over every call of the job.
-
-    total_steps: known in advance for multi-call jobs (inpaint windows); ``None`` → taken from
-    the first pipeline's ``num_timesteps`` when its first step starts.
-    """
-
-    def __init__(self, request: GenerationRequest, on_step: OnStep, previewer: LatentPreviewer, total_steps: int | None):
-        self.request, self.on_step, self.previewer = request, on_step, previewer
-        self.total = total_steps
-        self.step = 0  # steps completed in this job
-        self.t0 = 0.0
-
-    def first_unet_call(self, pipe) -> None:
-        if self.t0 == 0.0:
-            self.t0 = time.perf_counter()
-            if self.total is None:
-                self.total = pipe.num_timesteps
-            self.on_step(JobStarted(self.request.job_id, self.total, self.request.width_px, self.request.height_px))
-
-    def step_done(self, latents: torch.Tensor, last_of_call: bool, box) -> None:
-        self.step += 1
-        every, step = self.request.preview_every, self.step
-        rgb = None
-        # A window's last step always shows, so each window's final look is drawn in place.
-        if every and (step % every == 0 or step == self.total or last_of_call):
-            rgb = self.previewer.to_rgb(latents)
-        self.on_step(StepPreview(self.request.job_id, step, self.total, rgb, self.elapsed_s(), box))
-
-    def elapsed_s(self) -> float:
-        return time.perf_counter() - self.t0 if self.t0 else 0.0
 
 
 class Engine:
@@ -211,8 +178,8 @@ class Engine:
         if request.mode is Mode.INPAINT:
             windows = plan_windows(np.asarray(request.mask), budget, request.mask_feather_px)
             scratch = make_scheduler(request.scheduler, model.base.scheduler)
-            total_steps = sum(not w.heal for w in windows) * _real_step_count(scratch, request)
-        progress = _Progress(request, on_step, LatentPreviewer(model.family), total_steps)
+            total_steps = sum(not w.heal for w in windows) * real_step_count(scratch, request)
+        progress = StepProgress(request, on_step, LatentPreviewer(model.family), total_steps)
 
         def check_cancel() -> None:
             if cancel.is_set():
@@ -235,7 +202,7 @@ class Engine:
             return JobCancelled(request.job_id, progress.step)
         return JobFinished(request.job_id, image, request.seed, progress.elapsed_s())
 
-    def _run_whole(self, request, model, pipe, budget: int, progress: _Progress, cancel) -> tuple[np.ndarray, Timeline | None]:
+    def _run_whole(self, request, model, pipe, budget: int, progress: StepProgress, cancel) -> tuple[np.ndarray, Timeline | None]:
         """txt2img / img2img: one call at the request's size (image modes: at most the pixel
         budget), scaled back to the request's size; H×W×3 uint8, and the call's timeline (None
         for inpainting models, whose pipeline cannot resume mid-schedule)."""
@@ -294,7 +261,7 @@ class Engine:
         return ForwardViewReady(request.job_id, view.rgb, view.timestep, view.noise_fraction)
 
 
-def _denoise(pipe, kwargs: dict, scheduler_name: str, model: LoadedModel, progress: _Progress,
+def _denoise(pipe, kwargs: dict, scheduler_name: str, model: LoadedModel, progress: StepProgress,
              cancel: threading.Event, box, scheduler=None, recorder: TimelineRecorder | None = None) -> np.ndarray:
     """One pipeline call with a fresh scheduler (or ``scheduler``, a branch's restored one),
     progress hooks and cancel hooks → h×w×3 uint8 at the generation size; ``recorder`` keeps
@@ -312,9 +279,10 @@ def _denoise(pipe, kwargs: dict, scheduler_name: str, model: LoadedModel, progre
 
     def on_step_end(_pipe, i, t, tensors):
         last = i + 1 == pipe.num_timesteps
-        if recorder is not None:
-            recorder.record(t, tensors["latents"], tap.x0, scheduler)
-        progress.step_done(tap.x0 if tap.x0 is not None else tensors["latents"], last, box)
+        if not was_provisional(scheduler):  # PNDM's first pass is redone by the next: not a step
+            if recorder is not None:
+                recorder.record(t, tensors["latents"], tap.x0, scheduler)
+            progress.step_done(tap.x0 if tap.x0 is not None else tensors["latents"], last, box)
         if cancel.is_set():
             raise _Cancelled
         return tensors
@@ -338,22 +306,6 @@ def _denoise(pipe, kwargs: dict, scheduler_name: str, model: LoadedModel, progre
     return np.array(result.convert("RGB"))
 
 
-def _real_step_count(scheduler, request: GenerationRequest) -> int:
-    """The denoising steps an image-mode pipeline call of ``request`` really runs, known before
-    running it (diffusers' own rule: ``get_timesteps`` keeps the last ⌊steps × strength⌋ steps
-    of the schedule, times the scheduler's order); ``scheduler`` is a scratch instance."""
-    steps = _image_mode_steps(request)
-    scheduler.set_timesteps(steps, device="cpu")
-    init_steps = min(int(steps * request.strength), steps)
-    t_start = max(steps - init_steps, 0)
-    return len(scheduler.timesteps[t_start * scheduler.order :])
-
-
-def _image_mode_steps(request: GenerationRequest) -> int:
-    # Image modes run about steps × strength steps; never let that round down to zero.
-    return max(request.steps, math.ceil(1.0 / request.strength))
-
-
 def _pipeline_inputs(request: GenerationRequest, model: LoadedModel, size: tuple[int, int],
                      image: Image.Image | None, mask: Image.Image | None, seed: int) -> dict:
     """The keyword arguments for the diffusers pipeline call that serves ``request``.
@@ -362,7 +314,7 @@ def _pipeline_inputs(request: GenerationRequest, model: LoadedModel, size: tuple
     ``size`` (mask only for inpaint, image only for the image modes); seed: the generator's.
     """
     w8, h8 = size
-    steps = request.steps if request.mode is Mode.TXT2IMG else _image_mode_steps(request)
+    steps = request.steps if request.mode is Mode.TXT2IMG else image_mode_steps(request)
     kwargs = dict(
         prompt=request.prompt,
         negative_prompt=request.negative_prompt or None,

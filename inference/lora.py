@@ -69,8 +69,8 @@ def apply_loras(model: LoadedModel, loras: tuple[tuple[str, float], ...]) -> Non
         for _, path in new:
             try:
                 check_checkpoint_file(path)
-            except UnsafeCheckpoint as exc:
-                raise UnsafeCheckpoint(f"LoRA refused: {exc}") from None
+            except ModelError as exc:  # a pickle (UnsafeCheckpoint), or a damaged file
+                raise type(exc)(f"LoRA refused: {exc}") from None
         if model.memory is not None and model.memory.offloads:
             from inference.memory import release_placement
 

@@ -13,6 +13,7 @@ A model loads into system memory and is then placed on its device by a memory pl
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from inference.hub_cache import snapshot_path, weights_variant
 from inference.lora import AdapterSet
 from inference.memory import NO_SAVINGS, MemoryPlan, use_memory_plan
 from inference.model_ref import resolve_model_ref
+from inference.quiet import quiet_loading_bars
 
 _AUTO_PIPELINES = {
     Mode.TXT2IMG: AutoPipelineForText2Image,
@@ -93,7 +95,8 @@ def load_model(ref: str, plan: DevicePlan | None = None, memory: MemoryPlan | No
     Raises ``ModelError`` (or ``UnsafeCheckpoint``) with a message saying what to do when the
     reference is empty, missing, not a model, a pickle, or not in the cache while offline.
     """
-    # 1. Resolve the reference and load on the CPU
+    # 1. Resolve the reference and load on the CPU, with no library progress bars on the terminal
+    quiet_loading_bars()
     plan = plan or choose_device()
     resolved = resolve_model_ref(ref)
     if resolved.kind == "file":
@@ -123,6 +126,7 @@ def _weights_bytes(pipe: DiffusionPipeline) -> int:
 
 
 def _load_folder(path: str, plan: DevicePlan) -> DiffusionPipeline:
+    check_folder_configs(Path(path))
     try:
         return DiffusionPipeline.from_pretrained(path, dtype=plan.dtype, use_safetensors=True)
     except (OSError, ValueError, KeyError) as exc:
@@ -133,6 +137,8 @@ def _load_hub(repo_id: str, plan: DevicePlan) -> DiffusionPipeline:
     # A download that holds only the fp16 weights must be loaded as that variant, or diffusers
     # looks for the plain file names and fails.
     snapshot = snapshot_path(repo_id)
+    if snapshot is not None:
+        check_folder_configs(Path(snapshot))
     variant = weights_variant(snapshot) if snapshot is not None else None
     try:
         return DiffusionPipeline.from_pretrained(repo_id, dtype=plan.dtype, use_safetensors=True, variant=variant)
@@ -143,6 +149,42 @@ def _load_hub(repo_id: str, plan: DevicePlan) -> DiffusionPipeline:
         ) from exc
     except ValueError as exc:
         raise ModelError(f"could not load '{repo_id}': {_first_line(exc)}") from exc
+
+
+def check_folder_configs(folder: Path) -> None:
+    """Check the JSON files a diffusers folder is loaded by, before diffusers reads them:
+    ``model_index.json`` must be an object naming components as ``[library, class]``, and
+    every ``.json`` file in the component folders must be a JSON object. Raises ``ModelError``
+    naming the file (diffusers would fail on such a file with a TypeError or RecursionError
+    from deep inside, which says nothing to a person)."""
+    index = _read_json_object(folder, folder / "model_index.json")
+    for name, value in index.items():
+        if name.startswith("_") or not isinstance(value, list):
+            continue  # private keys and the pipeline's own settings (requires_safety_checker: false)
+        if not (len(value) == 2 and all(v is None or isinstance(v, str) for v in value)):
+            raise ModelError(f"'{folder}' is damaged: model_index.json names component '{name}' as {str(value)[:60]}, "
+                             "not as [library, class] (e.g. [\"diffusers\", \"UNet2DConditionModel\"]). "
+                             "Download the model again.")
+        if value[0] is not None and (folder / name).is_dir():
+            for config in sorted((folder / name).glob("*.json")):
+                _read_json_object(folder, config)
+
+
+def _read_json_object(folder: Path, path: Path) -> dict:
+    """``path`` parsed; it must be a JSON object. Raises ``ModelError`` naming it otherwise."""
+    where = path.relative_to(folder).as_posix()
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"'{folder}' is not a complete diffusers model: it has no {where}.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else _first_line(exc)
+        raise ModelError(f"'{folder}' is damaged: {where} cannot be read ({reason}). Download the model again.") from None
+    if not isinstance(value, dict):
+        kind = {list: "an array", str: "a string", bool: "true or false", type(None): "null"}.get(type(value), "a number")
+        raise ModelError(f"'{folder}' is damaged: {where} holds {kind}, not an object of settings. "
+                         "Download the model again.")
+    return value
 
 
 def _first_line(exc: BaseException) -> str:

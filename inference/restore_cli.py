@@ -14,20 +14,51 @@ from pathlib import Path
 
 from inference.cli import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, fail, quiet_libraries
 from inference.errors import KilnError
+from inference.output_names import OutputNames, same_file_key
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
 
 
-def collect_inputs(paths: list[str]) -> list[Path]:
-    """Files as given, and the image files directly inside given folders (sorted by name)."""
+def collect_inputs(paths: list[str]) -> tuple[list[Path], list[str]]:
+    """→ (files, problems): files as given and the image files directly inside given folders
+    (sorted by name), each file once; problems: one line per input that could not be looked
+    at (permission denied, a name too long, …), to report and skip. A missing file is kept: it
+    is reported when it is read."""
     found: list[Path] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+
+    def add(path: Path) -> None:
+        key = same_file_key(path)
+        if key not in seen:
+            seen.add(key)
+            found.append(path)
+
     for given in paths:
         path = Path(given)
-        if path.is_dir():
-            found += sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        else:
-            found.append(path)  # a missing file is reported when it is read
-    return found
+        try:
+            if not path.is_dir():
+                add(path)
+                continue
+            entries = sorted(path.iterdir())
+        except (OSError, ValueError) as exc:
+            problems.append(f"{given}: cannot be read: {_reason(exc)}.")
+            continue
+        for entry in entries:
+            if entry.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            try:
+                if entry.is_file():
+                    add(entry)
+            except OSError as exc:
+                problems.append(f"{entry}: cannot be read: {_reason(exc)}.")
+    return found, problems
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, PermissionError):
+        return "permission denied (check its and its folder's permissions)"
+    return getattr(exc, "strerror", None) or str(exc)
 
 
 class _Restorer:
@@ -106,36 +137,44 @@ def restore_command(args) -> int:
         return fail(str(exc))
     except OSError as exc:
         return fail(f"cannot create '{out_dir}': {exc.strerror or exc}.")
-    inputs = collect_inputs(args.inputs)
-    if not inputs:
+    inputs, problems = collect_inputs(args.inputs)
+    skipped = list(problems)
+    for line in problems:
+        print(f"kiln: skipped {line}", file=sys.stderr)
+    if not inputs and not problems:
         return fail("no images found in the given inputs.")
     if args.model:
         quiet_libraries()
 
-    # 2. One file at a time; a bad file is reported and skipped
-    skipped: list[str] = []
-    input_paths = {p.resolve() for p in inputs if p.exists()}
+    # 2. One file at a time; a bad file is reported and skipped. No output takes the name of an
+    # input (the photos, the given mask) or of another output: a photo whose names are taken
+    # gets NAME-restored-2.png (and NAME-mask-2.png…), and says so
+    names = OutputNames([*inputs, args.mask])
+    input_keys = {same_file_key(p) for p in [*inputs, args.mask] if p}
+    extras = [name for name, wanted in (("mask", args.save_mask), ("changes", args.changes)) if wanted]
+    written = 0
     bar = tqdm(inputs, unit="photo", desc="restore", file=sys.stderr)
     try:
         for index, path in enumerate(bar, start=1):
             bar.set_postfix_str(path.name)
-            target = out_dir / f"{path.stem}-restored.png"
+            usual = [out_dir / f"{path.stem}-{kind}.png" for kind in ["restored", *extras]]
             try:
-                extras = [name for name, wanted in (("mask", args.save_mask), ("changes", args.changes)) if wanted]
-                for written in [target] + [out_dir / f"{path.stem}-{name}.png" for name in extras]:
-                    if written.resolve() in input_paths:
-                        raise KilnError(f"'{written}' is an input: Kiln never writes over an original.")
                 image, _notes, source = load_picture_with_notes(path)
                 mask = restorer.mask_for(image)
                 if mask.any():
                     restored, parameters = restorer.restore(image, mask, index)
                 else:
                     restored, parameters = image, None
+                target, *extra_paths = names.claim_group(usual)
+                if target != usual[0]:
+                    tqdm.write(f"kiln: {path} → {target.name}: {_why_renamed(usual, input_keys)}", file=sys.stderr)
+                extra_path = dict(zip(extras, extra_paths))
                 save_image(target, restored, parameters, source=source)  # a 16-bit or gray scan stays so
                 if args.save_mask:
-                    save_image(out_dir / f"{path.stem}-mask.png", _gray_to_rgb(mask))
+                    save_image(extra_path["mask"], _gray_to_rgb(mask))
                 if args.changes:
-                    save_image(out_dir / f"{path.stem}-changes.png", _gray_to_rgb(changed_pixels_map(image, restored)))
+                    save_image(extra_path["changes"], _gray_to_rgb(changed_pixels_map(image, restored)))
+                written += 1  # counted once all of this photo's files are written
             except KilnError as exc:
                 skipped.append(f"{path}: {exc}")
                 tqdm.write(f"kiln: skipped {path}: {exc}", file=sys.stderr)
@@ -147,14 +186,22 @@ def restore_command(args) -> int:
     bar.close()
 
     # 3. Summary
-    done = len(inputs) - len(skipped)
-    print(f"kiln: restored {done} of {len(inputs)} photos into {out_dir}")
+    print(f"kiln: restored {written} of {len(inputs) + len(problems)} photos into {out_dir}")
     if skipped:
         print(f"kiln: skipped {len(skipped)}:", file=sys.stderr)
         for line in skipped:
             print(f"  {line}", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_OK
+
+
+def _why_renamed(usual: list[Path], input_keys: set[str]) -> str:
+    """Why a photo's usual output names (``usual``) were not free: one is an input, or another
+    photo of this run (same name, another folder or extension) already has them."""
+    for path in usual:
+        if same_file_key(path) in input_keys:
+            return f"'{path.name}' is an input, and Kiln never writes over an original."
+    return f"'{usual[0].name}' is another photo's result in this run."
 
 
 def _gray_to_rgb(mask):

@@ -113,6 +113,14 @@ def test_unknown_dtype_is_refused(tmp_path):
         check_checkpoint_file(path)
 
 
+def test_deeply_nested_header_is_damaged_not_a_recursion_error(tmp_path):
+    depth = 100_000  # far past Python's recursion limit
+    nested = b'{"__metadata__": ' + b"[" * depth + b"]" * depth + b"}"
+    path = _raw_safetensors(tmp_path / "deep.safetensors", None, 0, header_bytes=nested)
+    message = _message(path)
+    assert "damaged" in message and "nested too deeply" in message
+
+
 def test_empty_random_missing_and_folder(tmp_path):
     empty = tmp_path / "empty.safetensors"
     empty.write_bytes(b"")

@@ -79,6 +79,11 @@ def test_generate_inpaint_keeps_pixels_outside_the_mask(tiny_model_dir, photo_fi
         ("offload-on-cpu", "on the CPU they are already in system memory"),
         ("pickled-lora", "LoRA refused: lora.safetensors is a Python pickle"),
         ("lora-weight", "the LoRA weight must be between -2 and 2, got 3"),
+        ("over-long-image-name", "cannot be read: File name too long"),
+        ("image-under-a-file", "cannot be read: Not a directory"),
+        ("deeply-nested-model", "deep.safetensors is damaged: its safetensors header is nested too deeply"),
+        ("deeply-nested-lora", "LoRA refused: deep.safetensors is damaged: its safetensors header is nested too deeply"),
+        ("model-index-a-list", "model_index.json holds an array, not an object of settings"),
     ],
 )
 def test_user_errors_are_one_line_and_exit_nonzero(case, expected, tiny_model_dir, photo_file, tmp_path):
@@ -104,6 +109,11 @@ def test_user_errors_are_one_line_and_exit_nonzero(case, expected, tiny_model_di
         "offload-on-cpu": base + ["--memory", "offload"],
         "pickled-lora": base + ["--lora", _pickled_lora(tmp_path, marker)],
         "lora-weight": base + ["--lora", f"{photo_file}:3"],
+        "over-long-image-name": base + ["--image", tmp_path / ("x" * 300 + ".png")],
+        "image-under-a-file": base + ["--image", photo_file / "x.png"],
+        "deeply-nested-model": ["generate", "--model", _deep_safetensors(tmp_path), "--prompt", "x", "--out", out],
+        "deeply-nested-lora": base + ["--lora", _deep_safetensors(tmp_path)],
+        "model-index-a-list": ["generate", "--model", _list_model(tmp_path), "--prompt", "x", "--out", out],
     }[case]
     before = photo_file.read_bytes()
     done = kiln(*args)
@@ -113,6 +123,21 @@ def test_user_errors_are_one_line_and_exit_nonzero(case, expected, tiny_model_di
     assert "Traceback" not in done.stderr
     assert not out.exists() and not marker.exists()
     assert photo_file.read_bytes() == before
+
+
+def _deep_safetensors(folder):
+    """A safetensors file whose JSON header nests 100 000 arrays deep (a valid length prefix)."""
+    header = b'{"__metadata__": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    path = folder / "deep.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header)
+    return path
+
+
+def _list_model(folder):
+    model = folder / "list-model"
+    model.mkdir(exist_ok=True)
+    (model / "model_index.json").write_text("[1, 2]")
+    return model
 
 
 class _Payload:
@@ -176,3 +201,98 @@ def test_generate_flag_choices_match_the_engines_names():
     generate = next(a for a in main.build_parser()._actions if a.dest == "command").choices["generate"]
     choices = {a.dest: a.choices for a in generate._actions if a.choices}
     assert tuple(choices["precision"]) == PRECISIONS and tuple(choices["memory"]) == MEMORY_MODE_NAMES
+
+
+def test_ctrl_c_during_generate_stops_cleanly_with_the_right_step(tiny_model_dir, tmp_path):
+    """Ctrl+C after the first step: exit 130, the step reached in the message, no abort, no output."""
+    import re
+    import signal
+    import time
+
+    out, steps_dir = tmp_path / "never.png", tmp_path / "steps"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "main.py"), "generate", "--model", str(tiny_model_dir), "--prompt", "x",
+         "--width", "128", "--height", "128", "--steps", "60", "--seed", "2", "--out", str(out),
+         "--save-steps", str(steps_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not (steps_dir / "step_001.png").exists():
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        _stdout, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    assert "terminate called" not in stderr and "Traceback" not in stderr, stderr
+    assert not out.exists()
+    reached = re.findall(r"cancelled after step (\d+)", stderr)
+    saved = len(list(steps_dir.iterdir()))
+    assert reached == [str(saved)] and 1 <= saved < 60, stderr
+
+
+def test_step_previews_never_replace_an_input(tiny_model_dir, photo_file, tmp_path):
+    """--image D/step_001.png --save-steps D: the input stays; the first preview takes another name."""
+    folder = tmp_path / "D"
+    folder.mkdir()
+    given = folder / "step_001.png"
+    given.write_bytes(photo_file.read_bytes())
+    out = tmp_path / "out.png"
+    done = kiln("generate", "--model", tiny_model_dir, "--prompt", "x", "--image", given, "--steps", 4, "--seed", 1,
+                "--save-steps", folder, "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert given.read_bytes() == photo_file.read_bytes()
+    names = sorted(p.name for p in folder.iterdir())
+    assert "step_001-2.png" in names and "step_002.png" in names
+    assert Image.open(folder / "step_001-2.png").size == Image.open(given).size
+
+
+ENGINE_JOB = """
+import sys
+from threading import Event
+from inference.api import GenerationRequest, JobFinished, Mode
+from inference.engine import Engine, run_job
+request = GenerationRequest(job_id=1, mode=Mode.TXT2IMG, prompt="x", model_ref=sys.argv[1], width_px=64,
+                            height_px=64, steps=2, seed=1)
+final = run_job(Engine(), request, lambda event: None, Event())
+assert isinstance(final, JobFinished), final
+print("done")
+"""
+
+
+def test_a_first_generation_prints_no_library_chatter(tiny_model_dir, tiny_single_file, tmp_path):
+    """The editor's way (the engine in a fresh process) and ``generate``: no torchvision notices and
+    no library progress bars on the terminal; generate's lines are all its own."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    for model in (tiny_model_dir, tiny_single_file):
+        done = subprocess.run([sys.executable, "-c", ENGINE_JOB, str(model)], capture_output=True, text=True,
+                              env=env, cwd=ROOT, timeout=300)
+        assert done.returncode == 0 and done.stdout.strip() == "done", done.stderr
+        assert done.stderr.strip() == "", done.stderr
+    done = kiln("generate", "--model", tiny_model_dir, "--prompt", "x", "--width", 64, "--height", 64, "--steps", 2,
+                "--out", tmp_path / "o.png")
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.replace("\r", "\n").splitlines() if line.strip()]
+    assert lines and all(line.startswith("kiln") for line in lines), done.stderr
+
+
+def test_the_quieting_keeps_errors_and_real_warnings():
+    import logging
+
+    from inference.quiet import quiet_import_notices
+
+    quiet_import_notices()
+    notices = logging.getLogger("transformers.utils.import_utils")
+    assert notices.isEnabledFor(logging.ERROR) and not notices.isEnabledFor(logging.WARNING)
+    modeling = logging.getLogger("diffusers.models.modeling_utils")
+
+    def record(message):
+        return logging.LogRecord(modeling.name, logging.WARNING, __file__, 1, message, None, None)
+
+    empty = "There are modules in AutoencoderKL that should be kept in float32: []. Casting directly…"
+    named = "There are modules in AutoencoderKL that should be kept in float32: ['norm']. Casting directly…"
+    assert not modeling.filter(record(empty)) and modeling.filter(record(named))
+    assert modeling.filter(record("Some weights of the model checkpoint were not used"))

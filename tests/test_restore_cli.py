@@ -78,3 +78,84 @@ def test_restore_needs_to_know_what_to_repair(tmp_path):
     done = kiln("restore", tmp_path / "p.png", "--out", tmp_path / "out")
     assert done.returncode == 1
     assert done.stderr.strip().startswith("kiln: error: say what to repair") and "Traceback" not in done.stderr
+
+
+def _mask_file(path, shape, box=(10, 30, 20, 60)):
+    mask = np.zeros(shape, np.uint8)
+    top, bottom, left, right = box
+    mask[top:bottom, left:right] = 255
+    Image.fromarray(mask).save(path)
+    return mask
+
+
+def test_photos_with_the_same_name_each_get_their_own_result(tmp_path):
+    """a.png and a.jpg: two results under two names, and the summary counts both files written."""
+    folder = tmp_path / "dup"
+    folder.mkdir()
+    photos = {"a.jpg": scan(0, gray=False), "a.png": scan(3, gray=False)}
+    for name, photo in photos.items():
+        Image.fromarray(photo).save(folder / name, quality=100)
+    _mask_file(tmp_path / "m.png", (120, 160))
+    out = tmp_path / "out"
+    done = kiln("restore", folder, "--out", out, "--mask", tmp_path / "m.png", "--save-mask")
+    assert done.returncode == 0, done.stderr
+    assert "restored 2 of 2" in done.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["a-mask-2.png", "a-mask.png", "a-restored-2.png", "a-restored.png"]
+    assert "a-restored-2.png" in done.stderr  # the renamed one is named
+    first, second = (np.array(Image.open(out / n)) for n in ("a-restored.png", "a-restored-2.png"))
+    for result, source in ((first, np.array(Image.open(folder / "a.jpg"))), (second, photos["a.png"])):
+        assert np.array_equal(result[40:], source[40:])  # each is its own photo, outside the mask
+
+
+def test_save_mask_never_replaces_the_given_mask(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(scan(1)).save(tmp_path / "photo.png")
+    mask = _mask_file(folder / "photo-mask.png", (120, 160))
+    given = (folder / "photo-mask.png").read_bytes()
+    done = kiln("restore", tmp_path / "photo.png", "--mask", folder / "photo-mask.png", "--save-mask", "--out", folder)
+    assert done.returncode == 0, done.stderr
+    assert (folder / "photo-mask.png").read_bytes() == given
+    assert np.array_equal(np.array(Image.open(folder / "photo-mask-2.png"))[..., 0], mask)
+    assert (folder / "photo-restored-2.png").is_file() and "never writes over an original" in done.stderr
+
+
+def test_an_over_long_name_is_reported_and_skipped(tmp_path):
+    Image.fromarray(scan(0)).save(tmp_path / "ok.png")
+    too_long = tmp_path / ("x" * 300 + ".png")
+    done = kiln("restore", tmp_path / "ok.png", too_long, "--out", tmp_path / "out", "--detect")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "restored 1 of 2" in done.stdout and "name too long" in done.stderr
+    assert (tmp_path / "out" / "ok-restored.png").is_file()
+
+
+def test_unreadable_files_and_folders_are_reported_and_skipped(tmp_path, monkeypatch, capsys):
+    """As root every file is readable, so the operating system's refusal is simulated."""
+    import main
+
+    good, locked_dir = tmp_path / "good", tmp_path / "locked"
+    good.mkdir()
+    locked_dir.mkdir()
+    Image.fromarray(scan(0)).save(good / "ok.png")
+    inside_locked = locked_dir / "inside.png"
+    real_is_dir, real_iterdir = Path.is_dir, Path.iterdir
+
+    def is_dir(path):
+        if path == inside_locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_is_dir(path)
+
+    def iterdir(path):
+        if path == locked_dir:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_iterdir(path)
+
+    monkeypatch.setattr(Path, "is_dir", is_dir)
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    status = main.main(["restore", str(good), str(inside_locked), str(locked_dir), "--out", str(tmp_path / "out"),
+                        "--detect"])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert "restored 1 of 3" in captured.out
+    assert captured.err.count("permission denied") >= 2 and str(locked_dir) in captured.err
+    assert (tmp_path / "out" / "ok-restored.png").is_file()

@@ -42,10 +42,12 @@ _BRIDGE_PX = 6  # a scratch fading for up to twice this (over a like background)
 _CONTEXT_PX = 12  # how far around a small mark to look for others like it (texture, not dust)
 _COVER_PX = 1  # the final mask is grown by this much so it covers anti-aliased edges too
 _FORMATION_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)  # sensitivities at which marks are grouped into components
-_EDGE_SHARE = 0.4  # a thin component with this share of its pixels along a picture edge is the picture
+_EDGE_SHARE = 0.35  # a thin component with this share of its pixels along a picture edge is the picture
 _EDGE_ALIGNED = 0.64  # cos 2Δθ: the picture's structure within ±25° of the mark's direction …
 _EDGE_GRAY_PER_PX = 3.0  # … with a gradient of at least this along its main axis, around the mark
 _EDGE_REACH_PX = 6.0  # σ of the neighbourhood the picture's structure is taken from
+_EDGE_SIDE_PX = 3  # a step across a mark is measured this far to each side of it
+_EDGE_STEP = 0.5  # … and must reach this × the mark's own contrast
 _EDGE_MARK_GRAY = 10  # residuals above this may be marks: left out of the picture's structure
 _EDGE_GAP_PX = 3  # … with this much around them: a mark's own soft flanks are not the picture
 
@@ -229,15 +231,19 @@ def _doubled_angle(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndar
     return (a - c) / spread, 2 * b / spread, np.sqrt(np.maximum(0.5 * (a + c + spread), 0))
 
 
-def _edge_tests(gray: np.ndarray, residuals: list[np.ndarray]) -> list[Callable[[np.ndarray], np.ndarray]]:
+def _edge_tests(gray: np.ndarray, residuals: list[np.ndarray], backgrounds: list[np.ndarray]) -> list[Callable[[np.ndarray], np.ndarray]]:
     """One test per residual (H×W uint8 each) of flat pixel indices → bool: does the picture
-    around the mark have structure running along it there? A thin highlight on a rim, the
-    outline of a badge or a band of a ring lie among edges parallel to them; a scratch crosses
-    the picture's structure, or lies on plain ground.
+    run along the mark there? A thin highlight on a rim, the outline of a badge or a band of a
+    ring lie on an edge or among edges parallel to them; a scratch crosses the picture's
+    structure, or lies on plain ground.
 
-    The picture's structure is the tensor of its gradient (σ 1 px) averaged over ``_EDGE_REACH_PX``
-    (Gaussian σ), leaving out every pixel of any possible mark and its 2-px surroundings, so a
-    mark does not find itself. The mark's direction comes from its residual's tensor (σ 2 px).
+    Along means either of: the picture without the marks (``backgrounds``: the opening, the
+    closing) steps across the mark, by ``_EDGE_STEP`` × its residual and at least
+    ``_EDGE_GRAY_PER_PX`` × 2 × ``_EDGE_SIDE_PX`` gray levels (its gradient, σ 1.5 px, across the
+    mark); or the structure around it, the tensor of the picture's gradient (σ 1 px) averaged
+    over ``_EDGE_REACH_PX`` (Gaussian σ) leaving out every pixel of any possible mark and
+    ``_EDGE_GAP_PX`` around it (so a mark does not find itself), runs parallel to the mark with
+    a gradient of ``_EDGE_GRAY_PER_PX``. The mark's direction is its residual's tensor (σ 2 px).
     """
     maps: list[np.ndarray] = []  # made on first use: spots never ask, and some scans have no scratch
 
@@ -245,28 +251,35 @@ def _edge_tests(gray: np.ndarray, residuals: list[np.ndarray]) -> list[Callable[
         if not maps:
             marks = np.logical_or.reduce([r > _EDGE_MARK_GRAY for r in residuals])
             weight = (dilate(marks, disc_kernel(_EDGE_GAP_PX)) == 0).astype(np.float32)
-            smooth = ndimage.gaussian_filter(gray.astype(np.float32), 1.0)
+            smooth = ndimage.gaussian_filter(gray.astype(np.float32), 1.0, truncate=2.5)
             gx, gy = ndimage.sobel(smooth, axis=1) / 8.0, ndimage.sobel(smooth, axis=0) / 8.0
-            total = ndimage.gaussian_filter(weight, _EDGE_REACH_PX) + 1e-3
-            maps.extend(ndimage.gaussian_filter(p * weight, _EDGE_REACH_PX) / total for p in (gx * gx, gx * gy, gy * gy))
+            total = ndimage.gaussian_filter(weight, _EDGE_REACH_PX, truncate=2.5) + 1e-3
+            maps.extend(ndimage.gaussian_filter(p * weight, _EDGE_REACH_PX, truncate=2.5) / total for p in (gx * gx, gx * gy, gy * gy))
         return maps
 
-    def test_for(residual: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    def test_for(residual: np.ndarray, background: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         own: list[np.ndarray] = []
 
         def along_edge(pixels: np.ndarray) -> np.ndarray:
             if not own:
                 r = residual.astype(np.float32)
                 rx, ry = ndimage.sobel(r, axis=1), ndimage.sobel(r, axis=0)
-                own.extend(ndimage.gaussian_filter(p, 2.0) for p in (rx * rx, rx * ry, ry * ry))
-            cos_mark, sin_mark, _ = _doubled_angle(*(m.ravel()[pixels] for m in own))
+                own.extend(ndimage.gaussian_filter(p, 2.0, truncate=2.5) for p in (rx * rx, rx * ry, ry * ry))
+                smooth = ndimage.gaussian_filter(background.astype(np.float32), 1.5, truncate=2.5)
+                own.extend((ndimage.sobel(smooth, axis=1) / 8.0, ndimage.sobel(smooth, axis=0) / 8.0))
+            cos_mark, sin_mark, _ = _doubled_angle(*(m.ravel()[pixels] for m in own[:3]))
             cos_pic, sin_pic, strength = _doubled_angle(*(m.ravel()[pixels] for m in structure()))
             parallel = cos_mark * cos_pic + sin_mark * sin_pic >= _EDGE_ALIGNED  # cos 2Δθ
-            return parallel & (strength >= _EDGE_GRAY_PER_PX)
+            # The mark's normal from its doubled angle: half the angle, on the upper half-plane.
+            nx, ny = np.sqrt(np.maximum(0.5 * (1 + cos_mark), 0)), np.copysign(np.sqrt(np.maximum(0.5 * (1 - cos_mark), 0)), sin_mark)
+            gx, gy = (g.ravel()[pixels] for g in own[3:])
+            step = np.abs(gx * nx + gy * ny) * (2 * _EDGE_SIDE_PX)
+            steps = step >= np.maximum(2 * _EDGE_SIDE_PX * _EDGE_GRAY_PER_PX, _EDGE_STEP * residual.ravel()[pixels])
+            return steps | (parallel & (strength >= _EDGE_GRAY_PER_PX))
 
         return along_edge
 
-    return [test_for(r) for r in residuals]
+    return [test_for(r, b) for r, b in zip(residuals, backgrounds)]
 
 
 def _polarities(gray: np.ndarray, kernel: np.ndarray, ring_radius_px: int, thresholds) -> list[_Polarity]:
@@ -277,8 +290,9 @@ def _polarities(gray: np.ndarray, kernel: np.ndarray, ring_radius_px: int, thres
     """
     ring = disc_kernel(ring_radius_px) - np.pad(disc_kernel(ring_radius_px - 1), 1)
     residuals = [_top_hat(gray, kernel), _black_hat(gray, kernel)]
+    backgrounds = [gray - residuals[0], gray + residuals[1]]  # the opening, the closing: marks removed
     out = []
-    for bright, residual, along_edge in zip((True, False), residuals, _edge_tests(gray, residuals)):
+    for bright, residual, along_edge in zip((True, False), residuals, _edge_tests(gray, residuals, backgrounds)):
         around = dilate(gray, ring) if bright else erode(gray, ring)
         contrast = np.maximum(gray, around) - around if bright else np.maximum(around, gray) - gray
         out.append(_Polarity(residual, contrast, _block_level(residual), along_edge, thresholds))

@@ -187,3 +187,41 @@ def test_a_higher_sensitivity_never_finds_less():
             lost = int((previous & ~mask).sum())
             assert lost == 0, f"{lost} px found below {sensitivity} are gone at {sensitivity}"
         previous = mask
+
+
+def with_rim_and_badge(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A 1-MP scan with real thin structure → (H×W×3 uint8, H×W bool: that structure).
+
+    A helmet-like ring: a dark collar in a lighter suit with a bright highlight on their
+    boundary; and a badge: a patch clearly lighter or darker than around it, with a dark outline.
+    """
+    base = Image.fromarray(photo_like(seed, 816, 1224)[..., 0])
+    structure = Image.new("1", base.size)
+    pen, mark = ImageDraw.Draw(base), ImageDraw.Draw(structure)
+    cx, cy = 400, 380
+    pen.ellipse([cx - 230, cy - 200, cx + 230, cy + 200], 150)
+    pen.ellipse([cx - 210, cy - 180, cx + 210, cy + 180], 50)
+    pen.ellipse([cx - 212, cy - 182, cx + 212, cy + 182], outline=230, width=3)
+    mark.ellipse([cx - 216, cy - 186, cx + 216, cy + 186], outline=1, width=11)
+    box = [900, 620, 1080, 720]
+    around = float(np.asarray(base)[box[1] : box[3], box[0] : box[2]].mean())
+    pen.rectangle(box, 60 if around > 128 else 200)
+    pen.rectangle(box, outline=30, width=3)
+    mark.rectangle([900 - 4, 620 - 4, 1080 + 4, 720 + 4], outline=1, width=11)
+    soft = ndimage.gaussian_filter(np.asarray(base).astype(np.float32), 0.8)
+    return np.clip(soft[..., None] * SEPIA + 0.5, 0, 255).astype(np.uint8), np.asarray(structure)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_a_rim_highlight_and_a_badge_outline_are_not_damage_a_scratch_across_is(seed):
+    scan, structure = with_rim_and_badge(seed)
+    image = Image.fromarray(scan)
+    truth = Image.new("1", image.size)
+    for draw, ink in ((ImageDraw.Draw(image), (30, 26, 22)), (ImageDraw.Draw(truth), 1)):
+        draw.line([(650, 780), (1180, 60)], ink, 3)  # a long dark diagonal scratch
+    damaged, truth = np.array(image), np.array(truth)
+    for sensitivity in (DEFAULT_SENSITIVITY, 0.82):
+        flagged = detect_damage(damaged, sensitivity) != 0
+        on_structure = (flagged & structure).sum() / structure.sum()
+        assert on_structure <= 0.1, f"{on_structure:.0%} of the rim and badge marked at {sensitivity}"
+        assert (flagged & truth).sum() >= 0.9 * truth.sum()

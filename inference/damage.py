@@ -231,14 +231,14 @@ def _doubled_angle(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndar
     return (a - c) / spread, 2 * b / spread, np.sqrt(np.maximum(0.5 * (a + c + spread), 0))
 
 
-def _edge_tests(gray: np.ndarray, residuals: list[np.ndarray], backgrounds: list[np.ndarray]) -> list[Callable[[np.ndarray], np.ndarray]]:
+def _edge_tests(gray: np.ndarray, residuals: list[np.ndarray], background: np.ndarray) -> list[Callable[[np.ndarray], np.ndarray]]:
     """One test per residual (H×W uint8 each) of flat pixel indices → bool: does the picture
     run along the mark there? A thin highlight on a rim, the outline of a badge or a band of a
     ring lie on an edge or among edges parallel to them; a scratch crosses the picture's
     structure, or lies on plain ground.
 
-    Along means either of: the picture without the marks (``backgrounds``: the opening, the
-    closing) steps across the mark, by ``_EDGE_STEP`` × its residual and at least
+    Along means either of: the picture without thin marks (``background``, H×W uint8) steps
+    across the mark, by ``_EDGE_STEP`` × its residual and at least
     ``_EDGE_GRAY_PER_PX`` × 2 × ``_EDGE_SIDE_PX`` gray levels (its gradient, σ 1.5 px, across the
     mark); or the structure around it, the tensor of the picture's gradient (σ 1 px) averaged
     over ``_EDGE_REACH_PX`` (Gaussian σ) leaving out every pixel of any possible mark and
@@ -257,7 +257,7 @@ def _edge_tests(gray: np.ndarray, residuals: list[np.ndarray], backgrounds: list
             maps.extend(ndimage.gaussian_filter(p * weight, _EDGE_REACH_PX, truncate=2.5) / total for p in (gx * gx, gx * gy, gy * gy))
         return maps
 
-    def test_for(residual: np.ndarray, background: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    def test_for(residual: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         own: list[np.ndarray] = []
 
         def along_edge(pixels: np.ndarray) -> np.ndarray:
@@ -279,7 +279,7 @@ def _edge_tests(gray: np.ndarray, residuals: list[np.ndarray], backgrounds: list
 
         return along_edge
 
-    return [test_for(r, b) for r, b in zip(residuals, backgrounds)]
+    return [test_for(r) for r in residuals]
 
 
 def _polarities(gray: np.ndarray, kernel: np.ndarray, ring_radius_px: int, thresholds) -> list[_Polarity]:
@@ -290,9 +290,11 @@ def _polarities(gray: np.ndarray, kernel: np.ndarray, ring_radius_px: int, thres
     """
     ring = disc_kernel(ring_radius_px) - np.pad(disc_kernel(ring_radius_px - 1), 1)
     residuals = [_top_hat(gray, kernel), _black_hat(gray, kernel)]
-    backgrounds = [gray - residuals[0], gray + residuals[1]]  # the opening, the closing: marks removed
+    # The picture without thin marks of either polarity (the closing of the opening): a crease's
+    # dark shadow beside its bright core must not pass for an edge of the picture.
+    background = _black_hat(gray - residuals[0], kernel) + (gray - residuals[0])
     out = []
-    for bright, residual, along_edge in zip((True, False), residuals, _edge_tests(gray, residuals, backgrounds)):
+    for bright, residual, along_edge in zip((True, False), residuals, _edge_tests(gray, residuals, background)):
         around = dilate(gray, ring) if bright else erode(gray, ring)
         contrast = np.maximum(gray, around) - around if bright else np.maximum(around, gray) - gray
         out.append(_Polarity(residual, contrast, _block_level(residual), along_edge, thresholds))

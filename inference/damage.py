@@ -41,6 +41,7 @@ _COARSE_DISC_PX = 9  # diameter at half resolution: spots up to ~15 px across
 _BRIDGE_PX = 6  # a scratch fading for up to twice this (over a like background) stays one piece
 _CONTEXT_PX = 12  # how far around a small mark to look for others like it (texture, not dust)
 _COVER_PX = 1  # the final mask is grown by this much so it covers anti-aliased edges too
+_REACH_PX = 2  # a mark extends this far into the faint residue around it (its soft edge)
 _FORMATION_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)  # sensitivities at which marks are grouped into components
 _EDGE_SHARE = 0.35  # a thin component with this share of its pixels along a picture edge is the picture
 _EDGE_ALIGNED = 0.64  # cos 2Δθ: the picture's structure within ±25° of the mark's direction …
@@ -301,16 +302,19 @@ def _polarities(gray: np.ndarray, kernel: np.ndarray, ring_radius_px: int, thres
     return out
 
 
-def _search(gray: np.ndarray, sensitivity: float) -> tuple[np.ndarray, np.ndarray]:
+def _search(gray: np.ndarray, sensitivity: float, reach_px: int) -> tuple[np.ndarray, np.ndarray]:
     """H×W uint8 luminance at the working scale → (H×W uint8 0/1 damage, H×W bool: anything
-    that might be a mark at any sensitivity, left out when the picture around marks is taken)."""
+    that might be a mark at any sensitivity, left out when the picture around marks is taken).
+
+    Each mark reaches ``reach_px`` (half that for spots) into the faint residue around it.
+    """
     h, w = gray.shape
 
     # 1. Fine scale: bright and dark marks narrower than the disc, each with its own statistics.
     found = np.zeros((h, w), np.uint8)
     anything = np.zeros((h, w), np.uint8)
     for polarity in _polarities(gray, disc_kernel(_FINE_DISC_PX // 2), 4, _thresholds):
-        marks, weak = _find(polarity, sensitivity, True, max_speck_px=40, cover_px=2)
+        marks, weak = _find(polarity, sensitivity, True, max_speck_px=40, cover_px=reach_px)
         found |= marks
         anything |= weak
 
@@ -324,7 +328,7 @@ def _search(gray: np.ndarray, sensitivity: float) -> tuple[np.ndarray, np.ndarra
             return {**th, "z_strong": th["z_spot"], "crowd": 0.5 * th["crowd"]}
 
         for polarity in _polarities(half, disc_kernel(_COARSE_DISC_PX // 2), 6, coarse):
-            marks, weak = _find(polarity, sensitivity, False, max_speck_px=60, cover_px=1)
+            marks, weak = _find(polarity, sensitivity, False, max_speck_px=60, cover_px=reach_px // 2)
             spots |= marks
             weak_spots |= weak
         found |= spots.repeat(2, axis=0).repeat(2, axis=1)[:h, :w]
@@ -360,7 +364,9 @@ def detect_damage(image: np.ndarray, sensitivity: float = DEFAULT_SENSITIVITY) -
 
     # 2. Search at the working scale.
     work, factor = working_scale(gray)
-    found, anything = _search(work, float(sensitivity))
+    # Reduced, a mark's faint rim is found again at full resolution; reaching into the faint
+    # residue around it would only add the texture beside it.
+    found, anything = _search(work, float(sensitivity), _REACH_PX if factor == 1.0 else 0)
     if factor == 1.0:
         # 3. Grow a little: thresholds keep the mark's core, healing needs its soft edge too.
         return grow_mask(found, _COVER_PX)

@@ -4,10 +4,10 @@ Damage on a print scales with the scanning resolution: a dust speck 2 px across 
 is 10 px across on a 24-MP scan of the same print. The detector is made for marks a few pixels
 wide, so a large scan is first reduced to about ``WORKING_AREA_PX`` pixels (an area average,
 which keeps a thin mark as a fainter one), searched there, and the proposal is then redrawn at
-full resolution: inside the working-scale mask (grown by one working pixel), a scan pixel is
-damage where it differs from the picture around the marks (interpolated from the working
-scale) by at least ``_VISIBLE_GRAY``, so the mask follows the mark's own outline, not the
-working scale's coarse pixels.
+full resolution: inside the working-scale mask, a scan pixel is damage where it differs from
+the picture around the marks (interpolated from the working scale) by at least
+``_VISIBLE_GRAY``, so the mask follows the mark's own outline, not the working scale's coarse
+pixels; then it is grown by half a working pixel to cover the mark's soft edge.
 """
 
 from __future__ import annotations
@@ -63,13 +63,13 @@ def to_full_resolution(gray: np.ndarray, work_mask: np.ndarray, background: np.n
 
     ``gray`` H×W uint8 luminance of the scan; ``work_mask`` h×w uint8 0/1 found on its working
     image; ``background`` h×w float32 from ``picture_without_marks``. Kept: the scan pixels inside
-    ``work_mask`` grown by one working pixel that differ from the interpolated background by at
-    least ``_VISIBLE_GRAY``, grown by ``cover_px`` to cover the marks' soft edges. A larger
+    ``work_mask`` that differ from the interpolated background by at least ``_VISIBLE_GRAY``,
+    grown by ``cover_px`` to cover the marks' soft edges. A larger
     ``work_mask`` never gives a smaller result.
     """
     h, w = gray.shape
     wh, ww = work_mask.shape
-    region = dilate(work_mask, np.ones((3, 3), np.uint8)) * np.uint8(255)
+    region = work_mask * np.uint8(255)
     inside = np.flatnonzero(np.asarray(Image.fromarray(region).resize((w, h), Image.NEAREST)))
     rows, cols = np.divmod(inside, w)
     # Pixel centres of the scan in working-image coordinates, for a bilinear look-up.

@@ -1,23 +1,27 @@
 """Classical restoration quality and speed, measured in one run (a table, not a pass/fail test).
 
-    python bench/restoration.py [--seed 0] [--scale 2] [--big-mp 24]
+    python bench/restoration.py [--seed 0] [--mp 1 6 24] [--photos astronaut coffee chelsea]
 
-Real photos (scikit-image's bundled samples) are made into "old print scans": luminance,
-enlarged --scale times (a scan resolves finer than the print's own detail), faded, grain added,
-alternately left gray or toned sepia. Synthetic damage with a known mask is drawn on top:
-thin bright and dark scratches (1–3 px, any angle, slightly curved), dust specks 1–4 px, a few
-larger soft spots, and one crease across the frame. Then, per photo and overall:
+Real photos (scikit-image's bundled samples) are made into "old print scans" at several scan
+resolutions (--mp, megapixels): luminance enlarged to that size, faded, scanner grain added,
+alternately left gray or toned sepia. The same damage is drawn on the same print at every
+resolution, its size in proportion to the picture (as damage on a real print scales with the
+scanning resolution); sizes below are at 1 MP and grow with √MP:
 
-- detect_damage at DEFAULT_SENSITIVITY: recall over the truly damaged pixels (covered ≥ 35% by
-  damage and visibly changed, ≥ 10 gray levels), precision over the flagged pixels, counting a
-  flagged pixel as correct if it lies within 2 px of any pixel the damage touched (the detector
-  grows its mask to cover soft edges); and the share of pixels flagged on the undamaged scan;
-- heal given the true mask (every pixel the damage touched), with its defaults (Telea, 5 px)
-  and with Navier–Stokes, vs a blur fill (Gaussian σ 3 px of the unmasked pixels, normalised
-  by the blurred weights): mean absolute error in gray levels over the masked pixels;
-- seconds per megapixel of detect and heal, and both on one synthetic --big-mp MP scan.
+- speck: dust specks 1–4 px across and a few soft spots (mould, drops) 6–14 px across;
+- scratch: thin bright and dark scratches 1–3 px wide, any angle, slightly curved;
+- crease: one crease edge to edge, a bright broken-emulsion core with a faint shadow beside it.
 
-The detector was tuned on other damage seeds (1000–1002) than the default --seed 0.
+Per resolution, detect_damage at DEFAULT_SENSITIVITY is scored on the print with all damage:
+recall over the truly damaged pixels (covered ≥ 35% by damage and visibly changed, ≥ 10 gray
+levels), per kind and overall; precision over the flagged pixels, a flagged pixel counting as
+correct within 2 px (× √MP) of any pixel the damage touched; "edges": the share of flagged
+pixels on the clean photo's strong edges (gradient ≥ EDGE_GRAY_PER_PX gray levels per 1-MP
+pixel; "chance" is the share of the true damage on them, where damage that lands on an edge
+must be flagged); "clean%": pixels flagged on the undamaged print. Precision per kind comes from
+prints carrying that kind only. Then the mask area over sensitivity (it must never shrink), the
+seconds per detection, and heal()'s error on the 1-MP prints given the true mask (MAE in gray
+levels over the masked pixels, against a blur fill).
 """
 
 from __future__ import annotations
@@ -34,13 +38,16 @@ import numpy as np  # noqa: E402
 
 from inference.damage import DEFAULT_SENSITIVITY, detect_damage  # noqa: E402
 from inference.heal import heal  # noqa: E402
-from inference.mask_ops import grow_mask, shrink_mask  # noqa: E402
+from inference.mask_ops import grow_mask  # noqa: E402
 
-PHOTOS = ["camera", "astronaut", "coffee", "chelsea", "rocket", "coins", "moon", "motorcycle"]
+PHOTOS = ["astronaut", "coffee", "chelsea"]
+KINDS = ("speck", "scratch", "crease")
+SENSITIVITIES = (0.2, 0.5, 0.8, 1.0)
 TRUTH_ALPHA = 0.35  # a pixel is "damaged" where the damage layer covers at least this much…
 TRUTH_CHANGE = 10.0  # …and changed its luminance by at least this many gray levels (visibly)
 FOOTPRINT_ALPHA = 0.05  # any pixel the damage touched: healed, and not a false alarm if flagged
-PRECISION_TOLERANCE_PX = 2
+PRECISION_TOLERANCE_PX = 2  # at 1 MP; × √MP at other resolutions
+EDGE_GRAY_PER_PX = 12.0  # a strong edge: luminance gradient (σ 1 px) at 1 MP
 
 
 def load_photo(name: str) -> np.ndarray:
@@ -53,9 +60,11 @@ def load_photo(name: str) -> np.ndarray:
     return image.astype(np.float32)
 
 
-def old_print(gray: np.ndarray, scale: int, sepia: bool, rng: np.random.Generator) -> np.ndarray:
-    """H×W float32 luminance → (H·scale)×(W·scale)×3 float32 RGB 0..255 that looks like a print scan."""
-    big = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+def old_print(gray: np.ndarray, megapixels: float, sepia: bool, rng: np.random.Generator) -> np.ndarray:
+    """H×W float32 luminance → about ``megapixels`` MP H'×W'×3 float32 RGB 0..255, a print scan."""
+    factor = np.sqrt(megapixels * 1e6 / gray.size)
+    size = (int(round(gray.shape[1] * factor)), int(round(gray.shape[0] * factor)))
+    big = cv2.resize(gray, size, interpolation=cv2.INTER_CUBIC)
     faded = 28.0 + 0.8 * np.clip(big, 0, 255)  # lifted blacks, dimmer whites
     grain = cv2.GaussianBlur(rng.normal(0.0, 3.0, faded.shape).astype(np.float32), (0, 0), 0.7)
     value = np.clip(faded + 2.0 * grain, 0, 255)
@@ -63,90 +72,84 @@ def old_print(gray: np.ndarray, scale: int, sepia: bool, rng: np.random.Generato
     return np.clip(value[..., None] * tint, 0, 255)
 
 
-def _paint(scan: np.ndarray, cover: np.ndarray, alpha_u8: np.ndarray, opacity: float, value: float) -> None:
-    """Blend gray ``value`` into ``scan`` where ``alpha_u8`` (drawn anti-aliased) covers, in place."""
-    alpha = alpha_u8.astype(np.float32) * (opacity / 255.0)
-    scan += alpha[..., None] * (value - scan)
-    np.maximum(cover, alpha, out=cover)
+def draw_damage(scan: np.ndarray, seed: int, kinds=KINDS) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Draw the print's damage onto H×W×3 float32 ``scan`` in place → ({kind: truth}, footprint).
 
-
-def draw_damage(scan: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Draw damage onto H×W×3 float32 ``scan`` in place → (truth, footprint), H×W bool each.
-
-    ``truth``: pixels covered ≥ TRUTH_ALPHA and visibly changed (≥ TRUTH_CHANGE gray levels; a
-    black scratch on a black coat damages nothing). ``footprint``: every pixel the damage touched.
+    The damage depends on ``seed`` only, in picture-relative units: the same at any resolution.
+    ``truth``: H×W bool, pixels covered ≥ TRUTH_ALPHA by that kind and visibly changed (≥
+    TRUTH_CHANGE gray levels; a black scratch on a black coat damages nothing). ``footprint``:
+    H×W bool, every pixel any damage touched.
     """
+    rng = np.random.default_rng(seed)
     h, w = scan.shape[:2]
+    k = np.sqrt(h * w / 1e6)  # damage sizes below are at 1 MP
     before = scan.mean(axis=2)
-    cover = np.zeros((h, w), np.float32)  # the greatest damage coverage of each pixel, 0..1
-    per_mp = h * w / 1e6
+    cover = {kind: np.zeros((h, w), np.float32) for kind in KINDS}  # greatest coverage, 0..1
     layer = np.zeros((h, w), np.uint8)
+    frame = np.array([w, h], np.float64)
 
-    def bright() -> float:
-        return float(rng.uniform(215, 255))
+    def paint(kind: str, opacity: float, value: float) -> None:
+        if kind in kinds:
+            alpha = layer.astype(np.float32) * (opacity / 255.0)
+            scan[...] += alpha[..., None] * (value - scan)
+            np.maximum(cover[kind], alpha, out=cover[kind])
 
-    def dark() -> float:
-        return float(rng.uniform(5, 45))
+    def tone(bright: bool) -> float:
+        return float(rng.uniform(215, 255) if bright else rng.uniform(5, 45))
 
-    # 1. Scratches: slightly curved polylines, 1–3 px wide, any angle and length.
-    for _ in range(max(4, int(14 * per_mp))):
-        length = rng.uniform(25, 0.5 * max(h, w))
-        angle = rng.uniform(0, np.pi)
-        start = rng.uniform([0, 0], [w, h])
-        bend = rng.normal(0, 0.06 * length)
+    def fixed(points: np.ndarray) -> np.ndarray:
+        return np.round(points * 16).astype(np.int32)  # cv2's 4 fractional bits
+
+    # 1. Scratches: slightly curved polylines, 1–3 px wide at 1 MP, any angle and length.
+    for _ in range(14):
+        length, angle = rng.uniform(0.025, 0.5), rng.uniform(0, np.pi)
+        start, bend = rng.uniform(0, 1, 2) * frame, rng.normal(0, 0.06 * length)
         t = np.linspace(0, 1, 16)
-        pts = start + np.outer(t, [np.cos(angle), np.sin(angle)]) * length
-        pts += np.outer(4 * t * (1 - t) * bend, [-np.sin(angle), np.cos(angle)])
+        along, across = np.array([np.cos(angle), np.sin(angle)]), np.array([-np.sin(angle), np.cos(angle)])
+        pts = start + np.outer(t * length, along) * max(h, w) + np.outer(4 * t * (1 - t) * bend * max(h, w), across)
+        width, opacity, bright = rng.uniform(1, 3), rng.uniform(0.55, 1.0), rng.random() < 0.6
         layer[:] = 0
-        cv2.polylines(layer, [np.round(pts * 16).astype(np.int32)], False, 255, int(rng.integers(1, 4)), cv2.LINE_AA, shift=4)
-        _paint(scan, cover, layer, rng.uniform(0.55, 1.0), bright() if rng.random() < 0.6 else dark())
-    # 2. Dust specks, 1–4 px across.
-    for _ in range(max(20, int(60 * per_mp))):
+        cv2.polylines(layer, [fixed(pts)], False, 255, max(1, int(round(width * k))), cv2.LINE_AA, shift=4)
+        paint("scratch", opacity, tone(bright))
+    # 2. Dust specks, 1–4 px across at 1 MP, and larger soft spots 6–14 px across.
+    for i in range(66):
+        centre, opacity, bright = rng.uniform(0, 1, 2) * frame, rng.uniform(0.6, 1.0), rng.random() < 0.5
         layer[:] = 0
-        centre = np.round(rng.uniform([0, 0], [w, h]) * 16).astype(int)
-        radius = rng.uniform(0.5, 2.0)
-        cv2.circle(layer, tuple(int(c) for c in centre), int(radius * 16), 255, -1, cv2.LINE_AA, shift=4)
-        _paint(scan, cover, layer, rng.uniform(0.6, 1.0), dark() if rng.random() < 0.5 else bright())
-    # 3. A few larger soft spots (mould, drops), 6–14 px across.
-    for _ in range(max(3, int(6 * per_mp))):
-        layer[:] = 0
-        centre = tuple(int(c) for c in rng.uniform([0, 0], [w, h]))
-        axes = tuple(int(a) for a in rng.uniform(3, 7, 2))
-        cv2.ellipse(layer, centre, axes, float(rng.uniform(0, 180)), 0, 360, 255, -1, cv2.LINE_AA)
-        layer[:] = cv2.GaussianBlur(layer, (0, 0), 0.8)
-        _paint(scan, cover, layer, rng.uniform(0.6, 0.95), bright() if rng.random() < 0.5 else dark())
-    # 4. One crease edge to edge: a bright broken-emulsion core with a faint shadow beside it.
+        if i < 60:
+            cv2.circle(layer, tuple(int(c) for c in fixed(centre)), int(rng.uniform(0.5, 2.0) * k * 16), 255, -1, cv2.LINE_AA, shift=4)
+        else:
+            axes = tuple(int(a * k) for a in rng.uniform(3, 7, 2))
+            cv2.ellipse(layer, tuple(int(c) for c in centre), axes, float(rng.uniform(0, 180)), 0, 360, 255, -1, cv2.LINE_AA)
+            layer[:] = cv2.GaussianBlur(layer, (0, 0), 0.8 * k)
+        paint("speck", opacity, tone(bright))
+    # 3. One crease edge to edge: a bright core with a faint shadow beside it.
     y0, y1 = rng.uniform(0.1, 0.9, 2) * h
     xs = np.linspace(0, w - 1, 40)
-    ys = y0 + (y1 - y0) * xs / (w - 1) + np.cumsum(rng.normal(0, 0.6, xs.size))
-    pts = np.stack([xs, ys], 1)
+    ys = y0 + (y1 - y0) * xs / (w - 1) + np.cumsum(rng.normal(0, 0.6, xs.size)) * k
     for offset, value, opacity, width in ((0.0, 245.0, 0.8, 2), (2.0, 35.0, 0.45, 1)):
         layer[:] = 0
-        cv2.polylines(layer, [np.round((pts + [0, offset]) * 16).astype(np.int32)], False, 255, width, cv2.LINE_AA, shift=4)
-        _paint(scan, cover, layer, opacity, value)
-    change = np.abs(scan.mean(axis=2) - before)
-    return (cover >= TRUTH_ALPHA) & (change >= TRUTH_CHANGE), cover >= FOOTPRINT_ALPHA
+        pts = np.stack([xs, ys + offset * k], 1)
+        cv2.polylines(layer, [fixed(pts)], False, 255, max(1, int(round(width * k))), cv2.LINE_AA, shift=4)
+        paint("crease", opacity, value)
+    visible = np.abs(scan.mean(axis=2) - before) >= TRUTH_CHANGE
+    truth = {kind: (cover[kind] >= TRUTH_ALPHA) & visible for kind in kinds}
+    footprint = np.maximum.reduce([cover[kind] for kind in kinds]) >= FOOTPRINT_ALPHA
+    return truth, footprint
 
 
-def blur_fill(image: np.ndarray, mask: np.ndarray, sigma_px: float = 3.0) -> np.ndarray:
-    """Baseline: masked pixels ← Gaussian blur of the unmasked ones, normalised by blurred weights."""
-    known = (mask == 0).astype(np.float32)
-    out = image.copy()
-    filled = np.zeros(image.shape, np.float32)
-    todo = mask != 0
-    for sigma in (sigma_px, 4 * sigma_px, 16 * sigma_px):  # wider where a spot has no near support
-        weight = cv2.GaussianBlur(known, (0, 0), sigma)
-        total = cv2.GaussianBlur(image.astype(np.float32) * known[..., None], (0, 0), sigma)
-        ok = todo & (weight > 1e-3)
-        filled[ok] = total[ok] / weight[ok][..., None]
-        todo &= ~ok
-    out[mask != 0] = np.clip(filled[mask != 0] + 0.5, 0, 255).astype(np.uint8)
-    return out
+def strong_edges(clean: np.ndarray) -> np.ndarray:
+    """H×W×3 uint8 clean print → H×W bool: its strong edges, measured at a 1-MP scale."""
+    gray = cv2.cvtColor(clean, cv2.COLOR_RGB2GRAY)
+    h, w = gray.shape
+    k = np.sqrt(h * w / 1e6)
+    small = cv2.resize(gray, (int(round(w / k)), int(round(h / k))), interpolation=cv2.INTER_AREA).astype(np.float32)
+    small = cv2.GaussianBlur(small, (0, 0), 1.0)
+    magnitude = np.hypot(cv2.Sobel(small, cv2.CV_32F, 1, 0), cv2.Sobel(small, cv2.CV_32F, 0, 1)) / 8.0
+    return cv2.resize((magnitude >= EDGE_GRAY_PER_PX).astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) != 0
 
 
-def mae(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float:
-    """Mean absolute error in gray levels (all channels) over the pixels of bool ``where``."""
-    return float(np.abs(a.astype(np.float32) - b.astype(np.float32))[where].mean())
+def to_u8(scan: np.ndarray) -> np.ndarray:
+    return np.clip(scan + 0.5, 0, 255).astype(np.uint8)
 
 
 def timed(fn, *args, **kwargs):
@@ -155,114 +158,108 @@ def timed(fn, *args, **kwargs):
     return result, time.perf_counter() - started
 
 
-def evaluate(name: str, index: int, args, rng: np.random.Generator) -> dict:
-    clean_f = old_print(load_photo(name), args.scale, sepia=index % 2 == 1, rng=rng)
-    clean = np.clip(clean_f + 0.5, 0, 255).astype(np.uint8)
+def blur_fill(image: np.ndarray, mask: np.ndarray, sigma_px: float = 3.0) -> np.ndarray:
+    """Baseline: masked pixels ← Gaussian blur of the unmasked ones, normalised by blurred weights."""
+    known = (mask == 0).astype(np.float32)
+    filled = np.zeros(image.shape, np.float32)
+    todo = mask != 0
+    for sigma in (sigma_px, 4 * sigma_px, 16 * sigma_px):  # wider where a spot has no near support
+        weight = cv2.GaussianBlur(known, (0, 0), sigma)
+        total = cv2.GaussianBlur(image.astype(np.float32) * known[..., None], (0, 0), sigma)
+        ok = todo & (weight > 1e-3)
+        filled[ok] = total[ok] / weight[ok][..., None]
+        todo &= ~ok
+    out = image.copy()
+    out[mask != 0] = to_u8(filled[mask != 0])
+    return out
+
+
+def evaluate(photo: str, index: int, megapixels: float, args) -> dict:
+    """Every figure of one print at one resolution, as pixel counts to be pooled over photos."""
+    seed = args.seed * 1000 + index
+    clean_f = old_print(load_photo(photo), megapixels, sepia=index % 2 == 1, rng=np.random.default_rng(seed))
+    clean = to_u8(clean_f)
     damaged_f = clean_f.copy()
-    truth, footprint = draw_damage(damaged_f, rng)
-    damaged = np.clip(damaged_f + 0.5, 0, 255).astype(np.uint8)
-    megapixels = truth.size / 1e6
+    truth, footprint = draw_damage(damaged_f, seed)
+    damaged = to_u8(damaged_f)
+    tolerance_px = PRECISION_TOLERANCE_PX * np.sqrt(clean.shape[0] * clean.shape[1] / 1e6)
+    edges = strong_edges(clean)
+    all_truth = np.logical_or.reduce(list(truth.values()))
+    out = {"px": clean.shape[0] * clean.shape[1], "truth_on_edges": int((all_truth & edges).sum()), "truth": int(all_truth.sum())}
 
-    predicted, detect_s = timed(detect_damage, damaged)
-    predicted = predicted != 0
-    near_truth = grow_mask(footprint.astype(np.uint8), PRECISION_TOLERANCE_PX) != 0
-    clean_flagged = detect_damage(clean) != 0
+    def score(mask: np.ndarray, footprint: np.ndarray, key: str) -> np.ndarray:
+        flagged = mask != 0
+        out[f"{key}_flagged"] = int(flagged.sum())
+        out[f"{key}_near"] = int((flagged & (grow_mask(footprint.astype(np.uint8), tolerance_px) != 0)).sum())
+        return flagged
 
-    footprint_u8 = footprint.astype(np.uint8) * 255
-    healed, heal_s = timed(heal, damaged, footprint_u8)
-    healed_ns = cv2.inpaint(damaged, footprint_u8, 5, cv2.INPAINT_NS)  # the fill Heal used to be
-    return {
-        "photo": f"{name} ({'sepia' if index % 2 else 'gray'})",
-        "mp": megapixels,
-        "truth_px": int(truth.sum()),
-        "tp": int((predicted & truth).sum()),
-        "pred_px": int(predicted.sum()),
-        "pred_ok": int((predicted & near_truth).sum()),
-        "clean_flagged": int(clean_flagged.sum()),
-        "footprint_px": int(footprint.sum()),
-        "heal_abs": float(np.abs(healed.astype(np.float32) - clean)[footprint].sum()),
-        "ns_abs": float(np.abs(healed_ns.astype(np.float32) - clean)[footprint].sum()),
-        "blur_abs": float(np.abs(blur_fill(damaged, footprint_u8).astype(np.float32) - clean)[footprint].sum()),
-        "detect_s": detect_s,
-        "heal_s": heal_s,
-    }
+    for s in SENSITIVITIES:
+        mask, seconds = timed(detect_damage, damaged, s)
+        flagged = score(mask, footprint, f"s{s}")
+        out[f"s{s}_tp"] = int((flagged & all_truth).sum())
+        if s == DEFAULT_SENSITIVITY:
+            out["detect_s"] = seconds
+            out["on_edges"] = int((flagged & edges).sum())
+            for kind in KINDS:
+                out[f"{kind}_truth"], out[f"{kind}_tp"] = int(truth[kind].sum()), int((flagged & truth[kind]).sum())
+    out["clean_flagged"] = int((detect_damage(clean) != 0).sum())
+    for kind in KINDS:  # precision per kind: the print with that kind of damage only
+        alone_f = clean_f.copy()
+        _, alone_footprint = draw_damage(alone_f, seed, kinds=(kind,))
+        score(detect_damage(to_u8(alone_f)), alone_footprint, kind)
+    if megapixels <= 1.5:
+        footprint_u8 = footprint.astype(np.uint8) * 255
+        n = 3 * max(1, int(footprint.sum()))
+        out["heal_abs"] = float(np.abs(heal(damaged, footprint_u8).astype(np.float32) - clean)[footprint].sum()) / n
+        out["blur_abs"] = float(np.abs(blur_fill(damaged, footprint_u8).astype(np.float32) - clean)[footprint].sum()) / n
+    return out
 
 
-def row(r: dict) -> str:
-    recall = r["tp"] / max(1, r["truth_px"])
-    precision = r["pred_ok"] / max(1, r["pred_px"])
-    n = 3 * max(1, r["footprint_px"])
-    return (
-        f"{r['photo']:<22}{r['mp']:>6.2f}{recall:>8.3f}{precision:>8.3f}{100 * r['clean_flagged'] / (r['mp'] * 1e6):>9.3f}"
-        f"{r['heal_abs'] / n:>8.2f}{r['ns_abs'] / n:>8.2f}{r['blur_abs'] / n:>8.2f}"
-        f"{r['detect_s'] / r['mp']:>10.3f}{r['heal_s'] / r['mp']:>10.3f}"
+def ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+def report(megapixels: float, results: list[dict]) -> None:
+    """One resolution's table rows, pooled over photos (sums of pixel counts)."""
+    t = {k: sum(r.get(k, 0) for r in results) for k in results[0]}
+    d = DEFAULT_SENSITIVITY
+    print(
+        f"{megapixels:>5.1f} MP  recall {ratio(t[f's{d}_tp'], t['truth']):.3f}  precision "
+        f"{ratio(t[f's{d}_near'], t[f's{d}_flagged']):.3f}  edges {ratio(t['on_edges'], t[f's{d}_flagged']):.3f} "
+        f"(chance {ratio(t['truth_on_edges'], t['truth']):.3f})  clean% {100 * t['clean_flagged'] / t['px']:.3f}  "
+        f"detect {t['detect_s'] / len(results):.2f} s per print ({t['px'] / len(results) / 1e6:.1f} MP)"
     )
-
-
-def big_scan_timing(megapixels: float, rng: np.random.Generator) -> dict[str, float]:
-    """Seconds to detect, to heal the true damage, and to heal the detected mask on one synthetic
-    scan of about ``megapixels`` MP (3:2), with its size and mask sizes."""
-    w = int(round(np.sqrt(megapixels * 1e6 * 1.5)))
-    h = int(round(w / 1.5))
-    tile = old_print(load_photo("astronaut"), 4, sepia=True, rng=rng)
-    scan = np.tile(tile, (h // tile.shape[0] + 1, w // tile.shape[1] + 1, 1))[:h, :w].copy()
-    # A real scan's damage does not grow with resolution: draw it on two 1-MP patches.
-    footprint = np.zeros((h, w), bool)
-    for top, left in ((0, 0), (h // 2, w // 2)):
-        patch = (slice(top, top + h // 4), slice(left, left + w // 6))
-        footprint[patch] = draw_damage(scan[patch], rng)[1]
-    image = np.clip(scan + 0.5, 0, 255).astype(np.uint8)
-    mask, detect_s = timed(detect_damage, image)
-    _, heal_true_s = timed(heal, image, footprint.astype(np.uint8) * 255)
-    _, heal_detected_s = timed(heal, image, mask)
-    _, grow_s = timed(grow_mask, mask, 4)
-    _, shrink_s = timed(shrink_mask, mask, 4)
-    return {
-        "grow_s": grow_s, "shrink_s": shrink_s,
-        "mp": h * w / 1e6, "w": w, "h": h, "detect_s": detect_s, "heal_true_s": heal_true_s,
-        "true_px": int(footprint.sum()), "heal_detected_s": heal_detected_s, "detected_px": int((mask != 0).sum()),
-    }
+    for kind in KINDS:
+        print(
+            f"         {kind:<8} recall {ratio(t[f'{kind}_tp'], t[f'{kind}_truth']):.3f}  precision "
+            f"{ratio(t[f'{kind}_near'], t[f'{kind}_flagged']):.3f}"
+        )
+    curve = [t[f"s{s}_flagged"] for s in SENSITIVITIES]
+    steps = ", ".join(
+        f"{s}: {t[f's{s}_flagged']:,} px (recall {ratio(t[f's{s}_tp'], t['truth']):.3f}, precision "
+        f"{ratio(t[f's{s}_near'], t[f's{s}_flagged']):.3f})"
+        for s in SENSITIVITIES
+    )
+    print(f"         sensitivity {steps}; {'monotonic' if curve == sorted(curve) else 'NOT MONOTONIC'}")
+    if "heal_abs" in t:
+        print(f"         heal MAE {t['heal_abs'] / len(results):.2f} gray levels (blur fill {t['blur_abs'] / len(results):.2f})")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seed", type=int, default=0, help="damage and grain seed (the detector was tuned on 1000+)")
-    parser.add_argument("--scale", type=int, default=2, help="scan enlargement of the sample photos")
-    parser.add_argument("--big-mp", type=float, default=24.0, help="size of the timing-only scan; 0 skips it")
+    parser.add_argument("--seed", type=int, default=0, help="damage and grain seed")
+    parser.add_argument("--mp", type=float, nargs="*", default=[1.0, 6.0, 24.0], help="scan resolutions, megapixels")
     parser.add_argument("--photos", nargs="*", default=PHOTOS)
     args = parser.parse_args()
     try:
         import skimage.data  # noqa: F401
     except ImportError:
         sys.exit("bench/restoration.py needs scikit-image for its sample photos: python -m pip install scikit-image")
-
-    cv2.setRNGSeed(args.seed)
-    print("\n\n".join(__doc__.split("\n\n")[2:4]).strip())
-    print(f"\nseed {args.seed}, scale ×{args.scale}, sensitivity {DEFAULT_SENSITIVITY}, cv2 threads {cv2.getNumThreads()}")
-    print("columns: recall, prec(ision), clean% (of pixels flagged without damage); heal / cv-ns / blur: MAE in gray")
-    print("levels of heal(), OpenCV's Navier–Stokes inpainting (for reference) and the blur fill; detect / heal: seconds per MP.\n")
-    header = (
-        f"{'photo':<22}{'MP':>6}{'recall':>8}{'prec':>8}{'clean%':>9}{'heal':>8}{'cv-ns':>8}{'blur':>8}"
-        f"{'detect':>10}{'heal':>10}"
-    )
-    print(header)
-    print("-" * len(header))
-    results = []
-    for index, name in enumerate(args.photos):
-        rng = np.random.default_rng([args.seed, index])
-        results.append(evaluate(name, index, args, rng))
-        print(row(results[-1]), flush=True)
-    total = {k: sum(r[k] for r in results) for k in results[0] if k != "photo"}
-    print("-" * len(header))
-    print(row({"photo": "overall (pixel-pooled)", **total}))
-    if args.big_mp > 0:
-        t = big_scan_timing(args.big_mp, np.random.default_rng([args.seed, 99]))
-        print(
-            f"\n{t['w']}×{t['h']} scan ({t['mp']:.1f} MP, astronaut tiled, damage on two 1-MP patches): "
-            f"detect {t['detect_s']:.2f} s; heal the true damage ({t['true_px']:,} px) {t['heal_true_s']:.2f} s; "
-            f"heal the detected mask ({t['detected_px']:,} px) {t['heal_detected_s']:.2f} s; "
-            f"grow / shrink that mask by 4 px {t['grow_s'] * 1000:.0f} / {t['shrink_s'] * 1000:.0f} ms"
-        )
+    cv2.setNumThreads(1)
+    print(__doc__.split("\n\n", 2)[2].strip())
+    print(f"\nseed {args.seed}, photos {', '.join(args.photos)}, default sensitivity {DEFAULT_SENSITIVITY}\n")
+    for megapixels in args.mp:
+        report(megapixels, [evaluate(photo, index, megapixels, args) for index, photo in enumerate(args.photos)])
 
 
 if __name__ == "__main__":

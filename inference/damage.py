@@ -1,24 +1,38 @@
 """Finding scan damage classically: thin bright or dark marks that the photo itself does not explain.
 
 Scratches, dust specks, creases and small spots on a scanned print are narrow structures much
-brighter or darker than their immediate surroundings. Morphological top-hat (bright) and
-black-hat (dark) residuals of the luminance isolate structures narrower than a disc. Each is
-thresholded in multiples of its local level (the upper quartile of the residual per 64-px
-block), so a busy area needs a stronger mark than a smooth sky and the photo's own grain sets
-the scale. Connected components are then kept only if they look like damage: long and thin
-everywhere (scratch, crease) or small, compact and alone (dust, spot). Real detail that passes
-all of that (a wire, a thin highlight) is flagged too: the mask is a proposal to edit.
+brighter or darker than their immediate surroundings. Damage scales with the scanning
+resolution, so the search runs at a scale relative to the picture: a large scan is reduced to
+about one megapixel first (``inference.damage_scale``) and the proposal is redrawn at full
+resolution after. There, morphological top-hat (bright) and black-hat (dark) residuals of the
+luminance isolate structures narrower than a disc. Each is thresholded in multiples of its
+local level (the upper quartile of the residual per 64-px block), so a busy area needs a
+stronger mark than a smooth sky and the photo's own grain sets the scale. Connected components
+are then kept only if they look like damage: long, thin everywhere and not running along an
+edge of the picture (scratch, crease: damage crosses the picture's structure, while a thin
+highlight on a rim or the outline of a badge follows it), or small, compact and alone (dust,
+spot). Real detail that passes all of that (a wire, a thin highlight on a flat area) is flagged
+too: the mask is a proposal to edit.
 
-Measured by ``bench/restoration.py`` (synthetic damage on real photos made into old prints).
+Components are formed at a few fixed sensitivity levels and judged at the asked one, each test
+moving toward "more" as sensitivity rises, so a higher sensitivity never finds less.
+
+Measured by ``bench/restoration.py`` (synthetic damage on real photos made into old prints,
+at several scan resolutions).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from PIL import Image
 from scipy import ndimage
 
 from inference.api import DEFAULT_SENSITIVITY
+from inference.damage_edges import edge_tests
+from inference.damage_scale import picture_without_marks, to_full_resolution, working_scale
 from inference.mask_ops import dilate, disc_kernel, erode, grow_mask
 
 _BLOCK_PX = 64  # local statistics are taken per block of this size
@@ -28,6 +42,9 @@ _COARSE_DISC_PX = 9  # diameter at half resolution: spots up to ~15 px across
 _BRIDGE_PX = 6  # a scratch fading for up to twice this (over a like background) stays one piece
 _CONTEXT_PX = 12  # how far around a small mark to look for others like it (texture, not dust)
 _COVER_PX = 1  # the final mask is grown by this much so it covers anti-aliased edges too
+_REACH_PX = 2  # a mark extends this far into the faint residue around it (its soft edge)
+_FORMATION_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)  # sensitivities at which marks are grouped into components
+_EDGE_SHARE = 0.35  # a thin component with this share of its pixels along a picture edge is the picture
 
 
 def _thresholds(sensitivity: float) -> dict[str, float]:
@@ -62,13 +79,12 @@ def _block_level(residual: np.ndarray) -> np.ndarray:
     return np.maximum(np.percentile(blocks, _LEVEL_QUANTILE, axis=2), 1.0).astype(np.float32)
 
 
-def _marks(residual: np.ndarray, th: dict[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One residual (H×W uint8) → (strong, line, weak) marks, each H×W uint8 0/1.
+def _marks(residual: np.ndarray, level: np.ndarray, th: dict[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One residual (H×W uint8) and its ``_block_level`` → (strong, line, weak) marks, each H×W uint8 0/1.
 
     A pixel is a mark where its residual exceeds z × the local level and a floor in gray levels.
     """
     h, w = residual.shape
-    level = _block_level(residual)
     marks = []
     for z, floor in ((th["z_strong"], th["floor"]), (th["z_line"], th["floor"]), (th["z_weak"], 0.6 * th["floor"])):
         # Thresholds vary slowly, so they are made per block and interpolated as bytes: full-size
@@ -79,25 +95,27 @@ def _marks(residual: np.ndarray, th: dict[str, float]) -> tuple[np.ndarray, np.n
     return marks[0], marks[1], marks[2]
 
 
-def _scratches(candidates: np.ndarray, line: np.ndarray, min_length_px: float) -> np.ndarray:
+def _scratches(candidates: np.ndarray, line: np.ndarray, along_edge, min_length_px: float) -> np.ndarray:
     """Keep long components that are thin everywhere → H×W uint8 0/1 (scratches, creases, hairs).
 
     ``candidates`` are ``line`` marks extended through weak ones. A component is kept if it
     spans ``min_length_px``, if hardly any of it survives an erosion by a 7-px disc (unlike
-    area ÷ length, that holds for curved scratches and for several that cross), and if most
-    of it is ``line`` marks: lace-like texture reached through weak pixels is mostly weak.
+    area ÷ length, that holds for curved scratches and for several that cross), if most of it
+    is ``line`` marks (lace-like texture reached through weak pixels is mostly weak), and if
+    most of it does not run along an edge of the picture: ``along_edge(flat indices)`` → bool.
     """
     count, pixels, owner, (_x, _y, w, h, area) = _components(candidates)
     length = np.hypot(w, h)
     thick = np.bincount(owner[erode(line, disc_kernel(3), border=0).ravel()[pixels] != 0], minlength=count)
     sure = np.bincount(owner[line.ravel()[pixels] != 0], minlength=count)  # every line mark is a candidate
     keep = (length >= min_length_px) & (thick <= 0.05 * area) & (sure >= 0.75 * area)
+    judged = keep[owner]  # only the components still in the running are looked at along their length
+    edged = np.bincount(owner[judged][along_edge(pixels[judged])], minlength=count)
+    keep &= edged < _EDGE_SHARE * area
     return _mark(candidates.shape, pixels, keep[owner])
 
 
-def _specks(
-    strong: np.ndarray, weak: np.ndarray, residual: np.ndarray, ring_contrast: np.ndarray, crowd_limit: float, max_area_px: int
-) -> np.ndarray:
+def _specks(strong: np.ndarray, weak: np.ndarray, residual: np.ndarray, ring_contrast: np.ndarray, crowd_limit: float, max_area_px: int) -> np.ndarray:
     """Keep small compact ``strong`` components that stand alone → H×W uint8 0/1 (dust, spots).
 
     Texture (hair, foliage, gravel) gives crowds of small marks, damage gives isolated ones:
@@ -122,16 +140,24 @@ def _specks(
     return _mark(strong.shape, pixels, keep[owner])
 
 
-def _find(
-    residual: np.ndarray, ring_contrast: np.ndarray, th: dict[str, float], scratches: bool, max_speck_px: int, cover_px: int
-) -> np.ndarray:
-    """One polarity's residual and ring contrast (H×W uint8 each) → H×W uint8 0/1: its specks,
-    and its scratches if asked, each extended ``cover_px`` into the weak marks around it."""
-    strong, line, weak = _marks(residual, th)
-    found = _specks(strong, weak, residual, ring_contrast, th["crowd"], max_speck_px)
-    if scratches:
-        found |= _scratches(_extend(line, weak, _BRIDGE_PX), line, th["scratch_px"])
-    return _extend(found, weak, cover_px)
+def _find(polarity: "_Polarity", sensitivity: float, scratches: bool, max_speck_px: int, cover_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """One polarity → (H×W uint8 0/1 found, H×W uint8 0/1 weak marks at full sensitivity).
+
+    Marks are grouped into components at each of ``_FORMATION_LEVELS`` up to ``sensitivity``
+    and judged with the thresholds of ``sensitivity``; found are the specks (and scratches if
+    asked) of all of them, each extended ``cover_px`` into the weak marks around it. Every set
+    here grows with ``sensitivity``: so does the result.
+    """
+    th = polarity.thresholds(sensitivity)
+    found = np.zeros(polarity.residual.shape, np.uint8)
+    for level in (g for g in _FORMATION_LEVELS if g <= sensitivity):
+        strong, line, weak = _marks(polarity.residual, polarity.level, polarity.thresholds(level))
+        found |= _specks(strong, weak, polarity.residual, polarity.ring_contrast, th["crowd"], max_speck_px)
+        if scratches:
+            found |= _scratches(_extend(line, weak, _BRIDGE_PX), line, polarity.along_edge, th["scratch_px"])
+    weak = _marks(polarity.residual, polarity.level, th)[2]
+    everything = _marks(polarity.residual, polarity.level, polarity.thresholds(1.0))[2]
+    return _extend(found, weak, cover_px), everything
 
 
 def _extend(kept: np.ndarray, weak: np.ndarray, steps: int) -> np.ndarray:
@@ -182,17 +208,68 @@ def _mark(shape: tuple[int, int], pixels: np.ndarray, kept: np.ndarray) -> np.nd
     return out
 
 
-def _polarities(gray: np.ndarray, ring_radius_px: int):
-    """(top/black-hat function, ring contrast) for bright then dark marks of H×W uint8 ``gray``.
+@dataclass(frozen=True)
+class _Polarity:
+    """What the tests need of one polarity (bright or dark marks) at one scale, H×W each."""
+
+    residual: np.ndarray  # uint8: the top-hat (bright) or black-hat (dark) of the luminance
+    ring_contrast: np.ndarray  # uint8: how far a pixel stands out from a whole ring around it
+    level: np.ndarray  # float32 hb×wb: ``_block_level`` of the residual
+    along_edge: Callable[[np.ndarray], np.ndarray]  # flat indices → bool: on an edge of the picture, along it
+    thresholds: Callable[[float], dict[str, float]]  # sensitivity → thresholds at this scale
+
+
+def _polarities(gray: np.ndarray, kernel: np.ndarray, ring_radius_px: int, thresholds) -> list[_Polarity]:
+    """Bright then dark marks of H×W uint8 ``gray`` narrower than ``kernel``.
 
     Ring contrast: how much brighter (darker) a pixel is than the brightest (darkest) pixel on
     a 1-px ring of ``ring_radius_px`` around it, saturating at 0.
     """
     ring = disc_kernel(ring_radius_px) - np.pad(disc_kernel(ring_radius_px - 1), 1)
-    around = dilate(gray, ring)
-    yield _top_hat, np.maximum(gray, around) - around  # saturating subtraction
-    around = erode(gray, ring)
-    yield _black_hat, np.maximum(around, gray) - gray
+    residuals = [_top_hat(gray, kernel), _black_hat(gray, kernel)]
+    # The picture without thin marks of either polarity (the closing of the opening): a crease's
+    # dark shadow beside its bright core must not pass for an edge of the picture.
+    background = _black_hat(gray - residuals[0], kernel) + (gray - residuals[0])
+    out = []
+    for bright, residual, along_edge in zip((True, False), residuals, edge_tests(gray, residuals, background)):
+        around = dilate(gray, ring) if bright else erode(gray, ring)
+        contrast = np.maximum(gray, around) - around if bright else np.maximum(around, gray) - gray
+        out.append(_Polarity(residual, contrast, _block_level(residual), along_edge, thresholds))
+    return out
+
+
+def _search(gray: np.ndarray, sensitivity: float, reach_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """H×W uint8 luminance at the working scale → (H×W uint8 0/1 damage, H×W bool: anything
+    that might be a mark at any sensitivity, left out when the picture around marks is taken).
+
+    Each mark reaches ``reach_px`` (half that for spots) into the faint residue around it.
+    """
+    h, w = gray.shape
+
+    # 1. Fine scale: bright and dark marks narrower than the disc, each with its own statistics.
+    found = np.zeros((h, w), np.uint8)
+    anything = np.zeros((h, w), np.uint8)
+    for polarity in _polarities(gray, disc_kernel(_FINE_DISC_PX // 2), 4, _thresholds):
+        marks, weak = _find(polarity, sensitivity, True, max_speck_px=40, cover_px=reach_px)
+        found |= marks
+        anything |= weak
+
+    # 2. Coarse scale at half resolution: compact spots too wide for the fine disc.
+    if min(h, w) >= 64:
+        half = _half(gray)
+        spots, weak_spots = np.zeros(half.shape, np.uint8), np.zeros(half.shape, np.uint8)
+
+        def coarse(s: float) -> dict[str, float]:
+            th = _thresholds(s)
+            return {**th, "z_strong": th["z_spot"], "crowd": 0.5 * th["crowd"]}
+
+        for polarity in _polarities(half, disc_kernel(_COARSE_DISC_PX // 2), 6, coarse):
+            marks, weak = _find(polarity, sensitivity, False, max_speck_px=60, cover_px=reach_px // 2)
+            spots |= marks
+            weak_spots |= weak
+        found |= spots.repeat(2, axis=0).repeat(2, axis=1)[:h, :w]
+        anything |= weak_spots.repeat(2, axis=0).repeat(2, axis=1)[:h, :w]
+    return found, anything != 0
 
 
 def detect_damage(image: np.ndarray, sensitivity: float = DEFAULT_SENSITIVITY) -> np.ndarray:
@@ -200,10 +277,17 @@ def detect_damage(image: np.ndarray, sensitivity: float = DEFAULT_SENSITIVITY) -
 
     ``image`` is H×W×3 uint8 RGB (gray, sepia or colour; only luminance is used, so a gray
     scan stored as RGB and a toned one behave alike). ``sensitivity`` in [0, 1]: higher flags
-    more; every threshold moves monotonically with it, so a higher value gives (nearly) a
-    superset of a lower one. Marks narrower than ~5 px (scratches, creases, dust) are found at
-    full resolution, compact spots up to ~15 px at half resolution; the mask reaches 1–3 px past
-    each mark's core to cover its soft edge. About 0.15 s per megapixel on one core.
+    more, and never less: the mask at a higher value contains the mask at a lower one.
+
+    The search works at a scale relative to the picture, as damage on a print scales with the
+    scanning resolution: a scan larger than about 1.5 MP is searched reduced to about 1 MP, so
+    the same print finds the same damage whether scanned at 1 MP or at 24 MP. At that working
+    scale marks narrower than ~5 px (scratches, creases, dust) are found directly and compact
+    spots up to ~15 px at half of it: on a 24-MP scan that is scratches up to ~25 px wide and
+    spots up to ~70 px. The mask is then redrawn at full resolution along each mark's outline
+    and reaches a little past it to cover its soft edge. Long thin marks that run along an edge
+    of the picture (a highlight on a rim, a dark outline) are taken for the picture, not damage.
+    About 0.3–0.5 s per scan of any size above 1 MP on one core, plus ~0.05 s per megapixel.
     Raises ``ValueError`` for a bad image or sensitivity.
     """
     # 1. Check inputs.
@@ -212,25 +296,16 @@ def detect_damage(image: np.ndarray, sensitivity: float = DEFAULT_SENSITIVITY) -
         raise ValueError(f"image must be an H×W×3 uint8 array, got {got}.")
     if not (isinstance(sensitivity, (int, float, np.integer, np.floating)) and 0.0 <= sensitivity <= 1.0):
         raise ValueError(f"sensitivity must be a number from 0 to 1, got {sensitivity!r}.")
-    th = _thresholds(sensitivity)
-    h, w = image.shape[:2]
     gray = np.asarray(Image.fromarray(image).convert("L"))  # ITU-R 601 luma
 
-    # 2. Fine scale: bright and dark marks narrower than the disc, each with its own statistics.
-    fine = disc_kernel(_FINE_DISC_PX // 2)
-    found = np.zeros((h, w), np.uint8)
-    for hat, ring in _polarities(gray, 4):
-        found |= _find(hat(gray, fine), ring, th, True, max_speck_px=40, cover_px=2)
+    # 2. Search at the working scale.
+    work, factor = working_scale(gray)
+    # Reduced, a mark's faint rim is found again at full resolution; reaching into the faint
+    # residue around it would only add the texture beside it.
+    found, anything = _search(work, float(sensitivity), _REACH_PX if factor == 1.0 else 0)
+    if factor == 1.0:
+        # 3. Grow a little: thresholds keep the mark's core, healing needs its soft edge too.
+        return grow_mask(found, _COVER_PX)
 
-    # 3. Coarse scale at half resolution: compact spots too wide for the fine disc.
-    if min(h, w) >= 64:
-        half = _half(gray)
-        coarse = disc_kernel(_COARSE_DISC_PX // 2)
-        spots = np.zeros(half.shape, np.uint8)
-        th = {**th, "z_strong": th["z_spot"], "crowd": 0.5 * th["crowd"]}
-        for hat, ring in _polarities(half, 6):
-            spots |= _find(hat(half, coarse), ring, th, False, max_speck_px=60, cover_px=1)
-        found |= spots.repeat(2, axis=0).repeat(2, axis=1)[:h, :w]
-
-    # 4. Grow a little: thresholds keep the mark's core, healing needs its soft edge too.
-    return grow_mask(found, _COVER_PX)
+    # 3. Redraw at full resolution; the soft edge of a mark widens with the resolution too.
+    return to_full_resolution(gray, found, picture_without_marks(work, anything), cover_px=_COVER_PX * factor / 2)

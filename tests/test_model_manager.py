@@ -48,7 +48,10 @@ def test_lists_the_catalog_by_purpose_with_status_and_the_cache_location(dialog,
     assert not dialog.use_button.isEnabled()  # a LoRA is not a model of its own
 
 
-def test_download_shows_progress_then_use_this_model_emits_and_remembers(dialog, qtbot):
+def test_download_shows_progress_then_use_this_model_emits_and_remembers(dialog, qtbot, tiny_model_dir):
+    from inference.downloads import format_bytes
+
+    total = format_bytes(sum(f.stat().st_size for f in tiny_model_dir.rglob("*") if f.is_file()))
     texts, values = [], []
     dialog.progress_label.setText = _spy(dialog.progress_label.setText, texts)
     dialog.progress_bar.setValue = _spy(dialog.progress_bar.setValue, values)
@@ -57,7 +60,7 @@ def test_download_shows_progress_then_use_this_model_emits_and_remembers(dialog,
         dialog.download_button.click()
         assert dialog.cancel_button.isEnabled() and not dialog.download_button.isEnabled()
     assert ended.args == [REPO, "done"] and not dialog.warnings
-    assert any(" of 32 MB" in t for t in texts) and values[-1] == 1000
+    assert any(f" of {total}" in t for t in texts) and values[-1] == 1000  # the served model's size
     assert dialog.status_of(REPO) == "Downloaded"
 
     dialog.select_ref(REPO)

@@ -5,8 +5,8 @@ Every edit goes through ``Document`` and is one ``QUndoCommand``; each command s
 bounding box of what it changed (before and after patches), so a small stroke on a large photo
 costs kilobytes, not the photo's size. Extending the canvas is the exception: it changes every
 layer's size, so its command stores the layers whole. Widgets bind to the signals and hold no
-state that matters. The commands live in ``gui.commands``, the stroke mechanics in
-``gui.strokes``, the paint layer's pixel rules in ``gui.paint_layer``.
+state that matters. The commands live in ``gui.commands``, the stroke methods in
+``gui.document_strokes`` (the mechanics in ``gui.strokes``), the paint layer's pixel rules in ``gui.paint_layer``.
 """
 
 from __future__ import annotations
@@ -15,18 +15,18 @@ import numpy as np
 from PySide6.QtCore import QObject, QRect, QSignalBlocker, QSize, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from gui import brush
 from gui.bounds import changed_bounds as _changed_bounds, read_only as _read_only, true_bounds as _true_bounds
 from gui.commands import InvertMaskCommand, PatchCommand, ResizeCommand
 from gui.paint_layer import FILL_TOLERANCE, alpha_bounds, composite_paint, flood_region, opacity_level, paint_over
-from gui.strokes import MaskStroke, PaintStroke, rect_slices as _slices
+from gui.document_strokes import StrokeEditing
+from gui.strokes import rect_slices as _slices
 from gui.undo_replay import StackMemory, announce, replay_edits, stack_commands
 from gui.undo_store import PatchStore
 from inference.api import MAX_IMAGE_SIDE_PX, MAX_SIDE_PX
 from inference.deep_image import SourcePixels
 
 
-class Document(QObject):
+class Document(QObject, StrokeEditing):
     """The open picture and its layers; owner of ``undo_stack`` (a ``QUndoStack``).
 
     Layers (owned by the document, changed only through its methods), all the same H×W:
@@ -76,7 +76,7 @@ class Document(QObject):
         self._base: tuple = (self._image.copy(), None, None, True, "b0")
         self._base_count = 0
         # The active stroke (a gui.strokes MaskStroke or PaintStroke) and its bounds so far.
-        self._stroke: MaskStroke | PaintStroke | None = None
+        self._stroke = None  # gui.strokes' MaskStroke or PaintStroke while a stroke is in progress
         self._stroke_rect = QRect()
 
     # -- state --------------------------------------------------------------------------------
@@ -337,12 +337,9 @@ class Document(QObject):
 
     def push_mask_patch(self, box: tuple[int, int, int, int], before: np.ndarray, after: np.ndarray,
                         text: str) -> None:
-        """Record a mask change worked out off the GUI thread as one undoable command.
-
-        box: (x, y, width, height) in image px; before/after: height×width uint8 patches the
-        command owns. The caller guarantees the mask still holds ``before`` there (it kept count
-        of mask edits since the patch was made), so no 24 MP comparison runs here.
-        """
+        """Record a mask change worked out off the GUI thread as one undoable command. box: (x, y,
+        w, h) in image px; before/after: h×w uint8 patches the command owns. The caller ensures the
+        mask still holds ``before`` there (it counts mask edits), so no 24 MP compare runs here."""
         self.undo_stack.push(PatchCommand(self, "mask", QRect(*box), before, after, text))
 
     def clear_mask(self) -> bool:
@@ -358,86 +355,6 @@ class Document(QObject):
     def invert_mask(self) -> None:
         """Mask value v becomes 255 - v everywhere, as one undoable command."""
         self.undo_stack.push(InvertMaskCommand(self))
-
-    # -- strokes ------------------------------------------------------------------------------
-
-    @property
-    def stroke_active(self) -> bool:
-        return self._stroke is not None
-
-    def begin_stroke(self, erase: bool = False, layer: str = "mask", color: tuple[int, int, int] = (0, 0, 0),
-                     opacity: float = 1.0) -> None:
-        """Start one stroke; ends any stroke in progress.
-
-        layer "mask": the brush raises the mask to 255, the eraser (``erase``) lowers it to 0.
-        layer "paint": the colour brush lays ``color`` (RGB 0..255) at ``opacity`` (0..1) over
-        the paint layer, the paint eraser removes paint at that opacity; it shows the layer.
-        Then call ``paint_dab``/``paint_segment`` as the pointer moves and ``end_stroke`` once:
-        the stroke becomes one undo command. Overlapping dabs of one stroke never build up
-        (see ``gui.strokes``). Do not move the undo stack while a stroke is active. Raises
-        ValueError for another layer name.
-        """
-        if layer not in ("mask", "paint"):
-            raise ValueError(f"strokes paint the 'mask' or the 'paint' layer, not '{layer}'.")
-        if self.stroke_active:
-            self.end_stroke()
-        if layer == "paint":
-            self.set_paint_visible(True)  # painting a hidden layer would be painting blind
-            self._stroke = PaintStroke(self._paint, color, opacity, erase)
-        else:
-            self._stroke = MaskStroke(self._mask, erase)
-        self._stroke_rect = QRect()
-
-    def paint_dab(self, x_px: float, y_px: float, radius_px: float, hardness: float = 1.0) -> QRect:
-        """One dab centred at (x_px, y_px) in image px (floats; pixel centres are at +0.5).
-        Returns the changed rect (clipped to the image, possibly empty)."""
-        return self.paint_segment(x_px, y_px, x_px, y_px, radius_px, hardness)
-
-    def paint_segment(self, x0_px: float, y0_px: float, x1_px: float, y1_px: float,
-                      radius_px: float, hardness: float = 1.0) -> QRect:
-        """Dabs along (x0, y0) → (x1, y1) in image px, spaced at most radius/4 apart; the start
-        point is not stamped (the previous call did), the end point is. ``hardness`` 0..1
-        (1 = exact disc). Emits the stroke layer's ``*_changed`` once for the segment and
-        returns its rect. Raises RuntimeError outside begin_stroke/end_stroke."""
-        if self._stroke is None:
-            raise RuntimeError("paint_segment called outside a stroke: call begin_stroke() first.")
-        points = brush.dab_centers(x0_px, y0_px, x1_px, y1_px, brush.dab_spacing_px(radius_px))
-        found = brush.segment_coverage(points, radius_px, hardness)
-        if found is None:
-            return QRect()
-        left, top, coverage = found
-        rect = QRect(left, top, coverage.shape[1], coverage.shape[0]) & self.rect
-        if rect.isEmpty():
-            return QRect()
-        self._stroke.apply(rect, coverage[rect.y() - top : rect.y() - top + rect.height(),
-                                          rect.x() - left : rect.x() - left + rect.width()])
-        self._stroke_rect |= rect
-        self._changed_signal(self._stroke.layer).emit(rect)
-        return rect
-
-    def end_stroke(self) -> bool:
-        """Finish the stroke: push one command holding the before/after patches of the stroke's
-        bounding box. Returns False (nothing recorded) if the stroke changed no pixel."""
-        stroke, rect = self._stroke, self._stroke_rect
-        self._stroke, self._stroke_rect = None, QRect()
-        if stroke is None or rect.isEmpty():
-            return False
-        rows, cols = _slices(rect)
-        after = self._layer(stroke.layer)[rows, cols].copy()
-        before = stroke.backup.before(rect)
-        if np.array_equal(before, after):
-            return False
-        self.undo_stack.push(PatchCommand(self, stroke.layer, rect, before, after, stroke.text, already_applied=True))
-        return True
-
-    def cancel_stroke(self) -> None:
-        """Undo the stroke in progress without recording anything (e.g. Escape mid-drag)."""
-        stroke, rect = self._stroke, self._stroke_rect
-        self._stroke, self._stroke_rect = None, QRect()
-        if stroke is None or rect.isEmpty():
-            return
-        stroke.backup.restore()
-        self._changed_signal(stroke.layer).emit(rect)
 
     # -- used by the commands -----------------------------------------------------------------
 

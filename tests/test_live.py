@@ -61,7 +61,14 @@ def editor(make_editor, tmp_path, engine, tiny_model_dir):
     # Every submission, with whether a job was still in flight when it was made.
     ed.submitted = []
     submit = ed.worker.submit
-    ed.worker.submit = lambda request: (ed.submitted.append((request, ed.worker.busy)), submit(request))
+
+    def spy(request):
+        busy = ed.worker.busy
+        sent = submit(request)  # as numbered by the job runner
+        ed.submitted.append((sent, busy))
+        return sent
+
+    ed.worker.submit = spy
     ed.cancelled = []
     ed.worker.cancelled.connect(lambda event: ed.cancelled.append(event.job_id))
     yield ed

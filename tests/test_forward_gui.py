@@ -12,6 +12,7 @@ from PIL import Image
 from gui.forward_view import DEBOUNCE_MS
 from inference.api import ForwardViewRequest, GenerationRequest
 from inference.forward import start_timestep
+from submissions import record_submissions
 from test_paint import gradient, paint_stroke
 
 
@@ -29,16 +30,8 @@ def editor(make_editor, tmp_path, tiny_model_dir):
     ed.panel.use_seed(5)
     ed.panel.prompt_edit.setPlainText("a farmhouse")
     # Every submission with whether the worker was still busy with another, and every overlay drawn.
-    ed.submitted, ed.drawn = [], []
-    submit, show = ed.worker.submit, ed.canvas.show_preview
-
-    def spy(request):
-        busy = ed.worker.busy
-        sent = submit(request)  # as numbered by the job runner
-        ed.submitted.append((sent, busy))
-        return sent
-
-    ed.worker.submit = spy
+    ed.submitted, ed.drawn = record_submissions(ed), []
+    show = ed.canvas.show_preview
     ed.canvas.show_preview = lambda rgb, rect: (ed.drawn.append((rgb, rect)), show(rgb, rect))
     yield ed
     ed.worker.shutdown()

@@ -16,6 +16,7 @@ from gui.generation_params import GenerationParams, build_request, denoising_ste
 from gui.live_mode import PAUSE_MS, fast_preset
 from inference.api import Mode, StepPreview
 from inference.engine import Engine
+from submissions import record_submissions
 from test_paint import gradient, paint_stroke
 
 
@@ -59,16 +60,7 @@ def editor(make_editor, tmp_path, engine, tiny_model_dir):
     ed.panel.steps_spin.setValue(8)
     ed.panel.prompt_edit.setPlainText("a bird on a branch")
     # Every submission, with whether a job was still in flight when it was made.
-    ed.submitted = []
-    submit = ed.worker.submit
-
-    def spy(request):
-        busy = ed.worker.busy
-        sent = submit(request)  # as numbered by the job runner
-        ed.submitted.append((sent, busy))
-        return sent
-
-    ed.worker.submit = spy
+    ed.submitted = record_submissions(ed)
     ed.cancelled = []
     ed.worker.cancelled.connect(lambda event: ed.cancelled.append(event.job_id))
     yield ed

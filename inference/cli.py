@@ -129,7 +129,7 @@ def _generate(args, cancel: threading.Event, restore_ctrl_c) -> int:
     # 2. Device, precision and memory mode: refused here, in one line, if this machine can't use them
     quiet_libraries()
     from inference.devices import choose_device
-    from inference.engine import Engine, run_job
+    from inference.engine import Engine
 
     try:
         engine = Engine(choose_device(precision=getattr(args, "precision", None)),
@@ -140,21 +140,17 @@ def _generate(args, cancel: threading.Event, restore_ctrl_c) -> int:
         print("kiln: cancelled before the first step; nothing was written.", file=sys.stderr)
         return EXIT_CANCELLED
 
-    # 3. Run on a worker thread; Ctrl+C sets the cancel flag, and the run stops within a step
+    # 3. Run as a job of the job runner; Ctrl+C sets the cancel flag, and the run stops within a step
     print(f"kiln: {request.mode.value}, seed {request.seed}, loading model '{args.model}' "
           f"on {engine.device_plan.description}…", file=sys.stderr)
     # Step previews never take the name of an input or of the output (they get step_001-2.png)
     names = OutputNames([args.image, args.mask, out])
     progress = _Progress(request, args.save_steps, names)
-    outcome: list = []
-    worker = threading.Thread(target=lambda: outcome.append(run_job(engine, request, progress.on_event, cancel)))
-    worker.start()
-    worker.join()  # the SIGINT handler never raises, so this waits for the worker's very end
+    final = run_one_job(engine, request, progress.on_event, cancel)
     restore_ctrl_c()
     progress.close()
 
     # 4. Save only a finished image
-    final = outcome[0] if outcome else None
     if isinstance(final, JobFailed):
         return fail(final.message)
     if isinstance(final, JobCancelled):
@@ -166,6 +162,31 @@ def _generate(args, cancel: threading.Event, restore_ctrl_c) -> int:
         return fail(str(exc))
     print(f"kiln: wrote {out} ({final.image.shape[1]}×{final.image.shape[0]}, seed {final.seed}, {final.elapsed_s:.1f} s)")
     return EXIT_OK
+
+
+def run_one_job(engine, request, on_event, cancel: threading.Event, poll_s: float = 0.02):
+    """Run ``request`` as one job of the job runner (``inference.core.jobs``) and wait for its
+    terminal event, which is returned. ``on_event`` sees every event on the worker thread;
+    ``cancel`` (set by Ctrl+C) cancels the job within a step. The runner's thread has ended when
+    this returns, so the process never exits under a running torch op."""
+    from inference.core.jobs import TERMINAL_EVENTS, JobRunner
+
+    outcome: list = []
+    ended = threading.Event()
+
+    def listen(event) -> None:
+        on_event(event)
+        if isinstance(event, TERMINAL_EVENTS):
+            outcome.append(event)
+            ended.set()
+
+    runner = JobRunner(lambda: engine, listen, thread_name="kiln-generate")
+    runner.submit(request)
+    while not ended.wait(poll_s):  # the SIGINT handler never raises: this waits for the very end
+        if cancel.is_set():
+            runner.cancel()
+    runner.close(timeout_s=3600)
+    return outcome[0]
 
 
 def cancel_on_ctrl_c(cancel: threading.Event):

@@ -57,3 +57,13 @@ def test_the_headless_live_bench_runs_on_the_runner(tiny_model_dir, runner_submi
         live.close()
     assert runner_submissions == ["GenerationRequest"]
     sys.modules.pop("live_headless", None)
+
+
+def test_generate_on_the_command_line_runs_on_the_runner(tiny_model_dir, tmp_path, runner_submissions, capsys):
+    import main
+
+    out = tmp_path / "out.png"
+    code = main.main(["generate", "--model", str(tiny_model_dir), "--prompt", "a barn", "--steps", "2",
+                      "--width", "64", "--height", "64", "--seed", "1", "--out", str(out)])
+    assert code == 0 and out.exists()
+    assert runner_submissions == ["GenerationRequest"]

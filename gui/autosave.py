@@ -25,6 +25,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
 
+from gui.newest_wins import NewestSlot
 from gui.project_state import snapshot
 from inference.errors import KilnError, ProjectFileError
 from inference.project_file import MANIFEST, write_recovery
@@ -155,11 +156,7 @@ class AutoSaver(QObject):
         self._lock_fd: int | None = None
         self._timer = QTimer(self, singleShot=True, interval=DELAY_MS)
         self._timer.timeout.connect(self.save_now)
-        self._pending = None  # the newest snapshot the writer has not taken yet ("latest wins")
-        self._wake = threading.Condition()
-        self._stopping = False
-        self._idle = threading.Event()
-        self._idle.set()
+        self._slot = NewestSlot()  # the newest snapshot the writer has not taken yet
         self._warned = False
         self._thread = threading.Thread(target=self._write_loop, name="kiln-autosave", daemon=True)
         self._start_session()
@@ -186,7 +183,7 @@ class AutoSaver(QObject):
     def save_now(self) -> None:
         """Take a snapshot now (GUI thread) and hand it to the writer."""
         self._timer.stop()
-        if self._stopping:
+        if self._slot.stopping:
             return
         doc = self._document
         if doc.dirty:
@@ -194,22 +191,16 @@ class AutoSaver(QObject):
             job = (state, {"picture": doc.path, "project": doc.project_path, "pid": os.getpid()})
         else:
             job = None  # nothing unsaved: nothing to recover
-        with self._wake:
-            self._pending = ("write", job)
-            self._idle.clear()
-            self._wake.notify()
+        self._slot.put(("write", job))
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Wait until everything handed to the writer is on disk (tests, quitting)."""
-        return self._idle.wait(timeout)
+        return self._slot.wait_idle(timeout)
 
     def close(self) -> None:
         """A clean quit: stop the writer and delete this session's folder."""
         self._timer.stop()
-        with self._wake:
-            self._stopping = True
-            self._pending = None
-            self._wake.notify()
+        self._slot.stop()
         self._thread.join(timeout=30)
         if self._lock_fd is not None:
             _unlock(self._lock_fd)
@@ -220,16 +211,8 @@ class AutoSaver(QObject):
     # -- the writer thread ----------------------------------------------------------------------
 
     def _write_loop(self) -> None:
-        while True:
-            with self._wake:
-                while self._pending is None and not self._stopping:
-                    self._idle.set()
-                    self._wake.wait()
-                if self._stopping:
-                    self._idle.set()
-                    return
-                _kind, job = self._pending
-                self._pending = None
+        while (item := self._slot.take()) is not None:
+            _kind, job = item
             started = time.perf_counter()
             try:
                 self._write(job)

@@ -19,6 +19,7 @@ import time
 from PySide6.QtCore import QElapsedTimer, QObject, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
 
+from gui.newest_wins import NewestSlot
 from inference.errors import KilnError
 
 log = logging.getLogger(__name__)
@@ -39,14 +40,10 @@ class BackgroundRunner(QObject):
 
     def __init__(self, name: str, parent: QObject | None = None):
         super().__init__(parent)
-        self._wake = threading.Condition()
-        self._pending: tuple | None = None
-        self._idle = threading.Event()
-        self._idle.set()
+        self._slot = NewestSlot()  # (work, token) waiting for the thread
         self._busy = False
         self.last_crash: BaseException | None = None  # of the last work, when it raised no Exception
         self._outstanding = 0  # submitted and not answered yet (GUI thread's count)
-        self._stopping = False
         # A bound method of this GUI-thread object: queued into the GUI thread.
         self._finished.connect(self._deliver)
         self._thread = threading.Thread(target=self._loop, name=f"kiln-{name}", daemon=True)
@@ -59,41 +56,26 @@ class BackgroundRunner(QObject):
 
     def submit(self, work, token=None) -> None:
         """Run ``work()`` after the running request; replaces a request still waiting."""
-        with self._wake:
-            if self._pending is None:
-                self._outstanding += 1  # else it replaces one that is counted already
-            self._pending = (work, token)
-            self._idle.clear()
-            self._wake.notify()
+        if not self._slot.put((work, token)):
+            self._outstanding += 1  # else it replaced one that is counted already
         self._set_busy(True)
 
     def has_pending(self) -> bool:
-        with self._wake:
-            return self._pending is not None
+        return self._slot.has_item()
 
     def wait(self, timeout_s: float = 60.0) -> bool:
         """Block until the thread has nothing to do (answers may still be queued)."""
-        return self._idle.wait(timeout_s)
+        return self._slot.wait_idle(timeout_s)
 
     def stop(self, timeout_s: float = 60.0) -> None:
         """Drop waiting work and end the thread after the running request (idempotent);
         waits for it at most ``timeout_s`` (its answer is dropped)."""
-        with self._wake:
-            self._stopping = True
-            self._pending = None
-            self._wake.notify()
+        self._slot.stop()
         self._thread.join(timeout=timeout_s)
 
     def _loop(self) -> None:
-        while True:
-            with self._wake:
-                while self._pending is None and not self._stopping:
-                    self._idle.set()
-                    self._wake.wait()
-                if self._stopping:
-                    self._idle.set()
-                    return
-                (work, token), self._pending = self._pending, None
+        while (item := self._slot.take()) is not None:
+            work, token = item
             self.last_crash = None
             try:
                 result, error = work(), None

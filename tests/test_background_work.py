@@ -113,12 +113,18 @@ def test_detect_damage_runs_in_the_background_while_the_event_loop_turns(make_ed
     assert editor.document.undo_stack.count() == 1
 
 
-def test_rapid_sensitivity_moves_make_one_detection_for_the_last_value(make_editor, tmp_path, qtbot, monkeypatch):
+def _editor_counting_detections(make_editor, tmp_path, monkeypatch):
+    """An editor with a small scan open, and the list of sensitivities detection was run at."""
     editor = make_editor()
     editor.document.load(scan(3, (320, 240)), str(tmp_path / "scan.png"))
     asked = []
     real = inference.damage.detect_damage
     monkeypatch.setattr(inference.damage, "detect_damage", lambda image, s: asked.append(s) or real(image, s))
+    return editor, asked
+
+
+def test_rapid_sensitivity_moves_make_one_detection_for_the_last_value(make_editor, tmp_path, qtbot, monkeypatch):
+    editor, asked = _editor_counting_detections(make_editor, tmp_path, monkeypatch)
     assert editor.restore.detect_damage() > 0
     slider = editor.window.restore_panel.sensitivity_slider
     asked.clear()
@@ -131,11 +137,7 @@ def test_rapid_sensitivity_moves_make_one_detection_for_the_last_value(make_edit
 
 
 def test_a_detection_for_an_older_sensitivity_is_dropped(make_editor, tmp_path, qtbot, monkeypatch):
-    editor = make_editor()
-    editor.document.load(scan(3, (320, 240)), str(tmp_path / "scan.png"))
-    asked = []
-    real = inference.damage.detect_damage
-    monkeypatch.setattr(inference.damage, "detect_damage", lambda image, s: asked.append(s) or real(image, s))
+    editor, asked = _editor_counting_detections(make_editor, tmp_path, monkeypatch)
     editor.restore.request_detection()  # at 50 %
     editor.restore.set_sensitivity(0.7)  # before its answer came
     qtbot.waitUntil(lambda: not editor.restore.busy, timeout=60_000)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from inference.api import DEFAULT_SCHEDULER
+from inference.core.api import DEFAULT_SCHEDULER
 
 COMMANDS = ("generate", "restore", "make-test-model")
 
@@ -88,12 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in COMMANDS:
         args = build_parser().parse_args(argv)
-        from inference import cli
+        from inference.cli import generate as cli
 
         if args.command == "generate":
             return cli.generate_command(args)
         if args.command == "restore":
-            from inference.restore_cli import restore_command
+            from inference.cli.restore import restore_command
 
             return restore_command(args)
         return cli.make_test_model_command(args)

@@ -77,8 +77,8 @@ def main() -> None:
 
     app = QApplication(sys.argv[:1])
     from gui.app import build_editor
-    from gui.settings import Settings
-    from inference.image_save import save_image
+    from gui.session.settings import Settings
+    from inference.files.image_save import save_image
 
     folder = Path(tempfile.mkdtemp(prefix="kiln-bench-"))
     photo = folder / "scan.png"

@@ -23,10 +23,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from inference.api import GenerationRequest, JobCancelled, Mode, StepPreview  # noqa: E402
-from inference.cli import quiet_libraries  # noqa: E402
-from inference.engine import Engine  # noqa: E402
-from inference.previews import LatentPreviewer  # noqa: E402
+from inference.core.api import GenerationRequest, JobCancelled, Mode, StepPreview  # noqa: E402
+from inference.cli.generate import quiet_libraries  # noqa: E402
+from inference.engine.engine import Engine  # noqa: E402
+from inference.engine.previews import LatentPreviewer  # noqa: E402
 
 
 def bare_call(pipe, args) -> float:
@@ -78,12 +78,12 @@ def main() -> None:
     args = parser.parse_args()
     quiet_libraries()
 
-    from inference.devices import choose_device
+    from inference.engine.devices import choose_device
 
     plan = choose_device(args.device)
     model_ref = args.model
     if model_ref is None:
-        from inference.tiny_model import make_test_model
+        from inference.models.tiny_model import make_test_model
 
         model_ref = str(make_test_model(Path(tempfile.mkdtemp()) / "tiny"))
     engine = Engine(plan)

@@ -22,7 +22,7 @@ def build_full_size_random(out: Path) -> Path:
     )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    from inference.resources import model_config_dir, tokenizer_dir
+    from inference.files.resources import model_config_dir, tokenizer_dir
 
     folder = model_config_dir("sd15")
     torch.manual_seed(0)

@@ -9,7 +9,7 @@ progressive/CMYK/EXIF JPEG, TIFF incl. multi-page and compressed, GIF incl. anim
 animated and lossless, BMP incl. RLE, 16-bit RGB and gray PNG/TIFF) plus formats Kiln does not
 read (DDS incl. one whose pixel format Pillow lacks, ICO, ICNS, PPM, TGA, PCX, SGI, MSP, XBM,
 QOI, JPEG 2000, AVIF, SPIDER, EPS, PDF): those must be refused by name, whatever their header
-holds. Each input is written to a file and given to ``inference.image_io.load_rgb_with_notes``
+holds. Each input is written to a file and given to ``inference.files.image_io.load_rgb_with_notes``
 (every third one to ``load_picture_with_notes``, which keeps 16 bits; and ``load_mask`` and
 ``read_parameters`` for a share of inputs). Mutations include zero-filled tails and cuts with
 an end marker appended (JPEG EOI, PNG IEND): pictures that decode without an error. A ``KilnError`` is a correct refusal; a result must be H×W×3 uint8 within the pixel
@@ -207,8 +207,8 @@ class Harness:
     """Runs one input through the loader and keeps the figures."""
 
     def __init__(self, workdir: Path, crash_dir: Path, slow_dir: Path, max_megapixels: float, slow_s: float):
-        from inference import image_io
-        from inference.errors import KilnError
+        from inference.files import image_io
+        from inference.core.errors import KilnError
 
         self.image_io, self.KilnError = image_io, KilnError
         self.path = workdir / "input.img"
@@ -351,7 +351,7 @@ def main(argv=None) -> int:
                 WebPImagePlugin,
             )
 
-            import inference.image_io  # noqa: F401
+            import inference.files.image_io  # noqa: F401
 
     with tempfile.TemporaryDirectory(prefix="kiln-fuzz-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None) as tmp:
         harness = Harness(Path(tmp), args.out / "crashes", args.out / "slow", args.max_megapixels, args.slow_s)

@@ -12,8 +12,8 @@ edits of the whole zip (``bench/fuzz_loader.py``'s mutator), a structural edit o
 key removed), byte edits of one entry inside the zip, or an attack (several references to one
 entry, an entry or description that expands to ~48 MB, texts of a megabyte with control
 characters, numbers past int64, a thousand results). It is given to
-``inference.project_read.load_project``; an accepted project is then rebuilt in a
-``gui.document.Document`` (what opening it in the editor does) and its values checked against
+``inference.files.project_read.load_project``; an accepted project is then rebuilt in a
+``gui.session.document.Document`` (what opening it in the editor does) and its values checked against
 what the widgets take. Anything but ``KilnError`` from loading, any error from rebuilding, or
 opening that raised the process's peak memory by more than 32 MiB, is a crash, saved to
 ``crashes-project/<sha1>.kiln`` with the traceback beside it.
@@ -50,9 +50,9 @@ def seed_project(folder: Path) -> bytes:
     from PySide6.QtWidgets import QApplication
 
     QApplication.instance() or QApplication([])
-    from gui.document import Document
-    from gui.project_state import snapshot
-    from inference.project_file import save_project
+    from gui.session.document import Document
+    from gui.session.project_state import snapshot
+    from inference.files.project_file import save_project
 
     doc = Document()
     yy, xx = np.mgrid[0:40, 0:48]
@@ -74,15 +74,15 @@ def seed_project(folder: Path) -> bytes:
 
     class History:
         def entries(self):
-            from gui.history import HistoryEntry
-            from inference.api import Mode
+            from gui.panels.history_panel import HistoryEntry
+            from inference.core.api import Mode
 
             return [HistoryEntry(3, np.zeros((40, 48, 3), np.uint8), Mode.INPAINT, 5, "a prompt\nSteps: 3")]
 
     class Controller:
         last_applied = None
 
-    from gui.generation_params import GenerationParams
+    from gui.session.generation_params import GenerationParams
 
     state = snapshot(doc, History(), Controller(), GenerationParams(prompt="old photo"), with_layers=True)
     save_project(folder / "seed.kiln", state)
@@ -211,7 +211,7 @@ def _peak() -> int:
 
 def _check_widget_values(state) -> None:
     """What the editor hands to Qt must fit it: numbers in range, texts of bounded length."""
-    from inference.metadata import MAX_PARAMETERS_CHARS, MAX_PROMPT_CHARS
+    from inference.files.metadata import MAX_PARAMETERS_CHARS, MAX_PROMPT_CHARS
 
     for result in state.results:
         assert 0 <= result.job_id < 2**63 and 0 <= result.seed < 2**64, (result.job_id, result.seed)
@@ -224,9 +224,9 @@ def _check_widget_values(state) -> None:
 
 class Harness:
     def __init__(self, workdir: Path, crash_dir: Path):
-        from gui.document import Document
-        from inference.errors import KilnError
-        from inference.project_read import load_project
+        from gui.session.document import Document
+        from inference.core.errors import KilnError
+        from inference.files.project_read import load_project
 
         self.load, self.KilnError, self.Document = load_project, KilnError, Document
         self.path, self.crash_dir = workdir / "input.kiln", crash_dir

@@ -5,7 +5,7 @@
 The scans are bench/restoration.py's: scikit-image's sample photos made into old print scans
 (luminance, enlarged --scale times, faded, grain, alternately gray or sepia). On each, one kind of
 damage at a time is drawn anti-aliased with a known footprint (every pixel it touched), and the
-footprint is filled by ``inference.heal.heal`` and by ``cv2.inpaint`` (Telea, and Navier–Stokes,
+footprint is filled by ``inference.restore.heal.heal`` and by ``cv2.inpaint`` (Telea, and Navier–Stokes,
 both with a 5-px radius, on the whole scan). Per kind, pooled over the photos: PSNR and mean
 absolute error in gray levels (all channels) over the mask, against the undamaged scan, and
 the seconds each fill took in all. Twice: with the footprint itself as the mask (its edge
@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-from inference.heal import heal  # noqa: E402
-from inference.mask_ops import grow_mask  # noqa: E402
+from inference.restore.heal import heal  # noqa: E402
+from inference.restore.mask_ops import grow_mask  # noqa: E402
 
 FOOTPRINT_ALPHA = 0.05  # a pixel the damage touched at all belongs to the mask
 

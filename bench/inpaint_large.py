@@ -28,9 +28,9 @@ os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from inference.api import GenerationRequest, JobFinished, Mode  # noqa: E402
-from inference.compositing import feather_mask  # noqa: E402
-from inference.engine import Engine  # noqa: E402
+from inference.core.api import GenerationRequest, JobFinished, Mode  # noqa: E402
+from inference.restore.compositing import feather_mask  # noqa: E402
+from inference.engine.engine import Engine  # noqa: E402
 
 MASK_BOX = (400, 450, 600, 550)  # x0, y0, x1, y1: 200×100 px, well inside the 1000×1000 photo
 FEATHER_PX = 8
@@ -87,12 +87,12 @@ def main() -> int:
         torch.set_num_threads(args.threads)
 
     # 1. Model and the two photos (the small one is a crop of the large one)
-    from inference.devices import choose_device
+    from inference.engine.devices import choose_device
 
     plan = choose_device(args.device)
     model_ref = args.model
     if model_ref is None:
-        from inference.tiny_model import make_test_model
+        from inference.models.tiny_model import make_test_model
 
         model_ref = str(make_test_model(Path(tempfile.mkdtemp()) / "tiny"))
     engine = Engine(plan, budget_side_px=args.budget)

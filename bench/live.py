@@ -6,12 +6,12 @@
     python bench/live.py --headless --full-size-random --device cuda --size 512 --steps 4
 
 Model: without --model a tiny random-weight SD1.5-architecture model is built in a temp folder
-(``inference.tiny_model.make_test_model``); ``--full-size-random`` builds the full-size SD1.5
+(``inference.models.tiny_model.make_test_model``); ``--full-size-random`` builds the full-size SD1.5
 architecture from the bundled configs (``resources/model-configs/sd15``: UNet, VAE, CLIP ViT-L
 text encoder) with random weights, written as a diffusers folder in fp16 and loaded by the engine
 like any folder (fp16 on CUDA, fp32 on the CPU). Nothing is downloaded.
 
-Settings: live mode's "Fast" preset (``gui.live_mode.fast_preset``: 4 steps, guidance 1, the
+Settings: live mode's "Fast" preset (``gui.session.live_mode.fast_preset``: 4 steps, guidance 1, the
 "lcm" scheduler) with ``--steps`` and ``--strength`` on a size×size photo, fixed seed. Every live
 job is image-to-image, so it runs about ⌊steps × strength⌋ denoising steps (the header line
 prints the real count: 4 steps at strength 0.6 run 2; use --strength 1 for all of them).
@@ -35,8 +35,8 @@ What is measured (``time.perf_counter`` in this process; every job is a real eng
     terminal event; how many A were cancelled, or finished before the cancel could stop them
     (the VAE decode cannot be interrupted).
 
-``--headless`` measures the same without Qt, driving ``inference.engine`` the way
-``gui/worker.py`` and ``gui/live_mode.py`` do (see ``HeadlessLive``): "drawn" and "shown" are
+``--headless`` measures the same without Qt, driving ``inference.engine.engine`` the way
+``gui/session/worker.py`` and ``gui/session/live_mode.py`` do (see ``HeadlessLive``): "drawn" and "shown" are
 then the moments the engine emits the preview ("emitted") and JobFinished ("ready"), before
 any GUI work.
 
@@ -60,8 +60,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import torch  # noqa: E402
 
-from inference.cli import quiet_libraries  # noqa: E402
-from inference.engine import Engine  # noqa: E402
+from inference.cli.generate import quiet_libraries  # noqa: E402
+from inference.engine.engine import Engine  # noqa: E402
 
 from full_size_model import build_full_size_random  # noqa: E402
 from live_common import StrokeTimes, TARGET_MS, bare_run, fast_params, now, photo  # noqa: E402
@@ -136,7 +136,7 @@ def main() -> None:
     parser.add_argument("--strength", type=float, default=0.6)
     parser.add_argument("--strokes", type=int, default=10, help="strokes per measure (idle, and during a job)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--headless", action="store_true", help="no Qt: drive inference.engine directly")
+    parser.add_argument("--headless", action="store_true", help="no Qt: drive inference.engine.engine directly")
     parser.add_argument("--prompt", default="a lighthouse on a cliff, oil painting")
     args = parser.parse_args()
     quiet_libraries()
@@ -144,7 +144,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     # 1. Device, model and the engine every run uses
-    from inference.devices import choose_device
+    from inference.engine.devices import choose_device
 
     plan = choose_device(args.device)
     tmp = Path(tempfile.mkdtemp(prefix="kiln-bench-live-"))
@@ -154,7 +154,7 @@ def main() -> None:
     elif args.model:
         model_ref = model_name = args.model
     else:
-        from inference.tiny_model import make_test_model
+        from inference.models.tiny_model import make_test_model
 
         model_ref, model_name = str(make_test_model(tmp / "tiny")), "tiny SD1.5-architecture test model"
     built_s = now() - started
@@ -178,7 +178,7 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)  # the full-size model is ~2 GB
 
     # 3. Report
-    mode = "headless (inference.engine on a worker thread)" if args.headless else "GUI (real editor, offscreen Qt)"
+    mode = "headless (inference.engine.engine on a worker thread)" if args.headless else "GUI (real editor, offscreen Qt)"
     built = f" (built in {built_s:.1f} s)" if args.full_size_random else ""
     print(f"live mode, {mode}; device: {plan.description}; torch threads: {torch.get_num_threads()}")
     print(f"model: {model_name}{built}; {args.size}×{args.size} img2img, {params.steps} steps × strength "

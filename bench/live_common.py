@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gui.generation_params import GenerationParams  # numpy only, no Qt
-from inference.api import JobFinished, JobStarted, StepPreview
-from inference.engine import Engine
-from inference.schedulers import scheduler_names
+from gui.session.generation_params import GenerationParams  # numpy only, no Qt
+from inference.core.api import JobFinished, JobStarted, StepPreview
+from inference.engine.engine import Engine
+from inference.engine.schedulers import scheduler_names
 
 TARGET_MS = 250  # the issue: stroke → image, 4 steps, 512 px, full-size SD1.5, fp16, CUDA
 COLORS = [(220, 40, 40), (40, 160, 60), (40, 80, 220), (230, 200, 30), (120, 40, 160)]
@@ -25,13 +25,13 @@ now = time.perf_counter
 def fast_params(args, model_ref: str) -> GenerationParams:
     """The panel's params after the Fast preset, with --steps, --strength, a fixed seed.
 
-    Uses ``gui.live_mode.fast_preset`` where PySide6 is installed; without it (headless on a
-    GPU machine) the same three settings, copied from gui/live_mode.py."""
+    Uses ``gui.session.live_mode.fast_preset`` where PySide6 is installed; without it (headless on a
+    GPU machine) the same three settings, copied from gui/session/live_mode.py."""
     params = GenerationParams(model_ref=model_ref, prompt=args.prompt, strength=args.strength,
                               seed=1, random_seed=False, width_px=args.size, height_px=args.size)
     try:
-        from gui.live_mode import fast_preset
-    except ImportError:  # no PySide6: FAST_STEPS, FAST_GUIDANCE, FAST_SCHEDULER of gui/live_mode.py
+        from gui.session.live_mode import fast_preset
+    except ImportError:  # no PySide6: FAST_STEPS, FAST_GUIDANCE, FAST_SCHEDULER of gui/session/live_mode.py
         params.guidance = 1.0
         if "lcm" in scheduler_names():
             params.scheduler = "lcm"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gui.generation_params import GenerationParams  # numpy only, no Qt
-from inference.engine import Engine
+from gui.session.generation_params import GenerationParams  # numpy only, no Qt
+from inference.engine.engine import Engine
 
 from live_common import COLORS, StrokeTimes, now, stroke_line
 
@@ -25,7 +25,7 @@ class GuiLive:
         from PySide6.QtWidgets import QApplication, QMessageBox
 
         from gui.app import build_editor
-        from gui.settings import Settings
+        from gui.session.settings import Settings
 
         self.app = QApplication.instance() or QApplication([])
         self._wait_flag = QEventLoop.ProcessEventsFlag.WaitForMoreEvents

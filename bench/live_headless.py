@@ -1,5 +1,5 @@
-"""bench/live.py's headless driver: the job runner (inference.core.jobs) that gui/worker.py adapts
-to Qt, driven the way gui/live_mode.py drives it, with no Qt (see bench/live.py for what is measured)."""
+"""bench/live.py's headless driver: the job runner (inference.core.jobs) that gui/session/worker.py adapts
+to Qt, driven the way gui/session/live_mode.py drives it, with no Qt (see bench/live.py for what is measured)."""
 
 from __future__ import annotations
 
@@ -8,22 +8,22 @@ import time
 
 import numpy as np
 
-from gui.generation_params import GenerationParams, build_request  # numpy only, no Qt
-from inference.api import JobCancelled, JobFailed, JobFinished, JobStarted, StepPreview
+from gui.session.generation_params import GenerationParams, build_request  # numpy only, no Qt
+from inference.core.api import JobCancelled, JobFailed, JobFinished, JobStarted, StepPreview
 from inference.core.jobs import JobRunner
-from inference.engine import Engine
+from inference.engine.engine import Engine
 
 from live_common import COLORS, StrokeTimes, now, stroke_line
 
 
-# --- headless driver: inference.engine the way the GUI drives it -----------------------------------------
+# --- headless driver: inference.engine.engine the way the GUI drives it -----------------------------------------
 
 
 class HeadlessLive:
-    """``gui/worker.py`` + ``gui/live_mode.py`` without Qt, for machines without PySide6.
+    """``gui/session/worker.py`` + ``gui/session/live_mode.py`` without Qt, for machines without PySide6.
 
     The job runner the editor uses runs one request at a time. A stroke that ends builds a request from the picture at that moment with
-    ``gui.generation_params.build_request`` (as ``GenerationController.generate``) and submits
+    ``gui.session.generation_params.build_request`` (as ``GenerationController.generate``) and submits
     it. A stroke during a job sets that job's cancel event at its first segment and the new job is
     submitted once the stale job's terminal event has arrived (``LiveMode``'s policy). Strokes are
     painted straight into the composite picture (a band of colour; their look does not matter).

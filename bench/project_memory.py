@@ -31,8 +31,8 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 import numpy as np
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
-from gui.document import Document
-from inference.project_file import Edit
+from gui.session.document import Document
+from inference.files.project_file import Edit
 steps = int(sys.argv[1])
 edits = [Edit("patch", "Mask stroke", "mask", (i * 7 % 200, i * 13 % 200, 16, 16),
               (np.zeros((16, 16), np.uint8), np.full((16, 16), 255, np.uint8))) for i in range(steps)]

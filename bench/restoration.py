@@ -36,9 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from inference.damage import DEFAULT_SENSITIVITY, detect_damage  # noqa: E402
-from inference.heal import heal  # noqa: E402
-from inference.mask_ops import grow_mask  # noqa: E402
+from inference.restore.damage import DEFAULT_SENSITIVITY, detect_damage  # noqa: E402
+from inference.restore.heal import heal  # noqa: E402
+from inference.restore.mask_ops import grow_mask  # noqa: E402
 
 PHOTOS = ["astronaut", "coffee", "chelsea"]
 KINDS = ("speck", "scratch", "crease")

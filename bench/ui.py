@@ -35,7 +35,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
 from gui.app import build_editor
-from gui.settings import Settings
+from gui.session.settings import Settings
 editor = build_editor(Settings(sys.argv[1]))
 editor.window.show()
 def shown():
@@ -64,9 +64,9 @@ def measure_stall(args) -> dict:
     from PySide6.QtWidgets import QApplication
 
     from gui.app import build_editor
-    from gui.settings import Settings
-    from inference.cli import quiet_libraries
-    from inference.tiny_model import make_test_model
+    from gui.session.settings import Settings
+    from inference.cli.generate import quiet_libraries
+    from inference.models.tiny_model import make_test_model
 
     app = QApplication.instance() or QApplication([])
     quiet_libraries()
@@ -168,7 +168,7 @@ def measure_scan_stalls(args) -> dict:
     from PySide6.QtWidgets import QApplication
 
     from gui.app import build_editor
-    from gui.settings import Settings
+    from gui.session.settings import Settings
 
     app = QApplication.instance() or QApplication([])
     tmp = Path(tempfile.mkdtemp())

@@ -8,28 +8,28 @@ from dataclasses import dataclass
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox, QVBoxLayout, QWidget
 
-from gui.autosave import AutoSaver, find_recoverable, restore_session
-from gui.canvas import CanvasView
-from gui.device_panel import DevicePanel
-from gui.document import Document
-from gui.file_actions import FileActions
-from gui.forward_view import ForwardViewPanel
-from gui.generation import GenerationController
-from gui.generation_panel import GenerationPanel
-from gui.history import HistoryStrip
-from gui.live_mode import LiveMode
-from gui.lora_panel import LoraPanel
+from gui.session.autosave import AutoSaver, find_recoverable, restore_session
+from gui.canvas.view import CanvasView
+from gui.panels.device_panel import DevicePanel
+from gui.session.document import Document
+from gui.actions.file_actions import FileActions
+from gui.panels.forward_view_panel import ForwardViewPanel
+from gui.session.generation import GenerationController
+from gui.panels.generation_panel import GenerationPanel
+from gui.panels.history_panel import HistoryStrip
+from gui.session.live_mode import LiveMode
+from gui.panels.lora_panel import LoraPanel
 from gui.main_window import MainWindow
-from gui.outpaint import OutpaintActions
-from gui.paint_panel import PaintPanel
-from gui.project_actions import ProjectActions
-from gui.restore_actions import RestoreActions
-from gui.restore_panel import RestorePanel
-from gui.settings import Settings
+from gui.actions.outpaint_actions import OutpaintActions
+from gui.panels.paint_panel import PaintPanel
+from gui.actions.project_actions import ProjectActions
+from gui.actions.restore_actions import RestoreActions
+from gui.panels.restore_panel import RestorePanel
+from gui.session.settings import Settings
 from gui.startup_probe import arm_startup_probe
-from gui.timeline_panel import TimelinePanel
-from gui.worker import WorkerClient
-from inference.resources import resources_dir
+from gui.panels.timeline_panel import TimelinePanel
+from gui.session.worker import WorkerClient
+from inference.files.resources import resources_dir
 
 
 @dataclass
@@ -196,7 +196,7 @@ def _set_device(settings: Settings, worker: WorkerClient, precision: str, memory
 def _open_models(window: MainWindow, settings: Settings, panel: GenerationPanel) -> None:
     """The Models dialog; a chosen model goes into the Model box. Imported on first use: the
     hub client it needs takes about a second to import."""
-    from gui.model_manager import ModelManagerDialog
+    from gui.dialogs.model_manager_dialog import ModelManagerDialog
 
     dialog = ModelManagerDialog(settings, parent=window)
     dialog.model_chosen.connect(panel.model_combo.setEditText)

@@ -20,9 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.background import BusyIndicator
-from gui.compare import BeforeAfter
-from gui.model_prompt import ask_for_model, ask_for_model_file
+from gui.session.background import BusyIndicator
+from gui.session.compare import BeforeAfter
+from gui.dialogs.model_prompt_dialog import ask_for_model, ask_for_model_file
 
 class MainWindow(QMainWindow):
     """Signals ``closing`` before the window closes (the app stops the worker then)."""
@@ -295,7 +295,7 @@ class MainWindow(QMainWindow):
 
     def _show_result_bar(self, shown: bool) -> None:
         # Always visible, enabled only with a result: the canvas must not jump when one arrives.
-        # Before / After also compares changes without a result: gui.compare enables it.
+        # Before / After also compares changes without a result: gui.session.compare enables it.
         for widget in (self.accept_button, self.discard_button, self.split_slider):
             widget.setEnabled(shown)
         self.split_slider.setValue(100)

@@ -14,7 +14,7 @@ import pytest
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """A tiny SD1.5-architecture diffusers folder (random weights)."""
-    from inference.tiny_model import make_test_model
+    from inference.models.tiny_model import make_test_model
 
     return make_test_model(tmp_path_factory.mktemp("models") / "tiny")
 
@@ -22,7 +22,7 @@ def tiny_model_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_inpaint_dir(tmp_path_factory):
     """The 9-channel inpainting variant as a diffusers folder."""
-    from inference.tiny_model import make_test_model
+    from inference.models.tiny_model import make_test_model
 
     return make_test_model(tmp_path_factory.mktemp("models") / "tiny-inpaint", inpainting=True)
 
@@ -30,14 +30,14 @@ def tiny_inpaint_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_single_file(tmp_path_factory):
     """The tiny model as one original-layout .safetensors (same weights as tiny_model_dir)."""
-    from inference.tiny_model import make_test_model
+    from inference.models.tiny_model import make_test_model
 
     return make_test_model(tmp_path_factory.mktemp("models") / "tiny.safetensors", single_file=True)
 
 
 @pytest.fixture(scope="session")
 def tiny_inpaint_single_file(tmp_path_factory):
-    from inference.tiny_model import make_test_model
+    from inference.models.tiny_model import make_test_model
 
     path = tmp_path_factory.mktemp("models") / "tiny-inpaint.safetensors"
     return make_test_model(path, inpainting=True, single_file=True)
@@ -64,7 +64,7 @@ def make_editor(qtbot, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
     from gui.app import build_editor
-    from gui.settings import Settings
+    from gui.session.settings import Settings
 
     warnings, editors = [], []
     monkeypatch.setattr(QMessageBox, "warning", lambda _parent, _title, text, *a: warnings.append(text))

@@ -1,4 +1,4 @@
-"""A real Kiln editor process for the crash test (tests/test_autosave.py): it opens a photo,
+"""A real Kiln editor process for the crash test (tests/gui/session/test_autosave.py): it opens a photo,
 then paints one mask stroke with the mouse every ``interval`` seconds, and after each stroke
 prints "STROKE <n> <time>" and writes the mask as it is to ``<out>/mask-<n>.npy``. It never
 quits by itself: the test kills it with SIGKILL.
@@ -35,7 +35,7 @@ def main() -> None:
     app = QApplication(sys.argv[:1])
     app.setApplicationName("Kiln")
     from gui.app import build_editor
-    from gui.settings import Settings
+    from gui.session.settings import Settings
 
     editor = build_editor(Settings(str(out / "settings.ini")))
     editor.window.resize(900, 700)

@@ -1,4 +1,4 @@
-"""The hostile and unusual files of tests/test_hostile_inputs.py, made on the fly (Pillow plus
+"""The hostile and unusual files of tests/inference/files/test_hostile_inputs.py, made on the fly (Pillow plus
 hand-built bytes): ``CORPUS`` maps a file name to (its bytes, or a function making them; what
 loading it must give — ``Loads`` or ``Refused``).
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageCms
 
-from inference.errors import DamagedImage, ImageFileError, ImageTooLarge, UnsupportedImage
+from inference.core.errors import DamagedImage, ImageFileError, ImageTooLarge, UnsupportedImage
 
 
 W, H = 32, 24

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from inference.project_file import Edit, ProjectState, Result, save_project
+from inference.files.project_file import Edit, ProjectState, Result, save_project
 
 
 def picture(height_px: int, width_px: int) -> np.ndarray:
@@ -135,8 +135,8 @@ def crafted(height_px: int = 64, width_px: int = 96, bomb_bytes: int = 64 << 20)
 
 _MEASURE = r"""
 import sys
-from inference.errors import KilnError
-from inference.project_read import load_project
+from inference.core.errors import KilnError
+from inference.files.project_read import load_project
 
 
 def status(field):

@@ -24,12 +24,12 @@ def test_import_linter_contract_keeps_inference_free_of_qt():
 
 
 def test_running_the_engine_never_imports_qt():
-    modules = _modules_after("import inference.engine, inference.cli, inference.single_file, inference.tiny_model")
+    modules = _modules_after("import inference.engine.engine, inference.cli.generate, inference.models.single_file, inference.models.tiny_model")
     assert not any(m.startswith(("PySide6", "shiboken6")) for m in modules)
 
 
 def test_request_types_and_image_io_load_without_torch():
-    modules = _modules_after("import inference.api, inference.image_io, inference.metadata, inference.schedulers")
+    modules = _modules_after("import inference.core.api, inference.files.image_io, inference.files.metadata, inference.engine.schedulers")
     assert "torch" not in modules and "diffusers" not in modules
 
 

@@ -43,9 +43,9 @@ def test_the_editor_generates_through_the_runner(make_editor, qtbot, tiny_model_
 
 def test_the_headless_live_bench_runs_on_the_runner(tiny_model_dir, runner_submissions, monkeypatch):
     monkeypatch.syspath_prepend(str(BENCH))
-    from gui.generation_params import GenerationParams
-    from inference.devices import choose_device
-    from inference.engine import Engine
+    from gui.session.generation_params import GenerationParams
+    from inference.engine.devices import choose_device
+    from inference.engine.engine import Engine
 
     live_headless = __import__("live_headless")
     params = GenerationParams(model_ref=str(tiny_model_dir), steps=2, strength=0.6, seed=1, random_seed=False)

@@ -1,6 +1,6 @@
 """One job runner for every kind of job: one worker thread, one id counter, no Qt.
 
-The editor (through ``gui.worker``'s Qt adapter), the command line and the benchmarks all run
+The editor (through ``gui.session.worker``'s Qt adapter), the command line and the benchmarks all run
 their jobs here, so the protocol is written once:
 
 * ``submit(request, policy)`` gives the request a fresh job id from one counter (the request is
@@ -21,7 +21,7 @@ their jobs here, so the protocol is written once:
   ``call_between_jobs(fn)`` runs ``fn(runner)`` on the worker thread between jobs (e.g. a new
   precision drops the engine with ``reset_engine``).
 
-Kinds of job: a kind is a request class. ``run`` (default ``inference.engine.run_job``)
+Kinds of job: a kind is a request class. ``run`` (default ``inference.engine.engine.run_job``)
 receives ``(engine, request, emit, cancel)`` and must emit exactly one terminal event; the runner
 adds a ``JobFailed`` if a kind breaks that contract or raises. ``kind_of(job_id)`` names a job's
 kind, so listeners tell a strength view from a generation by its type, not by its id.
@@ -38,7 +38,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from inference.api import ForwardViewReady, JobCancelled, JobFailed, JobFinished
+from inference.core.api import ForwardViewReady, JobCancelled, JobFailed, JobFinished
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class _Job:
 
 
 def _default_run(engine, request, emit, cancel):
-    from inference.engine import run_job  # torch: imported in the worker thread, on the first job
+    from inference.engine.engine import run_job  # torch: imported in the worker thread, on the first job
 
     return run_job(engine, request, emit, cancel)
 
@@ -225,7 +225,7 @@ class JobRunner:
 
 
 def _failure_text(exc: BaseException) -> str:
-    from inference.errors import KilnError
+    from inference.core.errors import KilnError
 
     if isinstance(exc, KilnError):
         return str(exc)

@@ -1,0 +1,297 @@
+"""The generation controller: document + panel params → request → worker → canvas and history.
+
+Owns the job ids, the progress text and which result is shown on the canvas. The request's
+image is the picture as shown — the photo or blank canvas with the visible paint layer over it —
+so paint is a sketch the model works from. The canvas shows each step's preview in place (for
+inpainting, only inside the mask); a finished result goes to the history strip and is shown over
+the photo until the user accepts it (one undoable edit) or moves on. Live jobs
+(``generate(live=True)``, started by ``gui.session.live_mode``) show their result the same way but enter
+the history only when accepted. Cancel restores the canvas.
+"""
+
+from __future__ import annotations
+
+
+from PySide6.QtCore import QObject, QRect, QSignalBlocker, Signal
+
+from gui.session.generation_params import GenerationParams, build_request, mode_for
+from gui.panels.history_panel import HistoryEntry, HistoryStrip
+from gui.session.step_overlay import step_overlay
+from gui.panels.timeline_panel import StepTimeline
+from inference.core.api import GenerationRequest, JobCancelled, JobFailed, JobFinished, JobStarted, Mode, StepPreview
+from inference.core.errors import KilnError
+from inference.files.metadata import format_parameters
+from inference.models.model_ref import model_display_name
+
+
+def format_eta(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+class GenerationController(QObject):
+    """Signals: ``busy_changed(bool)`` (emitted last when a job ends, so listeners see the final
+    state), ``progress(step, total, text)``, ``message(str)`` for the status bar, ``error(str)``
+    for a dialog, ``model_needed()`` when Generate has no model, ``mode_changed(Mode, sketch)``
+    (sketch: visible paint is part of the image), ``result_shown(bool)`` (a result is on the
+    canvas, not applied), ``applied()`` after Accept changed the document."""
+
+    busy_changed = Signal(bool)
+    progress = Signal(int, int, str)
+    message = Signal(str)
+    error = Signal(str)
+    model_needed = Signal()
+    mode_changed = Signal(object, bool)
+    result_shown = Signal(bool)
+    applied = Signal()
+
+    def __init__(self, document, canvas, params: GenerationParams, worker, history: HistoryStrip, parent=None):
+        super().__init__(parent)
+        self._document, self._canvas, self._params = document, canvas, params
+        self._worker, self._history = worker, history
+        self._request: GenerationRequest | None = None
+        self._live = False  # the running job is a live one
+        self._stopping = False  # cancel was asked: the running job's previews are stale
+        self._sketch_jobs: set[int] = set()  # jobs whose image held visible paint
+        self._shown: HistoryEntry | None = None
+        self.last_applied: HistoryEntry | None = None
+        self.timeline = StepTimeline(self)  # the last job's step previews, to scrub and branch from
+        worker.started.connect(self._on_started)
+        worker.step.connect(self._on_step)
+        worker.finished.connect(self._on_finished)
+        worker.cancelled.connect(self._on_cancelled)
+        worker.failed.connect(self._on_failed)
+        worker.status.connect(self.message)
+        worker.notice.connect(self._on_notice)
+        history.entry_selected.connect(self.show_result)
+        # The mode is re-read per edit, not per pointer move: finding paint scans the layer.
+        document.undo_stack.indexChanged.connect(self._emit_mode)
+        document.paint_visibility_changed.connect(self._emit_mode)
+        document.replaced.connect(self._on_replaced)
+        document.resized.connect(self._on_resized)
+
+    @property
+    def busy(self) -> bool:
+        return self._request is not None
+
+    @property
+    def mode(self) -> Mode:
+        return self._mode_and_sketch()[0]
+
+    @property
+    def sketching(self) -> bool:
+        """Whether visible paint is part of the image the next request starts from."""
+        return self._mode_and_sketch()[1]
+
+    def _mode_and_sketch(self) -> tuple[Mode, bool]:
+        doc = self._document
+        has_paint = doc.paint_visible and doc.has_paint()
+        return mode_for(doc.is_blank, doc.has_mask(), has_paint), has_paint
+
+    # --- actions ------------------------------------------------------------------------
+
+    def generate(self, live: bool = False) -> bool:
+        """Start a job from the current document — the picture as shown, visible paint
+        included — and params; a running job is replaced. ``live``: the result is shown but
+        enters the history only when accepted. Returns whether a job started."""
+        params = self._params.copy()
+        if not params.model_ref:
+            self.model_needed.emit()
+            return False
+        doc = self._document
+        has_paint = doc.paint_visible and doc.has_paint()
+        try:
+            request = build_request(0, params, doc.composite(), doc.mask, doc.is_blank, has_paint)
+        except KilnError as exc:
+            self.error.emit(str(exc))
+            return False
+        return self._start(request, live, sketch=has_paint)
+
+    def branch(self, step: int) -> bool:
+        """Continue the last finished text-to-image or image-to-image job after ``step`` with the
+        panel's prompt, guidance and seed (``StepTimeline.branch_request``); its result goes to
+        the history like any. Returns whether a job started."""
+        try:
+            request = self.timeline.branch_request(0, self._params.copy(), step)
+        except KilnError as exc:
+            self.error.emit(str(exc))
+            return False
+        return self._start(request, live=False)
+
+    def _start(self, request: GenerationRequest, live: bool, sketch: bool = False) -> bool:
+        """Submit ``request`` (the job runner numbers it). ``sketch``: its image held visible paint."""
+        self._hide_result()
+        request = self._worker.submit(request)
+        self._request, self._live, self._stopping = request, live, False
+        if sketch:
+            self._sketch_jobs.add(request.job_id)
+        self.timeline.begin(request)
+        self.busy_changed.emit(True)
+        self.progress.emit(0, 0, "Starting…")
+        return True
+
+    def cancel(self) -> None:
+        """Stop the running job: its canvas preview goes at once, its JobCancelled follows."""
+        if self.busy:
+            self._stopping = True
+            self._worker.cancel()
+            self._canvas.clear_preview()
+            if not self._live:
+                self.message.emit("Stopping…")
+
+    def accept(self) -> bool:
+        """Apply the result shown on the canvas as one undoable edit: the image becomes the
+        result, the mask that asked for it is cleared, and so is the paint it was made from
+        (the sketch became the picture). A live result enters the history now."""
+        entry = self._shown
+        if entry is None:
+            return False
+        self._hide_result()
+        if entry.image.shape[:2] != self._document.image.shape[:2]:
+            self.error.emit("This result was made for a picture of another size and cannot be applied here.")
+            return False
+        stack = self._document.undo_stack
+        stack.beginMacro(f"Apply result (seed {entry.seed})")
+        self._document.apply_image(entry.image, "Apply result")
+        if entry.mode is Mode.INPAINT:
+            self._document.clear_mask()
+        if entry.job_id in self._sketch_jobs:
+            self._document.clear_paint("Clear paint (now in the picture)")
+        stack.endMacro()
+        if all(e.job_id != entry.job_id for e in self._history.entries()):
+            with QSignalBlocker(self._history):  # selecting it would show it again, unapplied
+                self._history.add(entry)
+        self.last_applied = entry
+        self.applied.emit()
+        self.message.emit(f"Applied the result with seed {entry.seed}. Undo with Ctrl+Z.")
+        return True
+
+    def discard(self) -> None:
+        self._hide_result()
+
+    def adopt_history(self, entries: list[HistoryEntry], last_applied: int | None) -> None:
+        """Fill the history with ``entries`` (a reopened project's results) without showing one;
+        new jobs get ids after theirs."""
+        with QSignalBlocker(self._history):
+            self._history.clear_entries()
+            for entry in entries:
+                self._history.add(entry)
+            self._history.setCurrentItem(None)
+        self.last_applied = next((e for e in entries if e.job_id == last_applied), None)
+        self._worker.skip_ids_through(max([e.job_id for e in entries], default=0))
+
+    def show_result(self, entry: HistoryEntry) -> None:
+        """Show a history entry over the photo, not yet applied."""
+        if self.busy:
+            return
+        self._shown = entry
+        self._canvas.show_preview(entry.image, QRect())
+        self.result_shown.emit(True)
+
+    def set_before_after(self, show_before: bool) -> None:
+        """Before/after toggle: hide (before) or show (after) the pending result."""
+        if self._shown is None:
+            return
+        if show_before:
+            self._canvas.clear_preview()
+        else:
+            self._canvas.show_preview(self._shown.image, QRect())
+
+    def set_split(self, fraction: float) -> None:
+        """Split before/after: the result left of ``fraction`` × width, the original right of it,
+        a divider between them. The result stays uploaded; only the split moves."""
+        if self._shown is None:
+            return
+        self._canvas.set_split(min(max(fraction, 0.0), 1.0))
+
+    def shown_entry(self) -> HistoryEntry | None:
+        return self._shown
+
+    # --- worker events ------------------------------------------------------------------
+
+    def _on_started(self, event: JobStarted) -> None:
+        self.message.emit("")  # loading is over: clear "Loading the model…"
+        self.progress.emit(0, event.total_steps, f"Step 0/{event.total_steps}")
+
+    def _on_step(self, event: StepPreview) -> None:
+        request = self._request
+        self.timeline.add(event)  # even when stopping: a job that still finishes is the engine's last
+        if request is None or self._stopping:
+            return
+        if event.rgb is not None:
+            self._show_step(request, event)
+        eta = event.elapsed_s / event.step * (event.total - event.step)
+        self.progress.emit(event.step, event.total, f"Step {event.step}/{event.total} · ETA {format_eta(eta)}")
+
+    def _show_step(self, request: GenerationRequest, event: StepPreview) -> None:
+        """Draw a step preview in place: over the region it covers, and for inpainting only
+        where the mask is painted inside it (``gui.session.step_overlay.step_overlay``)."""
+        overlay = step_overlay(request, event)
+        if overlay is not None:
+            self._canvas.show_preview(*overlay)
+
+    def _on_finished(self, event: JobFinished) -> None:
+        request, self._request = self._request, None
+        self.timeline.finish(event.job_id)
+        self._canvas.clear_preview()
+        self.progress.emit(1, 1, f"Done in {event.elapsed_s:.1f} s")
+        parameters = format_parameters(request, model_display_name(request.model_ref))
+        entry = HistoryEntry(event.job_id, event.image, request.mode, event.seed, parameters)
+        if not self._live:
+            self._history.add(entry)  # selects it, which shows it on the canvas
+            self.message.emit("Accept the result with Enter, compare with \\, or pick another in the history.")
+        elif not self._stopping:  # a live job cancelled too late made a picture of an old state
+            self.show_result(entry)
+            self.message.emit("Live result: Accept with Enter, or keep painting to regenerate.")
+        if event.notice:  # e.g. it ran out of memory once and was retried lighter: say so last
+            self.message.emit(event.notice)
+        self.busy_changed.emit(False)
+
+    def _on_notice(self, event) -> None:
+        self.message.emit(event.message)
+
+    def _on_cancelled(self, event: JobCancelled) -> None:
+        if not self._owns(event):
+            return
+        self._request = None
+        self._canvas.clear_preview()
+        self.progress.emit(0, 1, f"Stopped after step {event.step}")
+        if not self._live:
+            self.message.emit("Stopped. The picture is unchanged.")
+        self.busy_changed.emit(False)
+
+    def _on_failed(self, event: JobFailed) -> None:
+        if not self._owns(event):
+            return  # e.g. a forward view (gui.panels.forward_view_panel) that failed: its panel says so
+        self._request = None
+        self._canvas.clear_preview()
+        self.progress.emit(0, 1, "Failed")
+        self.error.emit(event.message)
+        self.busy_changed.emit(False)
+
+    def _owns(self, event) -> bool:
+        # The worker also runs other requests (forward views) while no generation runs.
+        return self._request is not None and event.job_id == self._request.job_id
+
+    # --- document -----------------------------------------------------------------------
+
+    def _hide_result(self) -> None:
+        if self._shown is not None:
+            self._shown = None
+            self._canvas.clear_preview()
+            self.result_shown.emit(False)
+
+    def _emit_mode(self, *_args) -> None:
+        self.mode_changed.emit(*self._mode_and_sketch())
+
+    def _on_replaced(self) -> None:
+        self._shown = None
+        self.result_shown.emit(False)
+        self._history.clear_entries()
+        self._sketch_jobs.clear()
+        self._emit_mode()
+
+    def _on_resized(self) -> None:
+        self.cancel()  # a running job was made for the old size
+        self._hide_result()
+        self._emit_mode()

@@ -1,0 +1,166 @@
+"""The editor's handle on the job runner: Qt signals over ``inference.core.jobs.JobRunner``.
+
+Threads and ownership:
+  * The runner (no Qt) owns the worker thread and runs one job at a time. torch/diffusers are
+    imported there on the first job, so the window appears before they load.
+  * ``WorkerClient`` lives in the GUI thread. It submits requests with the *replace* policy (the
+    newest wins: a running job is cancelled and the new one runs once it has ended), relays every
+    event into the GUI thread through a queued signal connected to a bound slot, and drops
+    events of jobs the editor no longer waits for. Cancel sets the job's ``threading.Event``
+    directly: the worker is busy inside the job, a queued cancel would arrive too late.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from inference.core.api import ForwardViewReady, JobCancelled, JobFailed, JobFinished, JobNotice, JobStarted, StepPreview
+from inference.core.jobs import JobRunner, Policy
+
+
+class _Relay(QObject):
+    """Carries calls from the worker thread into the GUI thread: emitted there, its signals are
+    queued to ``WorkerClient``'s bound slots (a lambda would run in the worker thread)."""
+
+    event = Signal(object)
+    status = Signal(int, str)  # job id, text for the status bar
+    device = Signal(str)
+    problem = Signal(str)
+
+
+class WorkerClient(QObject):
+    """GUI-thread handle on the job runner. One job runs at a time; a new one replaces it.
+
+    Signals (all in the GUI thread, only for the current job): ``started(JobStarted)``,
+    ``step(StepPreview)``, ``finished(JobFinished)``, ``cancelled(JobCancelled)``,
+    ``failed(JobFailed)``, ``notice(JobNotice)`` (the job goes on), ``status(str)``,
+    ``view_ready(ForwardViewReady)`` (a ``ForwardViewRequest``'s answer; it fails as ``failed``).
+    Events of other types are informational and ignored; only the terminal ones end a job.
+    """
+
+    started = Signal(object)
+    step = Signal(object)
+    finished = Signal(object)
+    cancelled = Signal(object)
+    failed = Signal(object)
+    notice = Signal(object)
+    view_ready = Signal(object)
+    status = Signal(str)
+    device = Signal(str)  # "NVIDIA H100: 71.2 of 79.1 GiB free · fp16", after each job
+    problem = Signal(str)  # a device setting that cannot be used here, in words
+
+    def __init__(self, engine_factory=None, parent: QObject | None = None):
+        super().__init__(parent)
+        self._engine_factory = engine_factory
+        self._precision, self._memory_mode = "auto", "auto"
+        self._relay = _Relay()  # created in the GUI thread: its queued signals land here
+        self._relay.event.connect(self._on_event)
+        self._relay.status.connect(self._on_status)
+        self._relay.device.connect(self._on_device)
+        self._relay.problem.connect(self._on_problem)
+        self._current_job = None
+        self._terminal = {JobFinished: self.finished, JobCancelled: self.cancelled, JobFailed: self.failed,
+                          ForwardViewReady: self.view_ready}
+        self._runner = JobRunner(self._make_engine, self._relay.event.emit, run=self._run,
+                                 thread_name="kiln-inference")
+
+    @property
+    def runner(self) -> JobRunner:
+        return self._runner
+
+    @property
+    def busy(self) -> bool:
+        return self._current_job is not None
+
+    def submit(self, request):
+        """Run ``request`` next under a fresh job id; a job still running is cancelled first (the
+        latest wins). Returns the request as submitted, carrying its job id."""
+        request = self._runner.submit(request, Policy.REPLACE)
+        self._current_job = request.job_id
+        return request
+
+    def skip_ids_through(self, job_id: int) -> None:
+        """Number later jobs above ``job_id`` (results of an opened project keep their ids)."""
+        self._runner.skip_ids_through(job_id)
+
+    def configure(self, precision: str, memory_mode: str) -> None:
+        """Precision ("auto", "fp16", "bf16", "fp32") and memory mode (``inference.engine.memory``'s
+        names) for the next jobs; applied in the worker thread between jobs."""
+        self._runner.call_between_jobs(lambda runner: self._apply_settings(runner, precision, memory_mode))
+
+    def cancel(self) -> None:
+        """Stop the current job within a step; its JobCancelled still arrives."""
+        self._runner.cancel()
+
+    def shutdown(self, timeout_ms: int = 30000) -> None:
+        """Cancel, stop the worker thread and wait for it (call before the app quits)."""
+        self._runner.close(timeout_ms / 1000)
+
+    # --- the worker thread (no widgets, no QObject of the GUI thread touched) ------------------
+
+    def _apply_settings(self, runner: JobRunner, precision: str, memory_mode: str) -> None:
+        from inference.core.errors import KilnError
+
+        if precision != self._precision:
+            runner.reset_engine()  # the next job loads the model in the new precision
+        elif runner.engine is not None and self._engine_factory is None:
+            try:
+                runner.engine.set_memory_mode(memory_mode)
+            except KilnError as exc:  # e.g. offloading on the CPU: keep the mode that works
+                self._relay.problem.emit(str(exc))
+                return
+        self._precision, self._memory_mode = precision, memory_mode
+
+    def _make_engine(self):
+        self._relay.status.emit(self._runner.running_job_id or 0, "Loading the image libraries…")
+        if self._engine_factory is not None:
+            return self._engine_factory()
+        from inference.engine.devices import choose_device
+        from inference.engine.engine import Engine
+
+        return Engine(choose_device(precision=self._precision), memory_mode=self._memory_mode)
+
+    def _run(self, engine, request, emit, cancel):
+        from inference.engine.engine import run_job
+
+        if not engine.has_model(request.model_ref):
+            self._relay.status.emit(request.job_id, "Loading the model…")
+        final = run_job(engine, request, emit, cancel)
+        self._report_device(engine)
+        return final
+
+    def _report_device(self, engine) -> None:
+        from inference.engine.devices import device_info, precision_name
+
+        plan = engine.device_plan
+        kind = {"cuda": "GPU", "mps": "Apple GPU"}.get(plan.device, "CPU")
+        self._relay.device.emit(f"{kind} — {device_info(plan.device).summary()} · {precision_name(plan.dtype)}")
+
+    # --- the GUI thread -------------------------------------------------------------------------
+
+    @Slot(object)
+    def _on_event(self, event) -> None:
+        if event.job_id != self._current_job:
+            return  # a stale job's event: the user has moved on
+        if isinstance(event, StepPreview):
+            self.step.emit(event)
+        elif isinstance(event, JobStarted):
+            self.started.emit(event)
+        elif isinstance(event, JobNotice):  # e.g. an out-of-memory retry: the job goes on
+            self.notice.emit(event)
+        elif type(event) in self._terminal:
+            self._current_job = None
+            self._terminal[type(event)].emit(event)
+
+    @Slot(str)
+    def _on_device(self, text: str) -> None:
+        self.device.emit(text)
+
+    @Slot(str)
+    def _on_problem(self, text: str) -> None:
+        self.problem.emit(text)
+
+    @Slot(int, str)
+    def _on_status(self, job_id: int, text: str) -> None:
+        if job_id == self._current_job:
+            self.status.emit(text)

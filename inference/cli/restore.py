@@ -1,0 +1,210 @@
+"""``main.py restore``: repair many scans without the GUI.
+
+Each input gets a mask (one given mask, or damage detection), then is healed classically or
+inpainted with a model, and is written to ``--out`` as ``NAME-restored.png``. A file that
+cannot be read or restored is reported and skipped; the rest go on. Exit status: 0 when every
+file was restored, 1 when any was skipped (or nothing could start), 130 on Ctrl+C.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+from inference.cli.generate import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, fail, quiet_libraries
+from inference.core.errors import KilnError
+from inference.files.output_names import OutputNames, same_file_key
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
+
+
+def collect_inputs(paths: list[str]) -> tuple[list[Path], list[str]]:
+    """→ (files, problems): files as given and the image files directly inside given folders
+    (sorted by name), each file once; problems: one line per input that could not be looked
+    at (permission denied, a name too long, …), to report and skip. A missing file is kept: it
+    is reported when it is read."""
+    found: list[Path] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+
+    def add(path: Path) -> None:
+        key = same_file_key(path)
+        if key not in seen:
+            seen.add(key)
+            found.append(path)
+
+    for given in paths:
+        path = Path(given)
+        try:
+            if not path.is_dir():
+                add(path)
+                continue
+            entries = sorted(path.iterdir())
+        except (OSError, ValueError) as exc:
+            problems.append(f"{given}: cannot be read: {_reason(exc)}.")
+            continue
+        for entry in entries:
+            if entry.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            try:
+                if entry.is_file():
+                    add(entry)
+            except OSError as exc:
+                problems.append(f"{entry}: cannot be read: {_reason(exc)}.")
+    return found, problems
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, PermissionError):
+        return "permission denied (check its and its folder's permissions)"
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+class _Restorer:
+    """Restores one image at a time with the method the arguments chose."""
+
+    def __init__(self, args):
+        self.args = args
+        self.engine = None
+        self.cancel = threading.Event()
+        self.given_mask = None
+        if args.mask:
+            from inference.files.image_io import load_mask
+
+            self.given_mask = load_mask(args.mask)
+
+    def mask_for(self, image):
+        from inference.restore.damage import detect_damage
+
+        if self.given_mask is None:
+            if self.args.sensitivity is None:
+                return detect_damage(image)
+            return detect_damage(image, self.args.sensitivity)
+        if self.given_mask.shape != image.shape[:2]:
+            h, w = self.given_mask.shape
+            raise KilnError(f"the mask is {w}×{h} but this image is {image.shape[1]}×{image.shape[0]}.")
+        return self.given_mask
+
+    def restore(self, image, mask, job_id: int):
+        """→ (restored H×W×3 uint8, parameters text or None). Raises KilnError."""
+        if not self.args.model:
+            from inference.restore.heal import heal
+
+            return heal(image, mask), None
+        from inference.core.api import GenerationRequest, JobCancelled, JobFailed, Mode
+        from inference.engine.engine import Engine, run_job
+        from inference.files.metadata import format_parameters
+        from inference.models.model_ref import model_display_name
+
+        if self.engine is None:
+            self.engine = Engine()
+        request = GenerationRequest(
+            job_id=job_id, mode=Mode.INPAINT, prompt=self.args.prompt, model_ref=self.args.model,
+            image=image, mask=mask, steps=self.args.steps, strength=self.args.strength,
+            seed=self.args.seed, guidance=self.args.guidance,
+        )
+        final = run_job(self.engine, request, lambda _event: None, self.cancel)
+        if isinstance(final, JobFailed):
+            raise KilnError(final.message)
+        if isinstance(final, JobCancelled):
+            raise KeyboardInterrupt
+        return final.image, format_parameters(request, model_display_name(self.args.model))
+
+
+def restore_command(args) -> int:
+    """Restore every input; report skipped files; see the module docstring for exit codes."""
+    from tqdm import tqdm
+
+    from inference.restore.changes import changed_pixels_map
+    from inference.files.image_io import load_picture_with_notes
+    from inference.files.image_save import save_image
+
+    # 1. Check what applies to the whole batch before any work
+    if not args.mask and not args.detect:
+        return fail("say what to repair: --mask MASK.png (the same mask for every file) or --detect (find damage).")
+    if args.sensitivity is not None and not 0.0 <= args.sensitivity <= 1.0:
+        return fail(f"--sensitivity must be between 0 and 1, got {args.sensitivity}.")
+    out_dir = Path(args.out)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if args.model:
+            from inference.models.model_ref import resolve_model_ref
+
+            resolve_model_ref(args.model)
+        restorer = _Restorer(args)
+    except KilnError as exc:
+        return fail(str(exc))
+    except OSError as exc:
+        return fail(f"cannot create '{out_dir}': {exc.strerror or exc}.")
+    inputs, problems = collect_inputs(args.inputs)
+    skipped = list(problems)
+    for line in problems:
+        print(f"kiln: skipped {line}", file=sys.stderr)
+    if not inputs and not problems:
+        return fail("no images found in the given inputs.")
+    if args.model:
+        quiet_libraries()
+
+    # 2. One file at a time; a bad file is reported and skipped. No output takes the name of an
+    # input (the photos, the given mask) or of another output: a photo whose names are taken
+    # gets NAME-restored-2.png (and NAME-mask-2.png…), and says so
+    names = OutputNames([*inputs, args.mask])
+    input_keys = {same_file_key(p) for p in [*inputs, args.mask] if p}
+    extras = [name for name, wanted in (("mask", args.save_mask), ("changes", args.changes)) if wanted]
+    written = 0
+    bar = tqdm(inputs, unit="photo", desc="restore", file=sys.stderr)
+    try:
+        for index, path in enumerate(bar, start=1):
+            bar.set_postfix_str(path.name)
+            usual = [out_dir / f"{path.stem}-{kind}.png" for kind in ["restored", *extras]]
+            try:
+                image, _notes, source = load_picture_with_notes(path)
+                mask = restorer.mask_for(image)
+                if mask.any():
+                    restored, parameters = restorer.restore(image, mask, index)
+                else:
+                    restored, parameters = image, None
+                target, *extra_paths = names.claim_group(usual)
+                if target != usual[0]:
+                    tqdm.write(f"kiln: {path} → {target.name}: {_why_renamed(usual, input_keys)}", file=sys.stderr)
+                extra_path = dict(zip(extras, extra_paths))
+                save_image(target, restored, parameters, source=source)  # a 16-bit or gray scan stays so
+                if args.save_mask:
+                    save_image(extra_path["mask"], _gray_to_rgb(mask))
+                if args.changes:
+                    save_image(extra_path["changes"], _gray_to_rgb(changed_pixels_map(image, restored)))
+                written += 1  # counted once all of this photo's files are written
+            except KilnError as exc:
+                skipped.append(f"{path}: {exc}")
+                tqdm.write(f"kiln: skipped {path}: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        restorer.cancel.set()
+        bar.close()
+        print("kiln: stopped; files already written are complete.", file=sys.stderr)
+        return EXIT_CANCELLED
+    bar.close()
+
+    # 3. Summary
+    print(f"kiln: restored {written} of {len(inputs) + len(problems)} photos into {out_dir}")
+    if skipped:
+        print(f"kiln: skipped {len(skipped)}:", file=sys.stderr)
+        for line in skipped:
+            print(f"  {line}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def _why_renamed(usual: list[Path], input_keys: set[str]) -> str:
+    """Why a photo's usual output names (``usual``) were not free: one is an input, or another
+    photo of this run (same name, another folder or extension) already has them."""
+    for path in usual:
+        if same_file_key(path) in input_keys:
+            return f"'{path.name}' is an input, and Kiln never writes over an original."
+    return f"'{usual[0].name}' is another photo's result in this run."
+
+
+def _gray_to_rgb(mask):
+    import numpy as np
+
+    return np.repeat(mask[..., None], 3, axis=2)

@@ -72,19 +72,13 @@ def seed_project(folder: Path) -> bytes:
                       "Extend canvas")
     doc.invert_mask()
 
-    class History:
-        def entries(self):
-            from gui.panels.history_panel import HistoryEntry
-            from inference.core.api import Mode
-
-            return [HistoryEntry(3, np.zeros((40, 48, 3), np.uint8), Mode.INPAINT, 5, "a prompt\nSteps: 3")]
-
-    class Controller:
-        last_applied = None
-
     from gui.session.generation_params import GenerationParams
+    from gui.session.results import HistoryEntry, ResultsModel
+    from inference.core.api import Mode
 
-    state = snapshot(doc, History(), Controller(), GenerationParams(prompt="old photo"), with_layers=True)
+    results = ResultsModel()
+    results.add(HistoryEntry(3, np.zeros((40, 48, 3), np.uint8), Mode.INPAINT, 5, "a prompt\nSteps: 3"), show=False)
+    state = snapshot(doc, results, GenerationParams(prompt="old photo"), with_layers=True)
     save_project(folder / "seed.kiln", state)
     return (folder / "seed.kiln").read_bytes()
 

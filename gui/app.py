@@ -18,6 +18,8 @@ from gui.session.generation import GenerationController
 from gui.panels.generation_panel import GenerationPanel
 from gui.panels.history_panel import HistoryStrip
 from gui.session.live_mode import LiveMode
+from gui.session.overlay import CanvasOverlay
+from gui.session.results import ResultsModel
 from gui.panels.lora_panel import LoraPanel
 from gui.main_window import MainWindow
 from gui.actions.outpaint_actions import OutpaintActions
@@ -55,6 +57,8 @@ class Editor:
     forward_view: ForwardViewPanel
     projects: ProjectActions
     autosave: AutoSaver
+    overlay: CanvasOverlay
+    results: ResultsModel
 
 
 def build_editor(settings: Settings, engine_factory=None) -> Editor:
@@ -62,12 +66,14 @@ def build_editor(settings: Settings, engine_factory=None) -> Editor:
     params = settings.load_params()
     document = Document()
     document.new_blank(params.width_px, params.height_px)
-    canvas = CanvasView(document)
+    overlay, results = CanvasOverlay(), ResultsModel()  # what is drawn over the picture; the results
+    canvas = CanvasView(document, overlay=overlay)
     panel = GenerationPanel(params)
     panel.set_recent_models(settings.recent_models())
-    history = HistoryStrip()
+    history = HistoryStrip(results)
     worker = WorkerClient(engine_factory)
-    controller = GenerationController(document, canvas, params, worker, history)
+    controller = GenerationController(document, overlay, params, worker, results)
+    history.entry_selected.connect(controller.show_result)
     files = FileActions(document, lambda: controller.last_applied.parameters if controller.last_applied else None)
     restore = RestoreActions(document)
     restore_panel = RestorePanel(restore)
@@ -87,9 +93,10 @@ def build_editor(settings: Settings, engine_factory=None) -> Editor:
     worker.problem.connect(window.show_error)
     window.add_menu_action("&File", "&Models…", lambda: _open_models(window, settings, panel), ["Ctrl+Shift+M"],
                            tip="Download recommended models, or add a folder or .safetensors file")
-    timeline, forward_view = _add_timeline(window, panel, controller, canvas, document, params, worker)
-    projects, autosave = _add_projects(window, document, history, controller, panel, lora_panel, files)
-    for owned in (document, worker, controller, files, restore, live, outpaint, projects, autosave):
+    timeline, forward_view = _add_timeline(window, panel, controller, overlay, document, params, worker)
+    projects, autosave = _add_projects(window, document, results, controller, panel, files)
+    for owned in (document, overlay, results, worker, controller, files, restore, live, outpaint, projects,
+                  autosave):
         owned.setParent(window)  # destroyed with the window, after its connections are gone
 
     # Remember what matters across restarts; stop the worker before the window goes.
@@ -105,14 +112,15 @@ def build_editor(settings: Settings, engine_factory=None) -> Editor:
     files.parameters_found.connect(lambda found: _reuse_parameters(panel, found))
     panel.size_changed.connect(lambda w, h: document.new_blank(w, h) if document.is_blank and not document.dirty else None)
     return Editor(document, canvas, panel, history, worker, controller, files, restore, window, settings,
-                  paint_panel, live, outpaint, lora_panel, device_panel, timeline, forward_view, projects, autosave)
+                  paint_panel, live, outpaint, lora_panel, device_panel, timeline, forward_view, projects, autosave,
+                  overlay, results)
 
 
-def _add_projects(window: MainWindow, document: Document, history: HistoryStrip, controller: GenerationController,
-                  panel: GenerationPanel, lora_panel: LoraPanel, files: FileActions) -> tuple[ProjectActions, AutoSaver]:
+def _add_projects(window: MainWindow, document: Document, results: ResultsModel, controller: GenerationController,
+                  panel: GenerationPanel, files: FileActions) -> tuple[ProjectActions, AutoSaver]:
     """File → Save project (Ctrl+S) / Save project as… (Ctrl+Alt+S), .kiln files in Open and drag
     and drop, the offer to save when quitting, and autosave into the recovery folder."""
-    projects = ProjectActions(document, history, controller, panel, lora_panel, files)
+    projects = ProjectActions(document, results, controller, panel.params, files)
     projects.set_window(window)
     tip = "Keep the layers, mask, undo history, results and settings in one .kiln file"
     window.add_menu_action("&File", "&Save project", projects.start_save, ["Ctrl+S"], tip=tip,
@@ -126,7 +134,7 @@ def _add_projects(window: MainWindow, document: Document, history: HistoryStrip,
     projects.message.connect(window.show_message)
     projects.saved.connect(window._update_title)
     projects.opened.connect(window._update_title)
-    autosave = AutoSaver(document, history, controller, panel.params)
+    autosave = AutoSaver(document, results, controller, panel.params)
     autosave.problem.connect(window.show_message)
     return projects, autosave
 
@@ -160,13 +168,14 @@ def _ask_recovery(window: MainWindow, text: str) -> str:
     return {restore: "restore", discard: "discard"}.get(box.clickedButton(), "later")
 
 
-def _add_timeline(window: MainWindow, panel: GenerationPanel, controller: GenerationController, canvas: CanvasView,
-                  document: Document, params, worker: WorkerClient) -> tuple[TimelinePanel, ForwardViewPanel]:
+def _add_timeline(window: MainWindow, panel: GenerationPanel, controller: GenerationController,
+                  overlay: CanvasOverlay, document: Document, params, worker: WorkerClient
+                  ) -> tuple[TimelinePanel, ForwardViewPanel]:
     """The Timeline dock (View → Timeline): the step timeline over the strength view, Generate →
-    Branch from this step (Ctrl+B). Both draw over the canvas, so each steps aside for the
-    other, and hiding the dock gives the canvas back to the result."""
-    timeline = TimelinePanel(controller, canvas)
-    forward_view = ForwardViewPanel(document, canvas, params, worker, controller)
+    Branch from this step (Ctrl+B). Both draw on the overlay (the newest frame wins), and hiding
+    the dock gives the canvas back to the result."""
+    timeline = TimelinePanel(controller, overlay, document)
+    forward_view = ForwardViewPanel(document, overlay, params, worker, controller)
     box = QWidget()
     layout = QVBoxLayout(box)
     layout.setContentsMargins(0, 0, 0, 0)
@@ -181,8 +190,6 @@ def _add_timeline(window: MainWindow, panel: GenerationPanel, controller: Genera
                                         "prompt and seed")
     branch.setEnabled(False)
     timeline.branch_available.connect(branch.setEnabled)
-    timeline.took_canvas.connect(forward_view.step_aside)
-    forward_view.took_canvas.connect(timeline.step_aside)
     forward_view.strength_chosen.connect(panel.strength_spin.setValue)
     forward_view.message.connect(window.show_message)
     return timeline, forward_view
@@ -211,7 +218,6 @@ def _reuse_parameters(panel: GenerationPanel, found: dict) -> None:
             setattr(params, name, found[name])
     if "seed" in found:
         params.seed, params.random_seed = found["seed"], False
-    panel.show_params(params)
 
 
 def run_app(image: str | None = None, model: str | None = None, settings_path: str | None = None) -> int:

@@ -38,7 +38,7 @@ class MainWindow(QMainWindow):
         self.history, self.controller, self.files = history, controller, files
         self.save_project = None  # () -> bool, offered when quitting with unsaved changes (gui.app)
         self.background_work = []  # () -> object: each waits for work to finish before the window closes
-        self.compare = BeforeAfter(document, controller, canvas, self)
+        self.compare = BeforeAfter(document, controller, canvas.overlay, self)
         self.setWindowTitle("Kiln")
         self.setAcceptDrops(True)
         self.resize(1280, 860)
@@ -350,7 +350,6 @@ class MainWindow(QMainWindow):
         size = self.files.new_blank_dialog(self.panel.params.width_px, self.panel.params.height_px)
         if size:
             self.panel.params.width_px, self.panel.params.height_px = size
-            self.panel.show_params(self.panel.params)
 
     def _update_title(self, *_args) -> None:
         doc = self.document

@@ -36,17 +36,17 @@ class ProjectActions(QObject):
     opened = Signal(str)
     message = Signal(str)
 
-    def __init__(self, document, history, controller, panel, lora_panel, files):
+    def __init__(self, document, results, controller, params, files):
         super().__init__()
-        self._document, self._history, self._controller = document, history, controller
-        self._panel, self._lora_panel, self._files = panel, lora_panel, files
+        self._document, self._results, self._controller = document, results, controller
+        self._params, self._files = params, files
         self._window: QWidget | None = None
         files.open_project = self.open_path
         self._saver = ProjectSaver(document, self._state, self)
         self._saver.finished.connect(self._on_saved)
 
     def _state(self):
-        return snapshot(self._document, self._history, self._controller, self._panel.params, with_layers=False)
+        return snapshot(self._document, self._results, self._params, with_layers=False)
 
     def set_window(self, window: QWidget) -> None:
         self._window = window
@@ -146,8 +146,7 @@ class ProjectActions(QObject):
         """Show ``state``; None (with a message) if it cannot be rebuilt. What could not be
         restored is said in a dialog (a status bar message is easily missed)."""
         try:
-            notes = apply_state(state, label, self._document, self._history, self._controller, self._panel,
-                                self._lora_panel)
+            notes = apply_state(state, label, self._document, self._controller, self._params)
         except KilnError as exc:
             self.warn("Cannot open project", str(exc))
             return None

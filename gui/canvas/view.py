@@ -15,15 +15,18 @@ from PySide6.QtGui import QColor, QPainter, QPen, QPixmap, QTransform
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
 
 from gui.canvas.layers import MaskOverlayItem, PaintOverlayItem
-from gui.session.document import Document
+from gui.canvas.overlay_view import OverlayView
 from gui.canvas.preview_layer import PreviewLayer
 from gui.canvas.qimage import array_qimage
+from gui.session.document import Document
+from gui.session.overlay import CanvasOverlay
 
 ZOOM_STEP = 1.25
 MIN_ZOOM, MAX_ZOOM = 1 / 64, 64.0
 BRUSH_STEP = 1.25
 MIN_BRUSH_PX, MAX_BRUSH_PX = 1, 1000
-# Mask tools, then paint-layer tools; "fill" is a click, the others are strokes.
+# "brush" paints the mask to 255, "eraser" back to 0; "paint" lays the paint colour on the paint
+# layer, "paint eraser" removes paint; "fill" (a click, the others are strokes) flood-fills it.
 TOOLS = ("brush", "eraser", "paint", "paint eraser", "fill")
 
 
@@ -46,9 +49,10 @@ class CanvasView(QGraphicsView):
     paint_color_changed = Signal(tuple)
     paint_opacity_changed = Signal(float)
 
-    def __init__(self, document: Document, parent=None) -> None:
+    def __init__(self, document: Document, parent=None, overlay: CanvasOverlay | None = None) -> None:
         super().__init__(parent)
         self._document = document
+        self.overlay = overlay if overlay is not None else CanvasOverlay(self)  # what is drawn over the picture
         self._zoom = 1.0
         self._fit_mode = True  # refit on resize until the user picks a zoom
         self._tool = "brush"
@@ -83,6 +87,7 @@ class CanvasView(QGraphicsView):
             item.setZValue(z)
             self.scene().addItem(item)
         self._previews = PreviewLayer(self.scene(), z=2)
+        self._overlay_view = OverlayView(self, self.overlay)
 
         document.replaced.connect(self._on_replaced)
         document.resized.connect(self._on_replaced)
@@ -95,23 +100,13 @@ class CanvasView(QGraphicsView):
 
     # -- properties ---------------------------------------------------------------------------
 
-    @property
-    def document(self) -> Document:
-        return self._document
+    document = property(lambda self: self._document)
+    zoom = property(lambda self: self._zoom, doc="Screen (logical) pixels per image pixel.")
 
-    @property
-    def zoom(self) -> float:
-        """Screen (logical) pixels per image pixel."""
-        return self._zoom
-
-    @property
-    def tool(self) -> str:
-        return self._tool
+    tool = property(lambda self: self._tool)
 
     def set_tool(self, name: str) -> None:
-        """One of ``TOOLS``: "brush" paints the mask to 255, "eraser" back to 0; "paint" lays
-        the paint colour on the paint layer, "paint eraser" removes paint, "fill" flood-fills
-        the paint layer. Raises ValueError otherwise."""
+        """One of ``TOOLS`` (see there); raises ValueError otherwise."""
         if name not in TOOLS:
             raise ValueError(f"unknown tool '{name}': use one of {', '.join(TOOLS)}.")
         if name != self._tool:
@@ -172,9 +167,7 @@ class CanvasView(QGraphicsView):
     def brush_hardness(self, hardness: float) -> None:
         self._brush_hardness = float(min(max(hardness, 0.0), 1.0))
 
-    @property
-    def preview_visible(self) -> bool:
-        return self._previews.visible
+    preview_visible = property(lambda self: self._previews.visible)
 
     # -- coordinates and zoom -----------------------------------------------------------------
 
@@ -224,18 +217,16 @@ class CanvasView(QGraphicsView):
             self._zoom = zoom
             self.zoom_changed.emit(zoom)
 
-    # -- previews -----------------------------------------------------------------------------
+    # -- previews (drawn from ``self.overlay`` by ``OverlayView``) -----------------------------
 
     def show_preview(self, rgb: np.ndarray, target: QRect) -> None:
-        """Draw ``rgb`` (h×w×3 or h×w×4 uint8, any size, e.g. latent-resolution) scaled smoothly into
-        ``target`` (image px; an empty rect means the whole picture) above the photo and mask.
-        The pixels are copied: the caller may reuse ``rgb``."""
+        """Draw ``rgb`` (h×w×3 or ×4 uint8, any size) scaled into ``target`` (image px; empty: the
+        whole picture) above the photo and mask. Copies the pixels."""
         self._previews.show(rgb, target)
 
     def set_split(self, fraction: float | None) -> None:
-        """Split compare: the preview only left of ``fraction`` × the width, a divider there
-        (None or 1: the whole preview). The mask overlay is hidden meanwhile: the right side
-        shows the original as it is."""
+        """The preview only left of ``fraction`` × the width (None or 1: all of it), the mask
+        hidden meanwhile: the right side shows the original as it is."""
         self._previews.set_split(fraction)
         self._mask_item.setVisible(self._previews.split is None)
 
@@ -249,6 +240,7 @@ class CanvasView(QGraphicsView):
         doc = self._document
         self._stroke_last = None
         self.clear_preview()
+        self._overlay_view.forget()
         self._previews.set_picture(doc.rect)
         self._photo_item.setPixmap(QPixmap.fromImage(array_qimage(np.ascontiguousarray(doc.image))))
         self._paint_item.reset(doc.paint)

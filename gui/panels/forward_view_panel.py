@@ -9,7 +9,6 @@ The view needs the model, so it runs in the worker thread as a ``ForwardViewRequ
     starts abandons the view in flight and sets the slider back to 0;
   * the view stays on the canvas while the slider is away from 0; 0, an edit of the picture or
     leaving the panel takes it away and gives the canvas back to the result (or the picture).
-Views use negative job ids: they share the worker's id space with generation jobs.
 """
 
 from __future__ import annotations
@@ -17,11 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import shiboken6
-from PySide6.QtCore import QRect, QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QVBoxLayout, QWidget
 
 from gui.session.generation_params import GenerationParams, effective_steps
-from gui.panels.timeline_panel import show_current_result
+from gui.session.overlay import CanvasOverlay, Layer
 from inference.core.api import ForwardViewReady, ForwardViewRequest, JobFailed
 from inference.core.errors import KilnError
 
@@ -41,21 +40,21 @@ class _Asked:
 
 
 class ForwardViewPanel(QWidget):
-    """The "What strength does" slider over ``canvas`` for ``document``'s picture, with the
+    """The "What strength does" slider, drawn on ``overlay``, for ``document``'s picture, with the
     model, steps, seed and sampler of ``params`` (the panel's: its shown seed even when Random
     is ticked), run by ``worker`` while ``controller`` runs no generation.
 
     Signals: ``message(str)`` for the status bar, ``strength_chosen(float)`` ("Use as strength":
-    0.05–1 for the panel), ``took_canvas()`` (the view started drawing on the canvas).
+    0.05–1 for the panel). The view is the overlay's ``STRENGTH`` frame.
     """
 
     message = Signal(str)
     strength_chosen = Signal(float)
-    took_canvas = Signal()
 
-    def __init__(self, document, canvas, params: GenerationParams, worker, controller, parent: QWidget | None = None):
+    def __init__(self, document, overlay: CanvasOverlay, params: GenerationParams, worker, controller,
+                 parent: QWidget | None = None):
         super().__init__(parent)
-        self._document, self._canvas, self._params = document, canvas, params
+        self._document, self._overlay, self._params = document, overlay, params
         self._worker, self._controller = worker, controller
         self._in_flight: tuple[int, _Asked] | None = None  # (job id, what it asked) the worker is answering
         self._shown: _Asked | None = None  # what the view on the canvas shows; None: no view shown
@@ -86,7 +85,7 @@ class ForwardViewPanel(QWidget):
         worker.view_ready.connect(self._on_ready)
         worker.failed.connect(self._on_failed)
         controller.busy_changed.connect(self._on_busy)
-        controller.result_shown.connect(self._on_result_shown)
+        overlay.withdrawn.connect(self._on_withdrawn)
         for signal in (document.image_changed, document.paint_changed, document.paint_visibility_changed,
                        document.replaced, document.resized):
             signal.connect(self._on_picture_changed)
@@ -111,8 +110,8 @@ class ForwardViewPanel(QWidget):
         if not visible and shiboken6.isValid(self.slider):
             self.leave()
 
-    def step_aside(self) -> None:
-        """Another overlay draws on the canvas now: back to 0 without redrawing."""
+    def _step_aside(self) -> None:
+        """Another frame took the canvas: back to 0 without drawing."""
         self._timer.stop()
         self._shown = None
         with QSignalBlocker(self.slider):
@@ -126,7 +125,7 @@ class ForwardViewPanel(QWidget):
             self._timer.stop()
             if self._shown is not None:
                 self._shown = None
-                show_current_result(self._controller, self._canvas)
+                self._overlay.clear(Layer.STRENGTH)  # the result, or the picture, shows again
             self._show_label("")
             return
         self._show_label(f"{percent}% · …")
@@ -164,9 +163,7 @@ class ForwardViewPanel(QWidget):
         asked, self._in_flight = self._in_flight[1], None
         if self.percent == 0:
             return  # the user went back to the picture meanwhile
-        if self._shown is None:
-            self.took_canvas.emit()
-        self._canvas.show_preview(event.rgb, QRect())  # the view is at most the budget: stretch it over the picture
+        self._overlay.set(Layer.STRENGTH, event.rgb)  # the view is at most the budget: stretched over the picture
         self._shown = asked
         level = "the picture itself" if event.timestep is None else (
             f"timestep {event.timestep} · {event.noise_fraction:.0%} noise")
@@ -185,16 +182,15 @@ class ForwardViewPanel(QWidget):
         if busy:
             # The generation's submission replaced the view in flight: its answer never comes.
             self._in_flight = None
-            if self._shown is not None:
-                self._canvas.clear_preview()  # the job's previews take over the canvas
-            self.step_aside()
+            self._overlay.clear(Layer.STRENGTH)  # the job's previews take over the canvas
+            self._step_aside()
         self.slider.setEnabled(not busy)
         self.use_button.setEnabled(not busy)
 
-    def _on_result_shown(self, _shown: bool) -> None:
-        # A result was picked, accepted or discarded elsewhere: the canvas shows no view now.
-        if self._shown is not None:
-            self.step_aside()
+    def _on_withdrawn(self, layer: Layer) -> None:
+        # Another frame took the canvas, or a result was picked, accepted or discarded.
+        if layer is Layer.STRENGTH:
+            self._step_aside()
 
     def _on_picture_changed(self, *_args) -> None:
         if self.percent:

@@ -4,6 +4,7 @@ fast preset replaced are kept only to put them back)."""
 
 from __future__ import annotations
 
+import shiboken6
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -50,7 +51,7 @@ class GenerationPanel(QWidget):
         self._mode = Mode.TXT2IMG
         self._before_fast: GenerationParams | None = None  # what the fast preset replaced
         self._build()
-        self.show_params(params)
+        self._bind()
         self.set_mode(Mode.TXT2IMG)
         self.set_busy(False)
 
@@ -204,22 +205,30 @@ class GenerationPanel(QWidget):
 
     # --- shown state ----------------------------------------------------------------------
 
-    def show_params(self, params: GenerationParams) -> None:
-        """Show ``params`` in the widgets (they write the same values back)."""
-        self.model_combo.setEditText(params.model_ref)
-        self.prompt_edit.setPlainText(params.prompt)
-        self.negative_edit.setPlainText(params.negative_prompt)
-        self.steps_spin.setValue(params.steps)
-        self.guidance_spin.setValue(params.guidance)
-        self.strength_spin.setValue(params.strength)
-        self.seed_spin.setValue(min(params.seed, SEED_MAX))
-        self.random_check.setChecked(params.random_seed)
-        self._set_random(params.random_seed)
-        self.scheduler_combo.setCurrentText(params.scheduler)
-        self.width_spin.setValue(params.width_px)
-        self.height_spin.setValue(params.height_px)
-        self.colorize_check.setChecked(params.colorize)
-        self.prefill_check.setChecked(params.prefill_heal)
+    def _bind(self) -> None:
+        """Params → widgets, one field each (widgets → params: their slots above). A widget that
+        already shows the value is left alone: its cursor and selection stay."""
+        def show(name, read, write):
+            def on_change(value):
+                if shiboken6.isValid(self) and read() != value:
+                    write(value)
+            self.params.watch(name, on_change)
+            write(getattr(self.params, name))
+
+        p = self
+        show("model_ref", lambda: p.model_combo.currentText().strip(), p.model_combo.setEditText)
+        show("prompt", p.prompt_edit.toPlainText, p.prompt_edit.setPlainText)
+        show("negative_prompt", p.negative_edit.toPlainText, p.negative_edit.setPlainText)
+        show("steps", p.steps_spin.value, p.steps_spin.setValue)
+        show("guidance", p.guidance_spin.value, p.guidance_spin.setValue)
+        show("strength", p.strength_spin.value, p.strength_spin.setValue)
+        show("seed", p.seed_spin.value, lambda seed: p.seed_spin.setValue(min(seed, SEED_MAX)))
+        show("random_seed", p.random_check.isChecked, lambda on: (p.random_check.setChecked(on), p._set_random(on)))
+        show("scheduler", p.scheduler_combo.currentText, p.scheduler_combo.setCurrentText)
+        show("width_px", p.width_spin.value, p.width_spin.setValue)
+        show("height_px", p.height_spin.value, p.height_spin.setValue)
+        show("colorize", p.colorize_check.isChecked, p.colorize_check.setChecked)
+        show("prefill_heal", p.prefill_check.isChecked, p.prefill_check.setChecked)
 
     def set_recent_models(self, refs: list[str]) -> None:
         current = self.params.model_ref
@@ -271,7 +280,6 @@ class GenerationPanel(QWidget):
         else:
             source, self._before_fast = self._before_fast, None
         self.params.steps, self.params.guidance, self.params.scheduler = source.steps, source.guidance, source.scheduler
-        self.show_params(self.params)
         self.fast_button.blockSignals(True)
         self.fast_button.setChecked(on)
         self.fast_button.blockSignals(False)

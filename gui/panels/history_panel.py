@@ -1,38 +1,27 @@
-"""The history strip: every finished result, newest last, with the parameters that made it."""
+"""The History strip: thumbnails of the session's results (``gui.session.results``), newest
+last, the shown one selected. Picking one asks to show it (``entry_selected``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSignalBlocker, QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem
 
 from gui.canvas.qimage import array_qimage
-from inference.core.api import Mode
+from gui.session.results import HistoryEntry, ResultsModel
 
 THUMB_PX = 96
 
 
-@dataclass(frozen=True)
-class HistoryEntry:
-    """One finished generation. image: H×W×3 uint8 at the document's size (owned, not shared)."""
-
-    job_id: int
-    image: np.ndarray = field(repr=False, compare=False)
-    mode: Mode
-    seed: int
-    parameters: str  # the A1111-style text written into exported PNGs
-
-
 class HistoryStrip(QListWidget):
-    """Thumbnails of results. Signals ``entry_selected(HistoryEntry)`` when the user picks one."""
+    """A view of ``results``. Signals ``entry_selected(HistoryEntry)`` when the user picks one."""
 
     entry_selected = Signal(object)
 
-    def __init__(self, parent=None):
+    def __init__(self, results: ResultsModel, parent=None):
         super().__init__(parent)
+        self.results = results
         self.setViewMode(QListView.ViewMode.IconMode)
         self.setFlow(QListView.Flow.LeftToRight)
         self.setWrapping(False)
@@ -41,10 +30,21 @@ class HistoryStrip(QListWidget):
         self.setFixedHeight(THUMB_PX + 40)
         self.setHorizontalScrollMode(QListView.ScrollMode.ScrollPerPixel)
         self.currentItemChanged.connect(self._on_current_changed)
-        self._entries: dict[int, HistoryEntry] = {}
+        results.added.connect(self._add_item)
+        results.reset.connect(self._rebuild)
+        results.shown_changed.connect(self._select)
+        self._rebuild()
 
-    def add(self, entry: HistoryEntry) -> None:
-        """Append ``entry`` and select it."""
+    def current_entry(self) -> HistoryEntry | None:
+        item = self.currentItem()
+        return self.results.find(item.data(Qt.ItemDataRole.UserRole)) if item else None
+
+    def entries(self) -> list[HistoryEntry]:
+        return self.results.entries()
+
+    # --- model → view -------------------------------------------------------------------
+
+    def _add_item(self, entry: HistoryEntry) -> None:
         thumb = array_qimage(np.ascontiguousarray(entry.image)).copy().scaled(
             THUMB_PX, THUMB_PX, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
         )
@@ -57,23 +57,28 @@ class HistoryStrip(QListWidget):
         item = QListWidgetItem(icon, f"seed {entry.seed}")
         item.setToolTip(entry.parameters)
         item.setData(Qt.ItemDataRole.UserRole, entry.job_id)
-        self._entries[entry.job_id] = entry
-        self.addItem(item)
-        self.setCurrentItem(item)
-        self.scrollToItem(item)
+        with QSignalBlocker(self):  # showing is the model's to say, not the new row's
+            self.addItem(item)
 
-    def current_entry(self) -> HistoryEntry | None:
-        item = self.currentItem()
-        return self._entries.get(item.data(Qt.ItemDataRole.UserRole)) if item else None
+    def _rebuild(self) -> None:
+        with QSignalBlocker(self):
+            self.clear()
+        for entry in self.results.entries():
+            self._add_item(entry)
+        self._select(self.results.shown)
 
-    def entries(self) -> list[HistoryEntry]:
-        return [self._entries[self.item(i).data(Qt.ItemDataRole.UserRole)] for i in range(self.count())]
+    def _select(self, entry: HistoryEntry | None) -> None:
+        """Select the row of the shown entry (none when nothing, or a live result, is shown)."""
+        row = next((i for i in range(self.count())
+                    if entry is not None and self.item(i).data(Qt.ItemDataRole.UserRole) == entry.job_id), -1)
+        with QSignalBlocker(self):
+            self.setCurrentRow(row)
+        if row >= 0:
+            self.scrollToItem(self.item(row))
 
-    def clear_entries(self) -> None:
-        self.clear()
-        self._entries.clear()
+    # --- user → model -------------------------------------------------------------------
 
     def _on_current_changed(self, current, _previous) -> None:
-        entry = self._entries.get(current.data(Qt.ItemDataRole.UserRole)) if current else None
+        entry = self.results.find(current.data(Qt.ItemDataRole.UserRole)) if current else None
         if entry is not None:
             self.entry_selected.emit(entry)

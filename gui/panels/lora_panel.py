@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import shiboken6
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QDoubleSpinBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QPushButton,
                                QVBoxLayout, QWidget)
@@ -34,7 +35,8 @@ class LoraPanel(QGroupBox):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(self._rows)
         layout.addWidget(add)
-        self.show_params(params)
+        params.watch("loras", lambda _loras: self._rebuild() if shiboken6.isValid(self) else None)
+        self._rebuild()
 
     def add_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Add a LoRA", "", "LoRA files (*.safetensors);;All files (*)")
@@ -45,18 +47,16 @@ class LoraPanel(QGroupBox):
         """Append ``path`` at ``weight`` (a path already listed keeps its row)."""
         if any(Path(p) == Path(path) for p, _ in self._params.loras):
             return
-        self._params.loras = [*self._params.loras, [str(path), float(weight)]]
-        self.show_params(self._params)
+        self._params.loras = [*self._params.loras, [str(path), float(weight)]]  # the rows follow
         self.changed.emit()
 
     def remove(self, index: int) -> None:
         self._params.loras = [pair for i, pair in enumerate(self._params.loras) if i != index]
-        self.show_params(self._params)
         self.changed.emit()
 
-    def show_params(self, params: GenerationParams) -> None:
-        """Rebuild the rows from ``params.loras``."""
-        self._params = params
+    def _rebuild(self) -> None:
+        """The rows of ``params.loras``."""
+        params = self._params
         while self._rows.count():
             widget = self._rows.takeAt(0).widget()
             if widget is not None:

@@ -149,9 +149,9 @@ class AutoSaver(QObject):
     problem = Signal(str)
     written = Signal(float)
 
-    def __init__(self, document, history, controller, params, root: Path | None = None, parent=None):
+    def __init__(self, document, results, controller, params, root: Path | None = None, parent=None):
         super().__init__(parent)
-        self._document, self._history, self._controller, self._params = document, history, controller, params
+        self._document, self._results, self._params = document, results, params
         self.folder = (recovery_root() if root is None else root) / f"session-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
         self._lock_fd: int | None = None
         self._timer = QTimer(self, singleShot=True, interval=DELAY_MS)
@@ -162,7 +162,7 @@ class AutoSaver(QObject):
         self._start_session()
         self._thread.start()
         for signal in (document.undo_stack.indexChanged, document.replaced, document.resized,
-                       document.paint_visibility_changed, controller.applied, history.model().rowsInserted):
+                       document.paint_visibility_changed, controller.applied, results.added):
             signal.connect(self.schedule)
         document.undo_stack.cleanChanged.connect(self.schedule)
 
@@ -187,7 +187,7 @@ class AutoSaver(QObject):
             return
         doc = self._document
         if doc.dirty:
-            state = snapshot(doc, self._history, self._controller, self._params, with_layers=False)
+            state = snapshot(doc, self._results, self._params, with_layers=False)
             job = (state, {"picture": doc.path, "project": doc.project_path, "pid": os.getpid()})
         else:
             job = None  # nothing unsaved: nothing to recover

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QObject, QRect, Signal
 
+from gui.session.overlay import CanvasOverlay, Layer
 from gui.session.strokes import rect_slices
 
 NOTHING_YET = "Nothing to compare yet: Before / After shows what the last change of the picture did"
@@ -55,15 +56,16 @@ class BeforeAfter(QObject):
     ended = Signal()
     message = Signal(str)
 
-    def __init__(self, document, controller, canvas, parent: QObject | None = None):
+    def __init__(self, document, controller, overlay: CanvasOverlay, parent: QObject | None = None):
         super().__init__(parent)
-        self._document, self._controller, self._canvas = document, controller, canvas
+        self._document, self._controller, self._overlay = document, controller, overlay
         self._showing: str | None = None  # "result" (the result hidden) or "change" (a before patch drawn)
         stack = document.undo_stack
         for signal in (stack.indexChanged, document.replaced, document.resized, controller.result_shown):
             signal.connect(self._changed)
         document.image_changed.connect(self._changed)
         controller.busy_changed.connect(self._changed)
+        overlay.withdrawn.connect(self._on_withdrawn)
 
     def refresh(self) -> tuple[bool, str]:
         """Say whether comparing is possible now (``available``); returns (enabled, reason)."""
@@ -97,7 +99,7 @@ class BeforeAfter(QObject):
         for rect, patch in reversed(patches):  # the oldest before-patch is the picture before the step
             rows, cols = rect_slices(rect.translated(-box.topLeft()))
             before[rows, cols] = patch.array()
-        self._canvas.show_preview(before, box)
+        self._overlay.set(Layer.BEFORE, before, box)
         self._showing = "change"
         self.message.emit(f"Before “{text}”: press \\ again to see it after.")
 
@@ -106,7 +108,13 @@ class BeforeAfter(QObject):
         if showing == "result":
             self._controller.set_before_after(False)
         elif showing == "change":
-            self._canvas.clear_preview()
+            self._overlay.clear(Layer.BEFORE)
+
+    def _on_withdrawn(self, layer: Layer) -> None:
+        if layer is Layer.BEFORE and self._showing == "change":  # another frame took the canvas
+            self._showing = None
+            self.ended.emit()
+            self.refresh()
 
     def _changed(self, *_args) -> None:
         if self._showing is not None:  # what is on screen is no longer "before" the picture shown

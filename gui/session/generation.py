@@ -1,10 +1,11 @@
-"""The generation controller: document + panel params → request → worker → canvas and history.
+"""The generation controller: document + panel params → request → job runner → overlay and results.
 
-Owns the job ids, the progress text and which result is shown on the canvas. The request's
-image is the picture as shown — the photo or blank canvas with the visible paint layer over it —
-so paint is a sketch the model works from. The canvas shows each step's preview in place (for
-inpainting, only inside the mask); a finished result goes to the history strip and is shown over
-the photo until the user accepts it (one undoable edit) or moves on. Live jobs
+Owns the running job, the progress text and which result is shown over the picture. The
+request's image is the picture as shown — the photo or blank canvas with the visible paint layer
+over it — so paint is a sketch the model works from. Each step's preview is the overlay's
+``STEP`` frame, in place (for inpainting, only inside the mask); a finished result joins the
+results model (``gui.session.results``) and is the overlay's ``RESULT`` frame until the user
+accepts it (one undoable edit) or moves on. Live jobs
 (``generate(live=True)``, started by ``gui.session.live_mode``) show their result the same way but enter
 the history only when accepted. Cancel restores the canvas.
 """
@@ -12,12 +13,13 @@ the history only when accepted. Cancel restores the canvas.
 from __future__ import annotations
 
 
-from PySide6.QtCore import QObject, QRect, QSignalBlocker, Signal
+from PySide6.QtCore import QObject, Signal
 
 from gui.session.generation_params import GenerationParams, build_request, mode_for
-from gui.panels.history_panel import HistoryEntry, HistoryStrip
+from gui.session.overlay import CanvasOverlay, Layer
+from gui.session.results import HistoryEntry, ResultsModel
 from gui.session.step_overlay import step_overlay
-from gui.panels.timeline_panel import StepTimeline
+from gui.session.timeline import StepTimeline
 from inference.core.api import GenerationRequest, JobCancelled, JobFailed, JobFinished, JobStarted, Mode, StepPreview
 from inference.core.errors import KilnError
 from inference.files.metadata import format_parameters
@@ -45,16 +47,15 @@ class GenerationController(QObject):
     result_shown = Signal(bool)
     applied = Signal()
 
-    def __init__(self, document, canvas, params: GenerationParams, worker, history: HistoryStrip, parent=None):
+    def __init__(self, document, overlay: CanvasOverlay, params: GenerationParams, worker, results: ResultsModel,
+                 parent=None):
         super().__init__(parent)
-        self._document, self._canvas, self._params = document, canvas, params
-        self._worker, self._history = worker, history
+        self._document, self._overlay, self._params = document, overlay, params
+        self._worker, self.results = worker, results
         self._request: GenerationRequest | None = None
         self._live = False  # the running job is a live one
         self._stopping = False  # cancel was asked: the running job's previews are stale
         self._sketch_jobs: set[int] = set()  # jobs whose image held visible paint
-        self._shown: HistoryEntry | None = None
-        self.last_applied: HistoryEntry | None = None
         self.timeline = StepTimeline(self)  # the last job's step previews, to scrub and branch from
         worker.started.connect(self._on_started)
         worker.step.connect(self._on_step)
@@ -63,7 +64,7 @@ class GenerationController(QObject):
         worker.failed.connect(self._on_failed)
         worker.status.connect(self.message)
         worker.notice.connect(self._on_notice)
-        history.entry_selected.connect(self.show_result)
+        results.shown_changed.connect(self._on_shown_changed)
         # The mode is re-read per edit, not per pointer move: finding paint scans the layer.
         document.undo_stack.indexChanged.connect(self._emit_mode)
         document.paint_visibility_changed.connect(self._emit_mode)
@@ -120,7 +121,7 @@ class GenerationController(QObject):
 
     def _start(self, request: GenerationRequest, live: bool, sketch: bool = False) -> bool:
         """Submit ``request`` (the job runner numbers it). ``sketch``: its image held visible paint."""
-        self._hide_result()
+        self.results.show(None)
         request = self._worker.submit(request)
         self._request, self._live, self._stopping = request, live, False
         if sketch:
@@ -135,7 +136,7 @@ class GenerationController(QObject):
         if self.busy:
             self._stopping = True
             self._worker.cancel()
-            self._canvas.clear_preview()
+            self._overlay.clear(Layer.STEP)
             if not self._live:
                 self.message.emit("Stopping…")
 
@@ -143,13 +144,14 @@ class GenerationController(QObject):
         """Apply the result shown on the canvas as one undoable edit: the image becomes the
         result, the mask that asked for it is cleared, and so is the paint it was made from
         (the sketch became the picture). A live result enters the history now."""
-        entry = self._shown
+        entry = self.results.shown
         if entry is None:
             return False
-        self._hide_result()
         if entry.image.shape[:2] != self._document.image.shape[:2]:
+            self.results.show(None)
             self.error.emit("This result was made for a picture of another size and cannot be applied here.")
             return False
+        self.results.accept()  # a live result joins the list now
         stack = self._document.undo_stack
         stack.beginMacro(f"Apply result (seed {entry.seed})")
         self._document.apply_image(entry.image, "Apply result")
@@ -158,54 +160,51 @@ class GenerationController(QObject):
         if entry.job_id in self._sketch_jobs:
             self._document.clear_paint("Clear paint (now in the picture)")
         stack.endMacro()
-        if all(e.job_id != entry.job_id for e in self._history.entries()):
-            with QSignalBlocker(self._history):  # selecting it would show it again, unapplied
-                self._history.add(entry)
-        self.last_applied = entry
         self.applied.emit()
         self.message.emit(f"Applied the result with seed {entry.seed}. Undo with Ctrl+Z.")
         return True
 
     def discard(self) -> None:
-        self._hide_result()
+        self.results.show(None)
+
+    @property
+    def last_applied(self) -> HistoryEntry | None:
+        return self.results.accepted
 
     def adopt_history(self, entries: list[HistoryEntry], last_applied: int | None) -> None:
-        """Fill the history with ``entries`` (a reopened project's results) without showing one;
-        new jobs get ids after theirs."""
-        with QSignalBlocker(self._history):
-            self._history.clear_entries()
-            for entry in entries:
-                self._history.add(entry)
-            self._history.setCurrentItem(None)
-        self.last_applied = next((e for e in entries if e.job_id == last_applied), None)
+        """The results become ``entries`` (a reopened project's), none shown; new jobs get ids
+        after theirs."""
+        self.results.replace(entries, last_applied)
         self._worker.skip_ids_through(max([e.job_id for e in entries], default=0))
 
     def show_result(self, entry: HistoryEntry) -> None:
-        """Show a history entry over the photo, not yet applied."""
+        """Show a result over the photo, not yet applied (not while a job runs). Picking the one
+        shown takes the canvas back from a timeline step or the strength view."""
         if self.busy:
             return
-        self._shown = entry
-        self._canvas.show_preview(entry.image, QRect())
-        self.result_shown.emit(True)
+        if entry is self.results.shown:
+            self._overlay.set(Layer.RESULT, entry.image)
+        else:
+            self.results.show(entry)
 
     def set_before_after(self, show_before: bool) -> None:
         """Before/after toggle: hide (before) or show (after) the pending result."""
-        if self._shown is None:
-            return
-        if show_before:
-            self._canvas.clear_preview()
-        else:
-            self._canvas.show_preview(self._shown.image, QRect())
+        self._overlay.set_result_hidden(show_before)
 
     def set_split(self, fraction: float) -> None:
         """Split before/after: the result left of ``fraction`` × width, the original right of it,
         a divider between them. The result stays uploaded; only the split moves."""
-        if self._shown is None:
-            return
-        self._canvas.set_split(min(max(fraction, 0.0), 1.0))
+        self._overlay.set_split(min(max(fraction, 0.0), 1.0))
 
     def shown_entry(self) -> HistoryEntry | None:
-        return self._shown
+        return self.results.shown
+
+    def _on_shown_changed(self, entry: HistoryEntry | None) -> None:
+        if entry is None:
+            self._overlay.clear(Layer.RESULT)
+        else:
+            self._overlay.set(Layer.RESULT, entry.image)
+        self.result_shown.emit(entry is not None)
 
     # --- worker events ------------------------------------------------------------------
 
@@ -228,20 +227,20 @@ class GenerationController(QObject):
         where the mask is painted inside it (``gui.session.step_overlay.step_overlay``)."""
         overlay = step_overlay(request, event)
         if overlay is not None:
-            self._canvas.show_preview(*overlay)
+            self._overlay.set(Layer.STEP, *overlay)
 
     def _on_finished(self, event: JobFinished) -> None:
         request, self._request = self._request, None
         self.timeline.finish(event.job_id)
-        self._canvas.clear_preview()
+        self._overlay.clear(Layer.STEP)
         self.progress.emit(1, 1, f"Done in {event.elapsed_s:.1f} s")
         parameters = format_parameters(request, model_display_name(request.model_ref))
         entry = HistoryEntry(event.job_id, event.image, request.mode, event.seed, parameters)
         if not self._live:
-            self._history.add(entry)  # selects it, which shows it on the canvas
+            self.results.add(entry)  # and shows it
             self.message.emit("Accept the result with Enter, compare with \\, or pick another in the history.")
         elif not self._stopping:  # a live job cancelled too late made a picture of an old state
-            self.show_result(entry)
+            self.results.show(entry)
             self.message.emit("Live result: Accept with Enter, or keep painting to regenerate.")
         if event.notice:  # e.g. it ran out of memory once and was retried lighter: say so last
             self.message.emit(event.notice)
@@ -254,7 +253,7 @@ class GenerationController(QObject):
         if not self._owns(event):
             return
         self._request = None
-        self._canvas.clear_preview()
+        self._overlay.clear(Layer.STEP)
         self.progress.emit(0, 1, f"Stopped after step {event.step}")
         if not self._live:
             self.message.emit("Stopped. The picture is unchanged.")
@@ -264,7 +263,7 @@ class GenerationController(QObject):
         if not self._owns(event):
             return  # e.g. a forward view (gui.panels.forward_view_panel) that failed: its panel says so
         self._request = None
-        self._canvas.clear_preview()
+        self._overlay.clear(Layer.STEP)
         self.progress.emit(0, 1, "Failed")
         self.error.emit(event.message)
         self.busy_changed.emit(False)
@@ -275,23 +274,16 @@ class GenerationController(QObject):
 
     # --- document -----------------------------------------------------------------------
 
-    def _hide_result(self) -> None:
-        if self._shown is not None:
-            self._shown = None
-            self._canvas.clear_preview()
-            self.result_shown.emit(False)
-
     def _emit_mode(self, *_args) -> None:
         self.mode_changed.emit(*self._mode_and_sketch())
 
     def _on_replaced(self) -> None:
-        self._shown = None
-        self.result_shown.emit(False)
-        self._history.clear_entries()
+        self.results.clear()
+        self._overlay.clear_all()
         self._sketch_jobs.clear()
         self._emit_mode()
 
     def _on_resized(self) -> None:
         self.cancel()  # a running job was made for the old size
-        self._hide_result()
+        self.results.show(None)
         self._emit_mode()

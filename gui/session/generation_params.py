@@ -1,7 +1,9 @@
 """The generation settings the panel edits, and turning them plus a document into a request.
 
 ``GenerationParams`` is the panel's model: each widget writes one field when it changes, and
-the controller reads a copy when the user presses Generate — no slot reads several widgets.
+the controller reads a copy when the user presses Generate — no slot reads several widgets. It
+is observable per field (``watch``): whoever changes a field (a reopened project, parameters
+read from a PNG, the fast preset, New blank canvas), the widgets bound to it show the new value.
 """
 
 from __future__ import annotations
@@ -36,7 +38,27 @@ class GenerationParams:
     loras: list = field(default_factory=list)  # [[path, weight], …]: .safetensors LoRAs to apply
 
     def copy(self) -> GenerationParams:
+        """The values only: a copy has no watchers."""
         return replace(self, loras=[list(pair) for pair in self.loras])
+
+    def watch(self, name: str, callback) -> None:
+        """Call ``callback(value)`` whenever field ``name`` is set to a different value (assign a
+        new list to ``loras``; changing the list in place is not seen). Raises ValueError for a
+        name that is not a field."""
+        if name not in _FIELD_NAMES:
+            raise ValueError(f"GenerationParams has no field '{name}'.")
+        self.__dict__.setdefault("_watchers", {}).setdefault(name, []).append(callback)
+
+    def __setattr__(self, name: str, value) -> None:
+        old = self.__dict__.get(name, _UNSET)
+        object.__setattr__(self, name, value)
+        if old is not _UNSET and old != value:
+            for callback in list(self.__dict__.get("_watchers", {}).get(name, ())):
+                callback(value)
+
+
+_UNSET = object()
+_FIELD_NAMES = frozenset(f.name for f in fields(GenerationParams))
 
 
 def params_from_values(values: dict) -> GenerationParams:

@@ -15,8 +15,8 @@ from dataclasses import asdict
 import numpy as np
 
 from gui.session.commands import stack_edits
-from gui.session.generation_params import params_from_values
-from gui.panels.history_panel import HistoryEntry
+from gui.session.generation_params import GenerationParams, params_from_values
+from gui.session.results import HistoryEntry
 from inference.core.api import Mode
 from inference.core.errors import ProjectFileError
 from inference.files.project_file import ArrayRef, ProjectState, Result
@@ -26,7 +26,7 @@ def _clean_index(stack) -> int:
     return stack.cleanIndex() if stack.cleanIndex() >= 0 else -1
 
 
-def snapshot(document, history, controller, params, with_layers: bool) -> ProjectState:
+def snapshot(document, results, params, with_layers: bool) -> ProjectState:
     """The editor's state now. ``with_layers``: include copies of the current layers (a
     project file); without them the state is what a recovery folder needs."""
     image, mask, paint, is_blank, key = document.base
@@ -35,8 +35,8 @@ def snapshot(document, history, controller, params, with_layers: bool) -> Projec
         paint_visible=document.paint_visible, edits=stack_edits(document.undo_stack),
         undo_index=document.undo_stack.index(), clean_index=_clean_index(document.undo_stack),
         results=[Result(e.job_id, e.mode.value, e.seed, e.parameters, ArrayRef(f"r{e.job_id}", lambda i=e.image: i))
-                 for e in history.entries()],
-        last_applied=controller.last_applied.job_id if controller.last_applied else None,
+                 for e in results.entries()],
+        last_applied=results.accepted.job_id if results.accepted else None,
         params=asdict(params), original_path=document.path,
     )
     if with_layers:
@@ -44,7 +44,7 @@ def snapshot(document, history, controller, params, with_layers: bool) -> Projec
     return state
 
 
-def apply_state(state: ProjectState, label: str, document, history, controller, panel, lora_panel) -> list[str]:
+def apply_state(state: ProjectState, label: str, document, controller, current: GenerationParams) -> list[str]:
     """Show ``state`` in the editor: picture, undo history, results, settings. Returns notes for
     the user (what could not be restored). Everything that can be refused is checked before the
     editor changes (``inference.files.project_read`` has checked every value); raises
@@ -53,7 +53,7 @@ def apply_state(state: ProjectState, label: str, document, history, controller, 
     # 1. Settings and results first: nothing in the editor has changed yet.
     notes = list(state.notes)
     params = params_from_values(state.params)
-    params.model_ref = params.model_ref or panel.params.model_ref  # a project without a model keeps yours
+    params.model_ref = params.model_ref or current.model_ref  # a project without a model keeps yours
     modes = {m.value for m in Mode}
     entries = [HistoryEntry(r.job_id, r.image, Mode(r.mode), r.seed, r.parameters)
                for r in state.results if r.mode in modes]
@@ -72,10 +72,8 @@ def apply_state(state: ProjectState, label: str, document, history, controller, 
         document.restore((state.image, state.mask, state.paint, False), [], 0, 0, state.paint_visible,
                          state.original_path)
         notes.append("Its undo history could not be restored; the picture is as it was saved.")
-    # 3. The widgets, with values they accept.
+    # 3. The settings (the panels follow them), with values they accept.
     for name, value in asdict(params).items():
-        setattr(panel.params, name, value)  # the widgets write into this object: keep it
-    panel.show_params(panel.params)
-    lora_panel.show_params(panel.params)
+        setattr(current, name, value)  # the panels show each field as it changes
     controller.adopt_history(entries, state.last_applied)
     return notes

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from gui.panels.history_panel import HistoryEntry
+from gui.session.results import HistoryEntry
 from inference.core.api import Mode
 from inference.files.image_save import save_image
 from photos import scan
@@ -75,7 +75,7 @@ def test_a_whole_evening_of_work_never_touches_the_original(make_editor, photo, 
     doc.end_stroke()
     result = np.ascontiguousarray(255 - np.array(doc.image))
     entry = HistoryEntry(1, result, Mode.INPAINT, 9, "restored")
-    editor.history.add(entry)
+    editor.results.add(entry)
     editor.controller.show_result(entry)
     editor.controller.accept()
     editor.files.export_changes_map = True

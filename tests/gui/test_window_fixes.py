@@ -10,7 +10,7 @@ from PySide6.QtCore import QRect
 from PySide6.QtGui import QIcon, QKeySequence
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
-from gui.panels.history_panel import HistoryEntry
+from gui.session.results import HistoryEntry
 from inference.core.api import Mode
 from inference.files.project_read import load_project
 from photos import scan
@@ -108,7 +108,7 @@ def test_a_selected_history_thumbnail_keeps_its_colours(make_editor):
     editor = make_editor()
     sepia = np.empty((64, 64, 3), np.uint8)
     sepia[:] = (170, 130, 80)
-    editor.history.add(HistoryEntry(1, sepia, Mode.IMG2IMG, 5, "sepia"))
+    editor.results.add(HistoryEntry(1, sepia, Mode.IMG2IMG, 5, "sepia"))
     item = editor.history.currentItem()
     assert item.isSelected()
     shown = item.icon().pixmap(32, QIcon.Mode.Selected).toImage()

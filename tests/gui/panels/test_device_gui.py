@@ -29,11 +29,11 @@ def test_device_choices_reach_the_worker_and_survive_a_restart(make_editor, qtbo
 
 
 def test_after_a_job_the_panel_names_the_device_and_a_lora_is_applied(make_editor, qtbot, tiny_model_dir, tmp_path):
-    from test_lora import _save_unet_lora
+    from tiny_lora import save_unet_lora
 
     from inference.models.tiny_model import build_tiny_pipeline
 
-    lora = _save_unet_lora(build_tiny_pipeline().unet, tmp_path)
+    lora = save_unet_lora(build_tiny_pipeline().unet, tmp_path)
     ed = make_editor()
     ed.panel.model_combo.setEditText(str(tiny_model_dir))
     ed.panel.steps_spin.setValue(2)

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget
 
 from gui.session.step_overlay import mask_box
-from gui.panels.timeline_panel import NOT_BRANCHABLE_TEXT
+from gui.session.timeline import NOT_BRANCHABLE_TEXT
 from inference.core.api import Mode
 from painting import gradient
 

@@ -155,11 +155,11 @@ def _pickled_lora(folder, marker):
 
 
 def test_generate_with_a_lora_precision_and_memory_mode(tiny_model_dir, tmp_path):
-    from test_lora import _save_unet_lora
+    from tiny_lora import save_unet_lora
 
     from inference.models.tiny_model import build_tiny_pipeline
 
-    lora = _save_unet_lora(build_tiny_pipeline().unet, tmp_path)
+    lora = save_unet_lora(build_tiny_pipeline().unet, tmp_path)
     out = tmp_path / "styled.png"
     done = kiln("generate", "--model", tiny_model_dir, "--prompt", "a barn", "--width", 64, "--height", 64,
                 "--steps", 2, "--seed", 3, "--lora", f"{lora}:0.7", "--precision", "fp32", "--memory", "slicing",

@@ -14,38 +14,23 @@ from inference.core.api import GenerationRequest, JobFailed, JobFinished, Mode, 
 from inference.engine.devices import choose_device
 from inference.engine.engine import Engine, run_job
 from inference.core.errors import InvalidRequest
+from tiny_lora import save_unet_lora
 
 SIZE = 64
-
-
-def _save_unet_lora(unet, folder, seed=0):
-    """A rank-4 LoRA on ``unet``'s attention projections with random (non-zero) weights, saved
-    as diffusers does (pytorch_lora_weights.safetensors); the UNet is left as it was."""
-    from diffusers import StableDiffusionPipeline
-    from diffusers.utils import convert_state_dict_to_diffusers
-    from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict
-
-    torch.manual_seed(seed)
-    config = LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"], init_lora_weights=False)
-    unet.add_adapter(config)
-    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
-    StableDiffusionPipeline.save_lora_weights(str(folder), unet_lora_layers=layers, safe_serialization=True)
-    return folder / "pytorch_lora_weights.safetensors"
 
 
 @pytest.fixture(scope="module")
 def tiny_lora(tmp_path_factory):
     from inference.models.tiny_model import build_tiny_pipeline
 
-    return _save_unet_lora(build_tiny_pipeline().unet, tmp_path_factory.mktemp("lora"))
+    return save_unet_lora(build_tiny_pipeline().unet, tmp_path_factory.mktemp("lora"))
 
 
 @pytest.fixture(scope="module")
 def other_lora(tmp_path_factory):
     from inference.models.tiny_model import build_tiny_pipeline
 
-    return _save_unet_lora(build_tiny_pipeline().unet, tmp_path_factory.mktemp("lora2"), seed=1)
+    return save_unet_lora(build_tiny_pipeline().unet, tmp_path_factory.mktemp("lora2"), seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +141,7 @@ def test_a_lora_for_another_model_is_refused_with_the_reason(engine, tiny_model_
     # Same block layout, but made for a text encoder of another width: the shapes do not fit.
     unet = _unet(4)
     wide = type(unet)(**{**unet.config, "cross_attention_dim": 32})
-    wrong = _save_unet_lora(wide, tmp_path)
+    wrong = save_unet_lora(wide, tmp_path)
     final = run_job(engine, _request(tiny_model_dir, ((str(wrong), 1.0),)), lambda _e: None, threading.Event())
     assert isinstance(final, JobFailed)
     assert "its layer sizes do not match this model's" in final.message and "model family" in final.message

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QFileDialog
 
-from gui.panels.history_panel import HistoryEntry
+from gui.session.results import HistoryEntry
 from inference.core.api import Mode
 from inference.core.errors import ProjectFileError
 from inference.files.image_save import save_image
@@ -54,7 +54,7 @@ def _work(editor, photo_path):
     doc.end_stroke()
     result = np.ascontiguousarray(255 - np.array(doc.image))
     entry = HistoryEntry(7, result, Mode.INPAINT, 1234, "a photo, restored\nSteps: 8, Seed: 1234")
-    editor.history.add(entry)
+    editor.results.add(entry)
     editor.controller.show_result(entry)
     assert editor.controller.accept()
     doc.fill_paint(5, 5, (10, 200, 10), 0.5)
@@ -67,7 +67,6 @@ def _work(editor, photo_path):
     params = editor.panel.params
     params.prompt, params.steps, params.seed, params.random_seed = "old photo, sharp", 13, 4242, False
     params.loras = [["/models/style.safetensors", 0.7]]
-    editor.panel.show_params(params)
     doc.set_paint_visible(False)
 
 

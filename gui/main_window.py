@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.session.background import BusyIndicator
+from gui.panels.busy_indicator import BusyIndicator
 from gui.session.compare import BeforeAfter
 from gui.dialogs.model_prompt_dialog import ask_for_model, ask_for_model_file
 

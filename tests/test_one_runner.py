@@ -1,4 +1,6 @@
-"""Every path that runs jobs drives the one job runner (inference.core.jobs.JobRunner)."""
+"""Every path that runs jobs drives the one job runner (inference.core.jobs.JobRunner): the
+editor's generation, detection, heal, project saving and autosave; ``main.py generate`` and
+``main.py restore``; ``bench/live.py --headless``."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import pytest
 from inference.core import jobs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
 @pytest.fixture
@@ -37,8 +39,27 @@ def test_the_editor_generates_through_the_runner(make_editor, qtbot, tiny_model_
     ed.panel.params.width_px = ed.panel.params.height_px = 64
     assert ed.controller.generate()
     qtbot.waitUntil(lambda: ed.history.count() == 1, timeout=120_000)
-    assert runner_submissions == ["GenerationRequest"]
+    # The generation, and nothing else that reaches the engine (autosave's writes are WorkRequests).
+    assert [kind for kind in runner_submissions if kind != "WorkRequest"] == ["GenerationRequest"]
     assert isinstance(ed.worker.runner, jobs.JobRunner)
+
+
+def test_the_editors_background_work_runs_on_the_runner(make_editor, tmp_path, runner_submissions):
+    from photos import scan
+    from PIL import Image
+
+    ed = make_editor()
+    Image.fromarray(scan(3, size=(160, 120))).save(tmp_path / "scan.png")
+    assert ed.files.open_path(str(tmp_path / "scan.png"), ask_about_parameters=False)
+    runner_submissions.clear()
+    assert ed.restore.detect_damage() > 0  # detection: one job
+    assert ed.restore.heal()  # heal: one job
+    assert runner_submissions == ["WorkRequest", "WorkRequest"]
+    assert ed.projects.save_to(str(tmp_path / "p.kiln"))  # the project's copy and its write
+    assert runner_submissions[2:] and set(runner_submissions) == {"WorkRequest"}
+    runner_submissions.clear()
+    ed.autosave.save_now()  # the recovery copy
+    assert ed.autosave.wait_idle() and runner_submissions == ["WorkRequest"]
 
 
 def test_the_headless_live_bench_runs_on_the_runner(tiny_model_dir, runner_submissions, monkeypatch):
@@ -66,4 +87,18 @@ def test_generate_on_the_command_line_runs_on_the_runner(tiny_model_dir, tmp_pat
     code = main.main(["generate", "--model", str(tiny_model_dir), "--prompt", "a barn", "--steps", "2",
                       "--width", "64", "--height", "64", "--seed", "1", "--out", str(out)])
     assert code == 0 and out.exists()
+    assert runner_submissions == ["GenerationRequest"]
+
+
+def test_restore_on_the_command_line_runs_its_model_jobs_on_the_runner(tiny_model_dir, tmp_path, runner_submissions):
+    import main
+    from PIL import Image
+
+    Image.fromarray(np.full((64, 64, 3), 120, np.uint8)).save(tmp_path / "p.png")
+    mask = np.zeros((64, 64), np.uint8)
+    mask[20:40, 20:40] = 255
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    code = main.main(["restore", str(tmp_path / "p.png"), "--out", str(tmp_path / "out"), "--mask",
+                      str(tmp_path / "m.png"), "--model", str(tiny_model_dir), "--steps", "2"])
+    assert code == 0 and (tmp_path / "out" / "p-restored.png").exists()
     assert runner_submissions == ["GenerationRequest"]

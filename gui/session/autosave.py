@@ -19,14 +19,13 @@ import json
 import logging
 import os
 import shutil
-import threading
 import time
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
 
-from gui.session.newest_wins import NewestSlot
 from gui.session.project_state import snapshot
+from inference.core.jobs import JobRunner, Policy, WorkRequest, run_work
 from inference.core.errors import KilnError, ProjectFileError
 from inference.files.project_file import MANIFEST, write_recovery
 from inference.files.project_read import read_recovery
@@ -156,11 +155,11 @@ class AutoSaver(QObject):
         self._lock_fd: int | None = None
         self._timer = QTimer(self, singleShot=True, interval=DELAY_MS)
         self._timer.timeout.connect(self.save_now)
-        self._slot = NewestSlot()  # the newest snapshot the writer has not taken yet
         self._warned = False
-        self._thread = threading.Thread(target=self._write_loop, name="kiln-autosave", daemon=True)
+        self._closed = False
         self._start_session()
-        self._thread.start()
+        # The writer: a job runner of its own; a newer snapshot replaces one not yet written.
+        self._writer = JobRunner(lambda: None, lambda _event: None, run=run_work, thread_name="kiln-autosave")
         for signal in (document.undo_stack.indexChanged, document.replaced, document.resized,
                        document.paint_visibility_changed, controller.applied, results.added):
             signal.connect(self.schedule)
@@ -183,7 +182,7 @@ class AutoSaver(QObject):
     def save_now(self) -> None:
         """Take a snapshot now (GUI thread) and hand it to the writer."""
         self._timer.stop()
-        if self._slot.stopping:
+        if self._closed:
             return
         doc = self._document
         if doc.dirty:
@@ -191,17 +190,17 @@ class AutoSaver(QObject):
             job = (state, {"picture": doc.path, "project": doc.project_path, "pid": os.getpid()})
         else:
             job = None  # nothing unsaved: nothing to recover
-        self._slot.put(("write", job))
+        self._writer.submit(WorkRequest(0, lambda: self._write_safely(job)), Policy.REPLACE)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Wait until everything handed to the writer is on disk (tests, quitting)."""
-        return self._slot.wait_idle(timeout)
+        return self._writer.wait_idle(timeout)
 
     def close(self) -> None:
         """A clean quit: stop the writer and delete this session's folder."""
         self._timer.stop()
-        self._slot.stop()
-        self._thread.join(timeout=30)
+        self._closed = True
+        self._writer.close(timeout_s=30)
         if self._lock_fd is not None:
             _unlock(self._lock_fd)
             os.close(self._lock_fd)
@@ -210,21 +209,19 @@ class AutoSaver(QObject):
 
     # -- the writer thread ----------------------------------------------------------------------
 
-    def _write_loop(self) -> None:
-        while (item := self._slot.take()) is not None:
-            _kind, job = item
-            started = time.perf_counter()
-            try:
-                self._write(job)
-            except FileNotFoundError:
-                log.info("autosave skipped: an undo patch went away while it was written")
-            except (KilnError, OSError) as exc:
-                self._warn(self._failure_message(exc))
-            except Exception:  # noqa: BLE001 - a bug here must not take the editor down
-                log.exception("autosave failed")
-                self._warn("Autosave failed because of an error in Kiln; please save your project.")
-            else:
-                self.written.emit(time.perf_counter() - started)
+    def _write_safely(self, job) -> None:
+        started = time.perf_counter()
+        try:
+            self._write(job)
+        except FileNotFoundError:
+            log.info("autosave skipped: an undo patch went away while it was written")
+        except (KilnError, OSError) as exc:
+            self._warn(self._failure_message(exc))
+        except Exception:  # noqa: BLE001 - a bug here must not take the editor down
+            log.exception("autosave failed")
+            self._warn("Autosave failed because of an error in Kiln; please save your project.")
+        else:
+            self.written.emit(time.perf_counter() - started)
 
     def _write(self, job) -> None:
         if self._lock_fd is None:

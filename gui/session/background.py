@@ -1,26 +1,23 @@
-"""Long work off the GUI thread: one worker thread per owner, the newest request wins.
+"""Long work off the GUI thread, on the job runner: the newest request wins.
 
-``BackgroundRunner`` runs plain functions (numpy, Pillow, file writing; no Qt objects) on a
-thread of its own, one at a time. A request submitted while one runs waits as *the* pending
-request: a newer submission replaces it, so a burst of requests (slider moves) costs the one
-running plus the newest. Results come back as the ``done``/``failed`` signals, which reach
-bound methods of GUI-thread objects through Qt's queued connections; each carries the token
+``BackgroundRunner`` runs plain functions (numpy, Pillow, file writing; no Qt objects) as
+``WorkRequest`` jobs of a ``inference.core.jobs.JobRunner`` of its own, one at a time, with the
+replace policy: a request submitted while one runs waits, and a newer submission cancels it
+before it starts, so a burst of requests (slider moves) costs the one running plus the newest.
+Results come back as the ``done``/``failed`` signals in the GUI thread; each carries the token
 given to ``submit`` so the owner can drop answers it no longer wants.
-
-``BusyIndicator`` is the status-bar widget that shows which background work is running.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
-from PySide6.QtCore import QElapsedTimer, QObject, QTimer, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
+from PySide6.QtCore import QObject, Signal
 
-from gui.session.newest_wins import NewestSlot
+from inference.core.api import JobFailed
 from inference.core.errors import KilnError
+from inference.core.jobs import JobRunner, Policy, WorkDone, WorkRequest
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +33,16 @@ class BackgroundRunner(QObject):
     done = Signal(object, object)
     failed = Signal(object, str)
     busy_changed = Signal(bool)
-    _finished = Signal(object, object, object)  # token, result, error message or None
+    _ended = Signal(object)  # a job's terminal event, queued into the GUI thread
 
     def __init__(self, name: str, parent: QObject | None = None):
         super().__init__(parent)
-        self._slot = NewestSlot()  # (work, token) waiting for the thread
         self._busy = False
         self.last_crash: BaseException | None = None  # of the last work, when it raised no Exception
-        self._outstanding = 0  # submitted and not answered yet (GUI thread's count)
+        self._tokens: dict[int, object] = {}  # job id → token, until its answer is delivered
         # A bound method of this GUI-thread object: queued into the GUI thread.
-        self._finished.connect(self._deliver)
-        self._thread = threading.Thread(target=self._loop, name=f"kiln-{name}", daemon=True)
-        self._thread.start()
+        self._ended.connect(self._deliver)
+        self._runner = JobRunner(lambda: None, self._on_event, run=self._run_work, thread_name=f"kiln-{name}")
 
     @property
     def busy(self) -> bool:
@@ -55,50 +50,55 @@ class BackgroundRunner(QObject):
         return self._busy
 
     def submit(self, work, token=None) -> None:
-        """Run ``work()`` after the running request; replaces a request still waiting."""
-        if not self._slot.put((work, token)):
-            self._outstanding += 1  # else it replaced one that is counted already
+        """Run ``work()`` after the running request; cancels a request still waiting."""
+        request = self._runner.submit(WorkRequest(0, work), Policy.REPLACE)
+        self._tokens[request.job_id] = token
         self._set_busy(True)
 
-    def has_pending(self) -> bool:
-        return self._slot.has_item()
-
     def wait(self, timeout_s: float = 60.0) -> bool:
-        """Block until the thread has nothing to do (answers may still be queued)."""
-        return self._slot.wait_idle(timeout_s)
+        """Block until the runner has nothing to do (answers may still be queued)."""
+        return self._runner.wait_idle(timeout_s)
 
     def stop(self, timeout_s: float = 60.0) -> None:
         """Drop waiting work and end the thread after the running request (idempotent);
         waits for it at most ``timeout_s`` (its answer is dropped)."""
-        self._slot.stop()
-        self._thread.join(timeout=timeout_s)
+        self._tokens.clear()
+        self._runner.close(timeout_s)
 
-    def _loop(self) -> None:
-        while (item := self._slot.take()) is not None:
-            work, token = item
-            self.last_crash = None
-            try:
-                result, error = work(), None
-            except (KilnError, OSError, ValueError) as exc:
-                result, error = None, str(exc)
-            except Exception as exc:  # noqa: BLE001 - a bug here must not take the editor down
-                log.exception("background work failed")
-                result, error = None, f"Kiln hit an error ({type(exc).__name__}: {exc}); your picture is unchanged."
-            except BaseException as exc:  # noqa: BLE001 - not an error: handed to whoever waits for it
-                self.last_crash = exc
-                result, error = None, f"Stopped ({type(exc).__name__})."
-            try:
-                self._finished.emit(token, result, error)
-            except RuntimeError:  # the window, and this runner with it, is gone (quitting)
-                return
+    # --- the runner's thread --------------------------------------------------------------
 
-    def _deliver(self, token, result, error) -> None:
-        self._outstanding -= 1  # only the GUI thread counts
-        self._set_busy(self._outstanding > 0)
-        if error is None:
-            self.done.emit(token, result)
-        else:
-            self.failed.emit(token, error)
+    def _run_work(self, _engine, request: WorkRequest, emit, _cancel) -> None:
+        self.last_crash = None
+        try:
+            emit(WorkDone(request.job_id, request.work()))
+        except (KilnError, OSError, ValueError) as exc:
+            emit(JobFailed(request.job_id, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - a bug here must not take the editor down
+            log.exception("background work failed")
+            emit(JobFailed(request.job_id,
+                           f"Kiln hit an error ({type(exc).__name__}: {exc}); your picture is unchanged."))
+        except BaseException as exc:  # noqa: BLE001 - not an error: handed to whoever waits for it
+            self.last_crash = exc
+            emit(JobFailed(request.job_id, f"Stopped ({type(exc).__name__})."))
+
+    def _on_event(self, event) -> None:
+        try:
+            self._ended.emit(event)
+        except RuntimeError:  # the window, and this runner with it, is gone (quitting)
+            pass
+
+    # --- the GUI thread -------------------------------------------------------------------
+
+    def _deliver(self, event) -> None:
+        if event.job_id not in self._tokens:
+            return  # stopped meanwhile
+        token = self._tokens.pop(event.job_id)
+        self._set_busy(bool(self._tokens))
+        if isinstance(event, WorkDone):
+            self.done.emit(token, event.result)
+        elif isinstance(event, JobFailed):
+            self.failed.emit(token, event.message)
+        # JobCancelled: a newer request replaced it before it ran; nobody waits for its answer
 
     def _set_busy(self, busy: bool) -> None:
         if busy != self._busy:
@@ -106,60 +106,14 @@ class BackgroundRunner(QObject):
             self.busy_changed.emit(busy)
 
 
-class BusyIndicator(QWidget):
-    """A label and an endless progress bar in the status bar while background work runs.
-    ``start(key, text)`` shows (or updates) one piece of work, ``stop(key)`` ends it; the
-    seconds it has taken are shown after a moment, so a long save visibly moves on."""
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.label = QLabel()
-        self.bar = QProgressBar(maximumWidth=120, textVisible=False)
-        self.bar.setRange(0, 0)  # 0..0: Qt's busy animation
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.label)
-        layout.addWidget(self.bar)
-        self._work: dict[str, tuple[str, QElapsedTimer]] = {}
-        self._tick = QTimer(self, interval=500)
-        self._tick.timeout.connect(self._show)
-        self.setVisible(False)
-
-    def start(self, key: str, text: str) -> None:
-        clock = self._work[key][1] if key in self._work else QElapsedTimer()
-        if key not in self._work:
-            clock.start()
-        self._work[key] = (text, clock)
-        self._tick.start()
-        self._show()
-
-    def stop(self, key: str) -> None:
-        self._work.pop(key, None)
-        if not self._work:
-            self._tick.stop()
-        self._show()
-
-    def texts(self) -> list[str]:
-        return [text for text, _clock in self._work.values()]
-
-    def _show(self) -> None:
-        parts = []
-        for text, clock in self._work.values():
-            seconds = clock.elapsed() / 1000
-            parts.append(f"{text} {seconds:.0f} s" if seconds >= 1 else text)
-        self.label.setText(" · ".join(parts))
-        self.setVisible(bool(parts))
-
-
 def wait_with_events(done, timeout_s: float = 120.0) -> bool:
     """Keep the GUI painting (the event loop turning) until ``done()`` is true or the time is
     up; returns ``done()``. For the few places that must wait for background work (quitting,
     opening another picture after Save)."""
-    from PySide6.QtCore import QEventLoop
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtCore import QCoreApplication, QEventLoop
 
     deadline = time.monotonic() + timeout_s
     while not done() and time.monotonic() < deadline:
-        QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
         time.sleep(0.005)
     return done()

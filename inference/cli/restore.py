@@ -12,7 +12,8 @@ import sys
 import threading
 from pathlib import Path
 
-from inference.cli.generate import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, fail, quiet_libraries
+from inference.cli.generate import (EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, cancel_on_ctrl_c, fail, quiet_libraries,
+                                    run_one_job)
 from inference.core.errors import KilnError
 from inference.files.output_names import OutputNames, same_file_key
 
@@ -93,7 +94,7 @@ class _Restorer:
 
             return heal(image, mask), None
         from inference.core.api import GenerationRequest, JobCancelled, JobFailed, Mode
-        from inference.engine.engine import Engine, run_job
+        from inference.engine.engine import Engine
         from inference.files.metadata import format_parameters
         from inference.models.model_ref import model_display_name
 
@@ -104,7 +105,12 @@ class _Restorer:
             image=image, mask=mask, steps=self.args.steps, strength=self.args.strength,
             seed=self.args.seed, guidance=self.args.guidance,
         )
-        final = run_job(self.engine, request, lambda _event: None, self.cancel)
+        # A job of the job runner; Ctrl+C meanwhile cancels it within a step (then ends the batch)
+        restore_ctrl_c = cancel_on_ctrl_c(self.cancel)
+        try:
+            final = run_one_job(self.engine, request, lambda _event: None, self.cancel)
+        finally:
+            restore_ctrl_c()
         if isinstance(final, JobFailed):
             raise KilnError(final.message)
         if isinstance(final, JobCancelled):

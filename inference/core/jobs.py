@@ -25,6 +25,8 @@ Kinds of job: a kind is a request class. ``run`` (default ``inference.engine.eng
 receives ``(engine, request, emit, cancel)`` and must emit exactly one terminal event; the runner
 adds a ``JobFailed`` if a kind breaks that contract or raises. ``kind_of(job_id)`` names a job's
 kind, so listeners tell a strength view from a generation by its type, not by its id.
+``WorkRequest`` is the kind for plain functions without a model (damage detection, healing,
+writing a project or a recovery copy): ``run_work`` runs it and answers ``WorkDone``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import itertools
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -42,7 +45,29 @@ from inference.core.api import ForwardViewReady, JobCancelled, JobFailed, JobFin
 
 log = logging.getLogger(__name__)
 
-TERMINAL_EVENTS = (JobFinished, JobCancelled, JobFailed, ForwardViewReady)
+@dataclass(frozen=True)
+class WorkRequest:
+    """A plain function to run as a job: ``work()`` takes no arguments, needs no engine, and is not
+    cancelled once it runs (a newer ``REPLACE`` submission cancels it only while it waits)."""
+
+    job_id: int
+    work: Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class WorkDone:
+    """``WorkRequest``'s terminal event: what ``work()`` returned."""
+
+    job_id: int
+    result: Any
+
+
+def run_work(_engine, request: WorkRequest, emit, _cancel) -> None:
+    """The ``run`` of runners whose jobs are ``WorkRequest`` s (an exception becomes ``JobFailed``)."""
+    emit(WorkDone(request.job_id, request.work()))
+
+
+TERMINAL_EVENTS = (JobFinished, JobCancelled, JobFailed, ForwardViewReady, WorkDone)
 """Event types that end a job; a new kind with its own terminal event adds it here."""
 
 
@@ -150,6 +175,16 @@ class JobRunner:
         """True while a job is queued or running."""
         with self._lock:
             return bool(self._pending)
+
+    def wait_idle(self, timeout_s: float = 60.0, poll_s: float = 0.01) -> bool:
+        """Block until no job is queued or running (the last one has emitted its end); False if
+        that took longer than ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while self.busy:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(poll_s)
+        return True
 
     def call_between_jobs(self, fn: Callable[["JobRunner"], None]) -> None:
         """Run ``fn(self)`` on the worker thread after the jobs submitted before this call."""

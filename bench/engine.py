@@ -78,7 +78,7 @@ def main() -> None:
     args = parser.parse_args()
     quiet_libraries()
 
-    from inference.engine.devices import choose_device
+    from inference.hardware.devices import choose_device
 
     plan = choose_device(args.device)
     model_ref = args.model

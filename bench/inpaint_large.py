@@ -87,7 +87,7 @@ def main() -> int:
         torch.set_num_threads(args.threads)
 
     # 1. Model and the two photos (the small one is a crop of the large one)
-    from inference.engine.devices import choose_device
+    from inference.hardware.devices import choose_device
 
     plan = choose_device(args.device)
     model_ref = args.model

@@ -144,7 +144,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     # 1. Device, model and the engine every run uses
-    from inference.engine.devices import choose_device
+    from inference.hardware.devices import choose_device
 
     plan = choose_device(args.device)
     tmp = Path(tempfile.mkdtemp(prefix="kiln-bench-live-"))

@@ -11,6 +11,7 @@ import numpy as np
 from gui.session.generation_params import GenerationParams, build_request  # numpy only, no Qt
 from inference.core.api import JobCancelled, JobFailed, JobFinished, JobStarted, StepPreview
 from inference.core.jobs import JobRunner
+from inference.engine.jobs import run_engine_job
 from inference.engine.engine import Engine
 
 from live_common import COLORS, StrokeTimes, now, stroke_line
@@ -34,7 +35,7 @@ class HeadlessLive:
         self.picture = picture.copy()  # the document's composite: photo + paint so far
         self.events: dict[int, dict] = {}  # job id → {"started"|"preview"|"terminal": time (, event)}
         self._cond = threading.Condition()
-        self._runner = JobRunner(lambda: engine, self._on_event, thread_name="kiln-inference")
+        self._runner = JobRunner(lambda: engine, self._on_event, run=run_engine_job, thread_name="kiln-inference")
 
     def _on_event(self, event) -> None:  # the worker thread
         t = now()

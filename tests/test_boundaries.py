@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _modules_after(code: str) -> set[str]:
@@ -16,11 +17,39 @@ def _modules_after(code: str) -> set[str]:
     return set(done.stdout.split())
 
 
-def test_import_linter_contract_keeps_inference_free_of_qt():
-    runner = "import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c(['--config', 'pyproject.toml']))"
-    done = subprocess.run([sys.executable, "-c", runner], capture_output=True, text=True, cwd=ROOT, timeout=300)
+LINT = "import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c(['--config', 'pyproject.toml', '--no-cache']))"
+
+
+def _lint(root: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", LINT], capture_output=True, text=True, cwd=root, timeout=300)
+
+
+def test_import_linter_contracts_are_kept():
+    """inference never imports Qt or gui; each package's layers import only downwards; the
+    session imports no widgets (pyproject.toml, [tool.importlinter])."""
+    done = _lint(ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "KEPT" in done.stdout and "BROKEN" not in done.stdout
+    assert done.stdout.count("KEPT") == 5 and "BROKEN" not in done.stdout
+
+
+def test_the_contracts_catch_a_module_that_breaks_them(tmp_path):
+    """A copy of the code with three deliberate breaks: a widget in the session, the core
+    reaching up to the command line, and a panel reaching up to the window."""
+    for name in ("gui", "inference"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    (tmp_path / "tests").mkdir()
+    shutil.copy(ROOT / "tests" / "architecture_contracts.py", tmp_path / "tests")
+    (tmp_path / "gui" / "session" / "leak.py").write_text("from PySide6.QtWidgets import QWidget\n")
+    (tmp_path / "inference" / "core" / "reach.py").write_text("import inference.cli.generate\n")
+    (tmp_path / "gui" / "panels" / "reach.py").write_text("from gui.main_window import MainWindow\n")
+    done = _lint(tmp_path)
+    assert done.returncode != 0
+    report = done.stdout
+    assert report.count("BROKEN") == 3 and report.count("KEPT") == 2, report
+    assert "gui.session.leak imports what it may not" in report
+    assert "inference.core.reach -> inference.cli.generate" in report
+    assert "gui.panels.reach -> gui.main_window" in report
 
 
 def test_running_the_engine_never_imports_qt():

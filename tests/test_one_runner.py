@@ -65,7 +65,7 @@ def test_the_editors_background_work_runs_on_the_runner(make_editor, tmp_path, r
 def test_the_headless_live_bench_runs_on_the_runner(tiny_model_dir, runner_submissions, monkeypatch):
     monkeypatch.syspath_prepend(str(BENCH))
     from gui.session.generation_params import GenerationParams
-    from inference.engine.devices import choose_device
+    from inference.hardware.devices import choose_device
     from inference.engine.engine import Engine
 
     live_headless = __import__("live_headless")

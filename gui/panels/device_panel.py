@@ -9,7 +9,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel
 
-# The names inference.engine.devices.PRECISIONS and inference.engine.memory.MEMORY_MODE_NAMES accept (those
+# The names inference.hardware.devices.PRECISIONS and inference.hardware.memory.MEMORY_MODE_NAMES accept (those
 # modules import torch; a test checks these lists match them).
 PRECISIONS = {
     "auto": "Auto (fp16 on a GPU, fp32 on the CPU)",

@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from inference.core.api import ForwardViewReady, JobCancelled, JobFailed, JobFinished, JobNotice, JobStarted, StepPreview
 from inference.core.jobs import JobRunner, Policy
+from inference.engine.jobs import run_engine_job
 
 
 class _Relay(QObject):
@@ -84,7 +85,7 @@ class WorkerClient(QObject):
         self._runner.skip_ids_through(job_id)
 
     def configure(self, precision: str, memory_mode: str) -> None:
-        """Precision ("auto", "fp16", "bf16", "fp32") and memory mode (``inference.engine.memory``'s
+        """Precision ("auto", "fp16", "bf16", "fp32") and memory mode (``inference.hardware.memory``'s
         names) for the next jobs; applied in the worker thread between jobs."""
         self._runner.call_between_jobs(lambda runner: self._apply_settings(runner, precision, memory_mode))
 
@@ -115,22 +116,19 @@ class WorkerClient(QObject):
         self._relay.status.emit(self._runner.running_job_id or 0, "Loading the image libraries…")
         if self._engine_factory is not None:
             return self._engine_factory()
-        from inference.engine.devices import choose_device
+        from inference.hardware.devices import choose_device
         from inference.engine.engine import Engine
 
         return Engine(choose_device(precision=self._precision), memory_mode=self._memory_mode)
 
-    def _run(self, engine, request, emit, cancel):
-        from inference.engine.engine import run_job
-
+    def _run(self, engine, request, emit, cancel) -> None:
         if not engine.has_model(request.model_ref):
             self._relay.status.emit(request.job_id, "Loading the model…")
-        final = run_job(engine, request, emit, cancel)
+        run_engine_job(engine, request, emit, cancel)
         self._report_device(engine)
-        return final
 
     def _report_device(self, engine) -> None:
-        from inference.engine.devices import device_info, precision_name
+        from inference.hardware.devices import device_info, precision_name
 
         plan = engine.device_plan
         kind = {"cuda": "GPU", "mps": "Apple GPU"}.get(plan.device, "CPU")

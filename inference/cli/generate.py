@@ -128,7 +128,7 @@ def _generate(args, cancel: threading.Event, restore_ctrl_c) -> int:
 
     # 2. Device, precision and memory mode: refused here, in one line, if this machine can't use them
     quiet_libraries()
-    from inference.engine.devices import choose_device
+    from inference.hardware.devices import choose_device
     from inference.engine.engine import Engine
 
     try:
@@ -170,6 +170,7 @@ def run_one_job(engine, request, on_event, cancel: threading.Event, poll_s: floa
     ``cancel`` (set by Ctrl+C) cancels the job within a step. The runner's thread has ended when
     this returns, so the process never exits under a running torch op."""
     from inference.core.jobs import TERMINAL_EVENTS, JobRunner
+    from inference.engine.jobs import run_engine_job
 
     outcome: list = []
     ended = threading.Event()
@@ -180,7 +181,7 @@ def run_one_job(engine, request, on_event, cancel: threading.Event, poll_s: floa
             outcome.append(event)
             ended.set()
 
-    runner = JobRunner(lambda: engine, listen, thread_name="kiln-generate")
+    runner = JobRunner(lambda: engine, listen, run=run_engine_job, thread_name="kiln-generate")
     runner.submit(request)
     while not ended.wait(poll_s):  # the SIGINT handler never raises: this waits for the very end
         if cancel.is_set():

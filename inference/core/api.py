@@ -75,7 +75,7 @@ class GenerationRequest:
       loras: LoRA adapters to run with, as (path, weight) pairs: a .safetensors LoRA file that
              exists, each at most once, weight within ``LORA_WEIGHT_RANGE`` (1 = as trained,
              0 = no effect, negative = the opposite). The engine judges the file's content
-             (a pickle is refused) when it loads it; see ``inference.engine.lora``.
+             (a pickle is refused) when it loads it; see ``inference.models.lora``.
       branch_from: (job id, step k) of an earlier text-to-image or image-to-image job of the
              same engine (its last one): continue from that job's state after step k instead of
              from noise (``inference.engine.timeline``). The same seed and prompt reproduce that job's

@@ -21,9 +21,9 @@ their jobs here, so the protocol is written once:
   ``call_between_jobs(fn)`` runs ``fn(runner)`` on the worker thread between jobs (e.g. a new
   precision drops the engine with ``reset_engine``).
 
-Kinds of job: a kind is a request class. ``run`` (default ``inference.engine.engine.run_job``)
-receives ``(engine, request, emit, cancel)`` and must emit exactly one terminal event; the runner
-adds a ``JobFailed`` if a kind breaks that contract or raises. ``kind_of(job_id)`` names a job's
+Kinds of job: a kind is a request class. ``run`` (for the engine's kinds
+``inference.engine.jobs.run_engine_job``) receives ``(engine, request, emit, cancel)`` and must
+emit exactly one terminal event; the runner adds a ``JobFailed`` if a kind breaks that contract or raises. ``kind_of(job_id)`` names a job's
 kind, so listeners tell a strength view from a generation by its type, not by its id.
 ``WorkRequest`` is the kind for plain functions without a model (damage detection, healing,
 writing a project or a recovery copy): ``run_work`` runs it and answers ``WorkDone``.
@@ -86,12 +86,6 @@ class _Job:
         return self.request.job_id
 
 
-def _default_run(engine, request, emit, cancel):
-    from inference.engine.engine import run_job  # torch: imported in the worker thread, on the first job
-
-    return run_job(engine, request, emit, cancel)
-
-
 class JobRunner:
     """Runs jobs one at a time on its own thread and tells ``listener`` every event.
 
@@ -102,10 +96,10 @@ class JobRunner:
     """
 
     def __init__(self, engine_factory: Callable[[], Any], listener: Callable[[Any], None], *,
-                 run: Callable | None = None, thread_name: str = "kiln-jobs"):
+                 run: Callable, thread_name: str = "kiln-jobs"):
         self._engine_factory = engine_factory
         self._listener = listener
-        self._run = run or _default_run
+        self._run = run
         self._engine = None
         self._ids = itertools.count(1)
         self._lock = threading.Lock()

@@ -5,7 +5,7 @@ keeps loaded; it never touches Qt, widgets or settings. ``run_job`` wraps it for
 boundary: every outcome, errors included, becomes one terminal event. This module owns the
 single pipeline call (hooks, previews, cancel); inpainting's window loop lives in
 ``inference.restore.inpaint_windows`` and its geometry in ``inference.restore.regions``; memory plans and the
-out-of-memory retry in ``inference.engine.memory``; LoRA adapters in ``inference.engine.lora``; what counts as a
+out-of-memory retry in ``inference.hardware.memory``; LoRA adapters in ``inference.models.lora``; what counts as a
 step (and the progress over a job) in ``inference.engine.step_count``.
 """
 
@@ -34,11 +34,11 @@ from inference.core.api import (
     Mode,
     StepPreview,
 )
-from inference.engine.devices import DevicePlan, choose_device, memory_budget
+from inference.hardware.devices import DevicePlan, choose_device, memory_budget
 from inference.core.errors import InvalidRequest, KilnError
 from inference.restore.inpaint_windows import inpaint_in_windows
-from inference.engine.lora import apply_loras
-from inference.engine.memory import (
+from inference.models.lora import apply_loras
+from inference.hardware.memory import (
     MemoryPlan,
     auto_memory_plan,
     memory_plan_for_mode,
@@ -67,10 +67,10 @@ class Engine:
     """Runs requests on one loaded model; a request for another model replaces it.
 
     Not thread-safe: one thread (the worker) owns an engine and runs one job at a time.
-    plan: device and precision (``inference.engine.devices.choose_device``; ``None``: the best here).
+    plan: device and precision (``inference.hardware.devices.choose_device``; ``None``: the best here).
     budget_side_px: the side of the square pixel budget image modes generate at (``None``: the
     model family's own, see ``inference.restore.regions.budget_side_px``); tests set it small.
-    memory_mode: one of ``inference.engine.memory.MEMORY_MODE_NAMES``; "auto" plans each job from free
+    memory_mode: one of ``inference.hardware.memory.MEMORY_MODE_NAMES``; "auto" plans each job from free
     memory and its size. Raises ``InvalidRequest`` for an unknown mode, or for one ``plan``'s
     device cannot use (without a plan that is known at the first job, which then fails).
     """

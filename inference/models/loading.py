@@ -8,7 +8,7 @@ A reference is one of:
 Weights are only ever read from safetensors: pickle files can run code when opened.
 
 A model loads into system memory and is then placed on its device by a memory plan
-(``inference.engine.memory``): weights on the device, or offload hooks that move them there on demand.
+(``inference.hardware.memory``): weights on the device, or offload hooks that move them there on demand.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from diffusers import (
 )
 
 from inference.core.api import Mode
-from inference.engine.devices import DevicePlan, choose_device, vae_needs_fp32
+from inference.hardware.devices import DevicePlan, choose_device, vae_needs_fp32
 from inference.core.errors import ModelError
 from inference.models.hub_cache import snapshot_path, weights_variant
-from inference.engine.lora import AdapterSet
-from inference.engine.memory import NO_SAVINGS, MemoryPlan, use_memory_plan
+from inference.models.lora import AdapterSet
+from inference.hardware.memory import NO_SAVINGS, MemoryPlan, use_memory_plan
 from inference.models.model_ref import resolve_model_ref
 from inference.models.quiet import quiet_loading_bars
 
@@ -48,10 +48,10 @@ class LoadedModel:
     family: "sd1", "sd2" or "sdxl". inpainting: the UNet takes 9 input channels (image and
     mask as extra conditioning); such a model serves every mode through its inpainting
     pipeline (text-to-image and image-to-image as inpainting with a full mask).
-    memory: the memory plan the weights are placed by (``inference.engine.memory.use_memory_plan``
+    memory: the memory plan the weights are placed by (``inference.hardware.memory.use_memory_plan``
     keeps it); ``None`` while they are in system memory, not placed yet.
     weights_bytes: the size of every component's parameters, measured at load.
-    loras: the LoRA adapters loaded into the shared modules (``inference.engine.lora.apply_loras``).
+    loras: the LoRA adapters loaded into the shared modules (``inference.models.lora.apply_loras``).
     """
 
     ref: str
@@ -90,7 +90,7 @@ def detect_family(pipe: DiffusionPipeline) -> str:
 def load_model(ref: str, plan: DevicePlan | None = None, memory: MemoryPlan | None = NO_SAVINGS) -> LoadedModel:
     """Load ``ref`` for ``plan``'s device (the best one available when ``None``) and place it
     there by ``memory``; ``memory=None`` leaves it in system memory for the caller to place
-    with ``inference.engine.memory.use_memory_plan`` (offloading must start from there).
+    with ``inference.hardware.memory.use_memory_plan`` (offloading must start from there).
 
     Raises ``ModelError`` (or ``UnsafeCheckpoint``) with a message saying what to do when the
     reference is empty, missing, not a model, a pickle, or not in the cache while offline.

@@ -10,7 +10,9 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QDialog
 
 from gui.session.document import Document
-from gui.actions.outpaint_actions import SEAM_PX, ExtendDialog, OutpaintActions, extend_layers, prefill, seam_mask
+from gui.actions.outpaint_actions import OutpaintActions
+from gui.dialogs.extend_dialog import ExtendDialog
+from gui.session.outpaint import SEAM_PX, extend_layers, prefill, seam_mask
 from inference.core.api import Mode
 from painting import gradient, paint_stroke
 

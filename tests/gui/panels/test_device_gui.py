@@ -9,8 +9,8 @@ from inference.engine.engine import Engine
 
 
 def test_the_panel_offers_exactly_what_the_engine_accepts():
-    from inference.engine.devices import PRECISIONS as ENGINE_PRECISIONS
-    from inference.engine.memory import MEMORY_MODE_NAMES
+    from inference.hardware.devices import PRECISIONS as ENGINE_PRECISIONS
+    from inference.hardware.memory import MEMORY_MODE_NAMES
 
     assert tuple(PRECISIONS) == tuple(ENGINE_PRECISIONS) and tuple(MEMORY_MODES) == tuple(MEMORY_MODE_NAMES)
 

@@ -195,8 +195,8 @@ def test_make_test_model_single_file_and_help(tmp_path):
 
 def test_generate_flag_choices_match_the_engines_names():
     import main
-    from inference.engine.devices import PRECISIONS
-    from inference.engine.memory import MEMORY_MODE_NAMES
+    from inference.hardware.devices import PRECISIONS
+    from inference.hardware.memory import MEMORY_MODE_NAMES
 
     generate = next(a for a in main.build_parser()._actions if a.dest == "command").choices["generate"]
     choices = {a.dest: a.choices for a in generate._actions if a.choices}

@@ -11,6 +11,7 @@ import pytest
 
 from inference.core.api import JobCancelled, JobFailed, JobFinished, JobStarted, StepPreview
 from inference.core.jobs import TERMINAL_EVENTS, JobRunner, Policy
+from inference.engine.jobs import run_engine_job
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,10 +185,10 @@ def test_the_real_engine_cancels_within_a_step(tiny_model_dir, one_torch_thread)
     """The default kind dispatch is the engine's: a tiny real model, cancelled after its first preview."""
     from gui.session.generation_params import GenerationParams, build_request  # numpy only, no Qt
     from inference.engine.engine import Engine
-    from inference.engine.devices import choose_device
+    from inference.hardware.devices import choose_device
 
     events = Recorder()
-    runner = JobRunner(lambda: Engine(choose_device(precision="fp32")), events)
+    runner = JobRunner(lambda: Engine(choose_device(precision="fp32")), events, run=run_engine_job)
     try:
         params = GenerationParams(model_ref=str(tiny_model_dir), steps=30, width_px=128, height_px=128, seed=3, random_seed=False)
         picture = np.zeros((128, 128, 3), np.uint8)

@@ -64,7 +64,7 @@ def test_download_reports_progress_fetches_only_what_loads_and_loads_offline(hub
     assert len(hub.requests("GET", "/resolve/")) == before
 
     go_offline(monkeypatch)
-    from inference.engine.devices import choose_device
+    from inference.hardware.devices import choose_device
     from inference.models.loading import load_model
 
     model = load_model(REPO, choose_device("cpu"))
@@ -154,7 +154,7 @@ def test_the_fp16_variant_is_fetched_when_the_repo_has_one(hub, tiny_model_dir, 
     assert weights_variant(snapshot) == "fp16" and is_downloaded("kiln-tests/tiny-fp16")
 
     go_offline(monkeypatch)
-    from inference.engine.devices import choose_device
+    from inference.hardware.devices import choose_device
     from inference.models.loading import load_model
 
     model = load_model("kiln-tests/tiny-fp16", choose_device("cpu"))  # Kiln's own loader finds the variant

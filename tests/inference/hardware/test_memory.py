@@ -16,10 +16,10 @@ import torch
 from diffusers.models.attention_processor import SlicedAttnProcessor
 
 from inference.core.api import GenerationRequest, JobFailed, JobFinished, JobNotice, Mode, StepPreview
-from inference.engine.devices import DeviceInfo, choose_device, device_info, memory_budget
+from inference.hardware.devices import DeviceInfo, choose_device, device_info, memory_budget
 from inference.engine.engine import Engine, run_job
 from inference.core.errors import InvalidRequest, ModelError
-from inference.engine.memory import (
+from inference.hardware.memory import (
     LADDER,
     MODEL_OFFLOAD,
     NO_SAVINGS,

@@ -13,7 +13,7 @@ SDXL's VAE overflows in fp16 (black images), so in fp16 its decode is kept in fp
 ``vae_needs_fp32``); bf16 has fp32's range and needs no such rule.
 
 ``device_info`` describes the device for people (the GUI's device panel); ``memory_budget``
-is what the memory planner (``inference.engine.memory``) may count on.
+is what the memory planner (``inference.hardware.memory``) may count on.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import torch
 
-from inference.engine.devices import is_accelerator, release_cached_memory, vae_needs_fp32
+from inference.hardware.devices import is_accelerator, release_cached_memory, vae_needs_fp32
 from inference.core.errors import InvalidRequest, KilnError
 
 if TYPE_CHECKING:
@@ -172,7 +172,7 @@ def auto_memory_plan(free_bytes: int | None, total_bytes: int | None, family: st
                      dtype: torch.dtype, *, device: str = "cuda", weights_bytes: int | None = None) -> MemoryPlan:
     """The lightest-on-speed plan expected to fit a width_px × height_px job in free_bytes.
 
-    free_bytes: device memory this job may use (``inference.engine.devices.memory_budget``), ``None``
+    free_bytes: device memory this job may use (``inference.hardware.devices.memory_budget``), ``None``
     when unknown (→ no savings; an OOM retry still protects the job). total_bytes: the device's
     size, for the safety margin (0.5 GiB + 5 %). family: "sd1", "sd2" or "sdxl". dtype: the
     weights' dtype. device: on the CPU (no memory of its own) the answer is always no savings.

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from inference.core.api import GenerationRequest, JobFailed, JobFinished, Mode, StepPreview
-from inference.engine.devices import choose_device
+from inference.hardware.devices import choose_device
 from inference.engine.engine import Engine, run_job
 from inference.core.errors import InvalidRequest
 from tiny_lora import save_unet_lora
@@ -104,7 +104,7 @@ def test_lcm_lora_runs_with_the_lcm_scheduler_in_few_steps(engine, tiny_model_di
 def test_a_lora_change_takes_offload_hooks_off_first(tiny_model_dir, tiny_lora):
     # Offload on the CPU moves nothing; it checks that adapters go into real, hook-free modules
     # and that the job then places the model by its own plan.
-    from inference.engine.memory import LADDER, NO_SAVINGS, use_memory_plan
+    from inference.hardware.memory import LADDER, NO_SAVINGS, use_memory_plan
 
     fresh = Engine(choose_device("cpu"))
     model = fresh.model(str(tiny_model_dir))

@@ -51,7 +51,7 @@ def apply_loras(model: LoadedModel, loras: tuple[tuple[str, float], ...]) -> Non
     """Make ``model`` run with exactly ``loras`` ((path, weight) pairs) — none: the base model.
 
     Loads and unloads only what changed; changing weights alone reloads nothing. Any offload
-    hooks are taken off first (``inference.engine.memory.release_placement``; the job's memory plan
+    hooks are taken off first (``inference.hardware.memory.release_placement``; the job's memory plan
     places the model again), since adapters must be injected into real, resident weights.
     Raises ``UnsafeCheckpoint`` for a pickle (by content), ``ModelError`` for a file that is
     missing, damaged, or not a LoRA for this model's family.
@@ -72,7 +72,7 @@ def apply_loras(model: LoadedModel, loras: tuple[tuple[str, float], ...]) -> Non
             except ModelError as exc:  # a pickle (UnsafeCheckpoint), or a damaged file
                 raise type(exc)(f"LoRA refused: {exc}") from None
         if model.memory is not None and model.memory.offloads:
-            from inference.engine.memory import release_placement
+            from inference.hardware.memory import release_placement
 
             release_placement(model)
         # 2. Unload what is no longer wanted; with none wanted, remove the adapter layers too

@@ -1,0 +1,15 @@
+"""The engine's kinds of job as the job runner (``inference.core.jobs``) runs them.
+
+``run_engine_job`` is the ``run`` of every runner whose jobs need the engine (generation, the
+strength view): it imports the engine — torch, diffusers — on the runner's thread, at the first
+job, so callers that only submit jobs start quickly.
+"""
+
+from __future__ import annotations
+
+
+def run_engine_job(engine, request, emit, cancel) -> None:
+    """Run one ``GenerationRequest`` or ``ForwardViewRequest`` (``inference.engine.engine.run_job``)."""
+    from inference.engine.engine import run_job
+
+    run_job(engine, request, emit, cancel)

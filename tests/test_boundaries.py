@@ -65,3 +65,13 @@ def test_request_types_and_image_io_load_without_torch():
 def test_gui_imports_without_torch():
     modules = _modules_after("import gui.app")
     assert "torch" not in modules and "diffusers" not in modules
+
+
+def test_the_architecture_map_names_every_sub_package():
+    text = (ROOT / "ARCHITECTURE.md").read_text()
+    packages = sorted(p.parent.relative_to(ROOT) for p in ROOT.glob("*/*/__init__.py")
+                      if p.parts[-3] in ("gui", "inference"))
+    assert len(packages) >= 11
+    missing = [str(p) for p in packages if f"`{p.name}/`" not in text]
+    assert not missing, f"ARCHITECTURE.md does not name {missing}"
+    assert "ARCHITECTURE.md" in (ROOT / "README.md").read_text()

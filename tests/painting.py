@@ -18,3 +18,19 @@ def paint_stroke(document, points, color=RED, opacity=1.0, radius_px=6.0, hardne
     for (x0, y0), (x1, y1) in zip(points, points[1:]):
         document.paint_segment(x0, y0, x1, y1, radius_px, hardness)
     return document.end_stroke()
+
+
+def photo_editor(make_editor, tmp_path, model_dir, steps: int):
+    """An editor with a 96×64 gradient photo open and the tiny model, ``steps`` steps, seed 5 and a
+    prompt set: Generate runs image-to-image on it."""
+    from PIL import Image
+
+    editor = make_editor()
+    path = tmp_path / "photo.png"
+    Image.fromarray(gradient(64, 96)).save(path)
+    editor.files.open_path(str(path), ask_about_parameters=False)
+    editor.panel.model_combo.setEditText(str(model_dir))
+    editor.panel.steps_spin.setValue(steps)
+    editor.panel.use_seed(5)
+    editor.panel.prompt_edit.setPlainText("a farmhouse")
+    return editor

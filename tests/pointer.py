@@ -32,3 +32,15 @@ def screen_rgb(view, viewport_pos):
     dpr = image.devicePixelRatio()
     color = image.pixelColor(int(viewport_pos[0] * dpr), int(viewport_pos[1] * dpr))
     return color.red(), color.green(), color.blue()
+
+
+def shown_canvas(qtbot, document, size=(400, 300)):
+    """A CanvasView of ``document``, shown at ``size`` and exposed: what it draws can be read."""
+    from gui.canvas.view import CanvasView
+
+    canvas = CanvasView(document)
+    qtbot.addWidget(canvas)
+    canvas.resize(*size)
+    canvas.show()
+    qtbot.waitExposed(canvas)
+    return canvas

@@ -7,24 +7,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from gui.session.overlay import Layer
-from painting import gradient
+from painting import photo_editor
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
 def editor(make_editor, tmp_path, tiny_model_dir):
-    ed = make_editor()
-    path = tmp_path / "photo.png"
-    Image.fromarray(gradient(64, 96)).save(path)
-    ed.files.open_path(str(path), ask_about_parameters=False)
-    ed.panel.model_combo.setEditText(str(tiny_model_dir))
-    ed.panel.steps_spin.setValue(4)
-    ed.panel.use_seed(5)
-    ed.panel.prompt_edit.setPlainText("a farmhouse")
+    ed = photo_editor(make_editor, tmp_path, tiny_model_dir, steps=4)
     yield ed
     ed.worker.shutdown()
 

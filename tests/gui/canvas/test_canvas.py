@@ -15,10 +15,9 @@ from PySide6.QtGui import QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from gui.canvas.view import CanvasView
 from gui.canvas.layers import MASK_OPACITY, MASK_RGB
 from gui.session.document import Document
-from pointer import drag, screen_rgb
+from pointer import drag, screen_rgb, shown_canvas
 
 GRAY = 100
 # Set by test_drag_paints_at_device_pixel_ratio_2 for the copy of the drag test it runs.
@@ -34,12 +33,7 @@ def doc(qapp):
 
 @pytest.fixture
 def view(qtbot, doc):
-    canvas = CanvasView(doc)
-    qtbot.addWidget(canvas)
-    canvas.resize(400, 300)
-    canvas.show()
-    qtbot.waitExposed(canvas)
-    return canvas
+    return shown_canvas(qtbot, doc)
 
 
 def send_wheel(view, pos, angle_delta_y, modifiers):

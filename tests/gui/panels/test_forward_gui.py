@@ -7,13 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from diffusers import PNDMScheduler
-from PIL import Image
 
 from gui.panels.forward_view_panel import DEBOUNCE_MS
 from inference.core.api import ForwardViewRequest, GenerationRequest
 from inference.engine.forward import start_timestep
 from submissions import record_submissions
-from painting import gradient, paint_stroke
+from painting import paint_stroke, photo_editor
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -21,14 +20,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture
 def editor(make_editor, tmp_path, tiny_model_dir):
-    ed = make_editor()
-    path = tmp_path / "photo.png"
-    Image.fromarray(gradient(64, 96)).save(path)
-    ed.files.open_path(str(path), ask_about_parameters=False)
-    ed.panel.model_combo.setEditText(str(tiny_model_dir))
-    ed.panel.steps_spin.setValue(20)
-    ed.panel.use_seed(5)
-    ed.panel.prompt_edit.setPlainText("a farmhouse")
+    ed = photo_editor(make_editor, tmp_path, tiny_model_dir, steps=20)
     # Every submission with whether the worker was still busy with another, and every overlay drawn.
     ed.submitted, ed.drawn = record_submissions(ed), []
     show = ed.canvas.show_preview

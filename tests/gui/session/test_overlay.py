@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QRect
 
-from gui.canvas.view import CanvasView
 from gui.session.document import Document
 from gui.session.overlay import CanvasOverlay, Layer
-from pointer import screen_rgb
+from pointer import screen_rgb, shown_canvas
 
 PICTURE = (90, 90, 90)
 COLORS = {Layer.RESULT: (200, 40, 40), Layer.TIMELINE: (40, 200, 40), Layer.STRENGTH: (40, 40, 200),
@@ -24,12 +23,7 @@ COLORS = {Layer.RESULT: (200, 40, 40), Layer.TIMELINE: (40, 200, 40), Layer.STRE
 def canvas(qtbot):
     document = Document()
     document.load(np.full((60, 80, 3), PICTURE, np.uint8))
-    view = CanvasView(document)
-    qtbot.addWidget(view)
-    view.resize(400, 300)
-    view.show()
-    qtbot.waitExposed(view)
-    return view
+    return shown_canvas(qtbot, document)
 
 
 def flat(layer):

@@ -13,7 +13,7 @@ import sys
 
 from inference.core.api import DEFAULT_SCHEDULER
 
-COMMANDS = ("generate", "restore", "make-test-model")
+COMMANDS = ("generate", "restore", "train-lora", "make-test-model")
 
 
 def _generate_parser(sub) -> None:
@@ -61,6 +61,30 @@ def _restore_parser(sub) -> None:
     p.add_argument("--changes", action="store_true", help="also write NAME-changes.png, white where pixels changed")
 
 
+def _train_lora_parser(sub) -> None:
+    p = sub.add_parser("train-lora", help="teach a model a person, place or style from your photos (writes a LoRA)")
+    p.add_argument("--model", required=True, help="the base model: hub id, diffusers folder or .safetensors (SD 1.x/2.x)")
+    p.add_argument("--images", required=True, nargs="+", metavar="IN",
+                   help="photos, or folders of photos; NAME.txt beside a photo is its caption")
+    p.add_argument("--out", required=True, help="the LoRA to write, FILE.safetensors (checkpoints go into FILE.run)")
+    p.add_argument("--trigger", default="sks", help="the word that calls up what was taught (default sks)")
+    p.add_argument("--caption", default="a photo of {trigger}",
+                   help="caption of photos without a NAME.txt; {trigger} is replaced (default 'a photo of {trigger}')")
+    p.add_argument("--steps", type=int, default=500, help="training steps (default 500)")
+    p.add_argument("--rank", type=int, default=8, help="adapter rank: capacity and file size (default 8)")
+    p.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4)")
+    p.add_argument("--resolution", type=int, default=512, help="training size in px, a multiple of 64 (default 512)")
+    p.add_argument("--batch", type=int, default=1, help="photos per step (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="seed: the same seed and photos give the same LoRA (default 0)")
+    p.add_argument("--flip", action="store_true", help="also learn from mirror images (not for faces or text)")
+    p.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints (default 100)")
+    p.add_argument("--sample-every", type=int, metavar="N", help="make a sample picture every N steps")
+    p.add_argument("--sample-prompt", help="the prompt of the samples, e.g. 'a photo of sks person'")
+    p.add_argument("--resume", metavar="DIR", help="continue the run in DIR (OUT.run) from its checkpoint")
+    p.add_argument("--precision", choices=("auto", "fp16", "bf16", "fp32"), default="auto",
+                   help="number format of the frozen weights (default auto: fp16 on a GPU, fp32 on the CPU)")
+
+
 def _make_test_model_parser(sub) -> None:
     p = sub.add_parser("make-test-model", help="build a tiny random-weight SD1.5-architecture model (no download)")
     p.add_argument("out", help="output folder (or .safetensors file with --single-file)")
@@ -73,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _generate_parser(sub)
     _restore_parser(sub)
+    _train_lora_parser(sub)
     _make_test_model_parser(sub)
     return parser
 
@@ -96,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
             from inference.cli.restore import restore_command
 
             return restore_command(args)
+        if args.command == "train-lora":
+            from inference.cli.train import train_lora_command
+
+            return train_lora_command(args)
         return cli.make_test_model_command(args)
     if argv and argv[0] in ("-h", "--help"):
         build_gui_parser().print_help()

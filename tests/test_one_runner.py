@@ -1,6 +1,6 @@
 """Every path that runs jobs drives the one job runner (inference.core.jobs.JobRunner): the
 editor's generation, detection, heal, project saving and autosave; ``main.py generate`` and
-``main.py restore``; ``bench/live.py --headless``."""
+``main.py restore`` and ``main.py train-lora``; ``bench/live.py --headless``."""
 
 from __future__ import annotations
 
@@ -102,3 +102,17 @@ def test_restore_on_the_command_line_runs_its_model_jobs_on_the_runner(tiny_mode
                       str(tmp_path / "m.png"), "--model", str(tiny_model_dir), "--steps", "2"])
     assert code == 0 and (tmp_path / "out" / "p-restored.png").exists()
     assert runner_submissions == ["GenerationRequest"]
+
+
+def test_train_lora_on_the_command_line_runs_on_the_runner(tiny_model_dir, tmp_path, runner_submissions):
+    import main
+    from PIL import Image
+
+    (tmp_path / "photos").mkdir()
+    for i in range(2):
+        Image.fromarray(np.full((64, 64, 3), 60 * i, np.uint8)).save(tmp_path / "photos" / f"p{i}.png")
+    out = tmp_path / "lora.safetensors"
+    code = main.main(["train-lora", "--model", str(tiny_model_dir), "--images", str(tmp_path / "photos"),
+                      "--out", str(out), "--steps", "2", "--resolution", "64", "--rank", "4"])
+    assert code == 0 and out.exists()
+    assert runner_submissions == ["TrainingRequest"]

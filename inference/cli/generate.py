@@ -164,9 +164,10 @@ def _generate(args, cancel: threading.Event, restore_ctrl_c) -> int:
     return EXIT_OK
 
 
-def run_one_job(engine, request, on_event, cancel: threading.Event, poll_s: float = 0.02):
+def run_one_job(engine, request, on_event, cancel: threading.Event, poll_s: float = 0.02, run=None):
     """Run ``request`` as one job of the job runner (``inference.core.jobs``) and wait for its
-    terminal event, which is returned. ``on_event`` sees every event on the worker thread;
+    terminal event, which is returned (``run``: the kind's run function, by default the engine's).
+    ``on_event`` sees every event on the worker thread;
     ``cancel`` (set by Ctrl+C) cancels the job within a step. The runner's thread has ended when
     this returns, so the process never exits under a running torch op."""
     from inference.core.jobs import TERMINAL_EVENTS, JobRunner
@@ -181,7 +182,7 @@ def run_one_job(engine, request, on_event, cancel: threading.Event, poll_s: floa
             outcome.append(event)
             ended.set()
 
-    runner = JobRunner(lambda: engine, listen, run=run_engine_job, thread_name="kiln-generate")
+    runner = JobRunner(lambda: engine, listen, run=run or run_engine_job, thread_name="kiln-generate")
     runner.submit(request)
     while not ended.wait(poll_s):  # the SIGINT handler never raises: this waits for the very end
         if cancel.is_set():

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from inference.core.api import ForwardViewReady, JobCancelled, JobFailed, JobFinished
+from inference.core.training_requests import TrainingFinished
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def run_work(_engine, request: WorkRequest, emit, _cancel) -> None:
     emit(WorkDone(request.job_id, request.work()))
 
 
-TERMINAL_EVENTS = (JobFinished, JobCancelled, JobFailed, ForwardViewReady, WorkDone)
+TERMINAL_EVENTS = (JobFinished, JobCancelled, JobFailed, ForwardViewReady, WorkDone, TrainingFinished)
 """Event types that end a job; a new kind with its own terminal event adds it here."""
 
 

@@ -110,6 +110,10 @@ class Engine:
             use_memory_plan(model, self.memory_plan(model, side, side), model.base)
         return model
 
+    def release_model(self) -> None:
+        """Drop the loaded model and its timeline (a training job needs the memory)."""
+        self._model, self._timeline = None, None
+
     def _load(self, ref: str) -> LoadedModel:
         """The model for ``ref`` as loaded, placed or not (a new one waits in system memory:
         offloading starts from there, and the job's attempt places it, out-of-memory retry included)."""

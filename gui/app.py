@@ -20,6 +20,7 @@ from gui.panels.history_panel import HistoryStrip
 from gui.session.live_mode import LiveMode
 from gui.session.overlay import CanvasOverlay
 from gui.session.results import ResultsModel
+from gui.session.training import TrainingSession
 from gui.panels.lora_panel import LoraPanel
 from gui.main_window import MainWindow
 from gui.actions.outpaint_actions import OutpaintActions
@@ -59,6 +60,7 @@ class Editor:
     autosave: AutoSaver
     overlay: CanvasOverlay
     results: ResultsModel
+    training: TrainingSession
 
 
 def build_editor(settings: Settings, engine_factory=None) -> Editor:
@@ -93,10 +95,11 @@ def build_editor(settings: Settings, engine_factory=None) -> Editor:
     worker.problem.connect(window.show_error)
     window.add_menu_action("&File", "&Models…", lambda: _open_models(window, settings, panel), ["Ctrl+Shift+M"],
                            tip="Download recommended models, or add a folder or .safetensors file")
+    training = _add_teaching(window, worker, params, lora_panel)
     timeline, forward_view = _add_timeline(window, panel, controller, overlay, document, params, worker)
     projects, autosave = _add_projects(window, document, results, controller, panel, files)
     for owned in (document, overlay, results, worker, controller, files, restore, live, outpaint, projects,
-                  autosave):
+                  autosave, training):
         owned.setParent(window)  # destroyed with the window, after its connections are gone
 
     # Remember what matters across restarts; stop the worker before the window goes.
@@ -113,7 +116,7 @@ def build_editor(settings: Settings, engine_factory=None) -> Editor:
     panel.size_changed.connect(lambda w, h: document.new_blank(w, h) if document.is_blank and not document.dirty else None)
     return Editor(document, canvas, panel, history, worker, controller, files, restore, window, settings,
                   paint_panel, live, outpaint, lora_panel, device_panel, timeline, forward_view, projects, autosave,
-                  overlay, results)
+                  overlay, results, training)
 
 
 def _add_projects(window: MainWindow, document: Document, results: ResultsModel, controller: GenerationController,
@@ -193,6 +196,26 @@ def _add_timeline(window: MainWindow, panel: GenerationPanel, controller: Genera
     forward_view.strength_chosen.connect(panel.strength_spin.setValue)
     forward_view.message.connect(window.show_message)
     return timeline, forward_view
+
+
+def _add_teaching(window: MainWindow, worker: WorkerClient, params, lora_panel: LoraPanel) -> TrainingSession:
+    """File → Teach the model… (Ctrl+Shift+T): a LoRA from the user's photos; a finished one
+    joins the LoRA list. The dialog is made on first use and kept (it shows the run)."""
+    training = TrainingSession(worker, params)
+    training.finished.connect(lora_panel.add)
+    training.message.connect(window.show_message)
+
+    def open_dialog() -> None:
+        from gui.dialogs.teach_dialog import TeachDialog
+
+        if getattr(window, "teach_dialog", None) is None:
+            window.teach_dialog = TeachDialog(training, window)
+        window.teach_dialog.show()
+        window.teach_dialog.raise_()
+
+    window.add_menu_action("&File", "&Teach the model…", open_dialog, ["Ctrl+Shift+T"],
+                           tip="Teach the model a person, place or style from your photos (a LoRA)")
+    return training
 
 
 def _set_device(settings: Settings, worker: WorkerClient, precision: str, memory_mode: str) -> None:

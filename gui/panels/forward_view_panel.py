@@ -139,6 +139,9 @@ class ForwardViewPanel(QWidget):
         """Ask for the slider's level now, unless a view is in flight (its answer asks again)."""
         if self.percent == 0 or self._in_flight is not None or self._controller.busy:
             return
+        if self._worker.teaching:  # a view would stop the training job
+            self._show_label("Waits while Kiln teaches the model")
+            return
         wanted = self._wanted()
         if not wanted.model_ref:
             self._show_label("Choose a model first")

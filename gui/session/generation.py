@@ -95,6 +95,8 @@ class GenerationController(QObject):
         """Start a job from the current document — the picture as shown, visible paint
         included — and params; a running job is replaced. ``live``: the result is shown but
         enters the history only when accepted. Returns whether a job started."""
+        if self._held_by_training():
+            return False
         params = self._params.copy()
         if not params.model_ref:
             self.model_needed.emit()
@@ -112,12 +114,22 @@ class GenerationController(QObject):
         """Continue the last finished text-to-image or image-to-image job after ``step`` with the
         panel's prompt, guidance and seed (``StepTimeline.branch_request``); its result goes to
         the history like any. Returns whether a job started."""
+        if self._held_by_training():
+            return False
         try:
             request = self.timeline.branch_request(0, self._params.copy(), step)
         except KilnError as exc:
             self.error.emit(str(exc))
             return False
         return self._start(request, live=False)
+
+    def _held_by_training(self) -> bool:
+        """A training job runs on the one engine: a generation would stop it, so it waits."""
+        if getattr(self._worker, "teaching", False):
+            self.message.emit("Kiln is teaching the model: generating waits until that ends (or stop it in "
+                              "File → Teach the model…).")
+            return True
+        return False
 
     def _start(self, request: GenerationRequest, live: bool, sketch: bool = False) -> bool:
         """Submit ``request`` (the job runner numbers it). ``sketch``: its image held visible paint."""

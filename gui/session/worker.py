@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from inference.core.api import ForwardViewReady, JobCancelled, JobFailed, JobFinished, JobNotice, JobStarted, StepPreview
 from inference.core.jobs import JobRunner, Policy
+from inference.core.training_requests import TrainingFinished, TrainingProgress, TrainingRequest, TrainingSample
 from inference.engine.jobs import run_engine_job
 
 
@@ -35,7 +36,10 @@ class WorkerClient(QObject):
     Signals (all in the GUI thread, only for the current job): ``started(JobStarted)``,
     ``step(StepPreview)``, ``finished(JobFinished)``, ``cancelled(JobCancelled)``,
     ``failed(JobFailed)``, ``notice(JobNotice)`` (the job goes on), ``status(str)``,
-    ``view_ready(ForwardViewReady)`` (a ``ForwardViewRequest``'s answer; it fails as ``failed``).
+    ``view_ready(ForwardViewReady)`` (a ``ForwardViewRequest``'s answer; it fails as ``failed``),
+    ``training(event)`` (a ``TrainingRequest``'s progress, samples and ``TrainingFinished``; it
+    ends as ``cancelled`` or ``failed`` otherwise). While a training job runs (``teaching``),
+    other submissions are the caller's to hold back: one would replace it.
     Events of other types are informational and ignored; only the terminal ones end a job.
     """
 
@@ -46,6 +50,7 @@ class WorkerClient(QObject):
     failed = Signal(object)
     notice = Signal(object)
     view_ready = Signal(object)
+    training = Signal(object)
     status = Signal(str)
     device = Signal(str)  # "NVIDIA H100: 71.2 of 79.1 GiB free · fp16", after each job
     problem = Signal(str)  # a device setting that cannot be used here, in words
@@ -61,7 +66,8 @@ class WorkerClient(QObject):
         self._relay.problem.connect(self._on_problem)
         self._current_job = None
         self._terminal = {JobFinished: self.finished, JobCancelled: self.cancelled, JobFailed: self.failed,
-                          ForwardViewReady: self.view_ready}
+                          ForwardViewReady: self.view_ready, TrainingFinished: self.training}
+        self._teaching = False
         self._runner = JobRunner(self._make_engine, self._relay.event.emit, run=self._run,
                                  thread_name="kiln-inference")
 
@@ -73,11 +79,16 @@ class WorkerClient(QObject):
     def busy(self) -> bool:
         return self._current_job is not None
 
+    @property
+    def teaching(self) -> bool:
+        """A training job runs: the model is being taught, and a generation would stop it."""
+        return self._teaching and self.busy
+
     def submit(self, request):
         """Run ``request`` next under a fresh job id; a job still running is cancelled first (the
         latest wins). Returns the request as submitted, carrying its job id."""
         request = self._runner.submit(request, Policy.REPLACE)
-        self._current_job = request.job_id
+        self._current_job, self._teaching = request.job_id, isinstance(request, TrainingRequest)
         return request
 
     def skip_ids_through(self, job_id: int) -> None:
@@ -122,6 +133,12 @@ class WorkerClient(QObject):
         return Engine(choose_device(precision=self._precision), memory_mode=self._memory_mode)
 
     def _run(self, engine, request, emit, cancel) -> None:
+        if isinstance(request, TrainingRequest):
+            from inference.training.jobs import run_training_job
+
+            self._relay.status.emit(request.job_id, "Loading the model to teach…")
+            run_training_job(engine, request, emit, cancel)
+            return
         if not engine.has_model(request.model_ref):
             self._relay.status.emit(request.job_id, "Loading the model…")
         run_engine_job(engine, request, emit, cancel)
@@ -142,6 +159,8 @@ class WorkerClient(QObject):
             return  # a stale job's event: the user has moved on
         if isinstance(event, StepPreview):
             self.step.emit(event)
+        elif isinstance(event, (TrainingProgress, TrainingSample)):
+            self.training.emit(event)
         elif isinstance(event, JobStarted):
             self.started.emit(event)
         elif isinstance(event, JobNotice):  # e.g. an out-of-memory retry: the job goes on

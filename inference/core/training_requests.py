@@ -47,6 +47,7 @@ class TrainingRequest:
     sample_prompt: str = ""
     sample_steps: int = 20
     resume: bool = False
+    captions: tuple[tuple[str, str], ...] = ()  # (photo path, caption): before sidecars and the template
 
     def __post_init__(self):
         checks = [

@@ -76,9 +76,11 @@ def caption_for(path: Path, trigger: str, template: str) -> str:
 
 
 def load_examples(paths: list[str], resolution: int, trigger: str, template: str,
-                  forbidden_out: str | None = None) -> tuple[list[Example], list[str]]:
-    """The photos to learn from and notes on those skipped. Raises ``InvalidRequest`` when none is
-    usable (saying why) or when ``forbidden_out`` (the LoRA to write) is one of them."""
+                  forbidden_out: str | None = None, captions: dict[str, str] | None = None
+                  ) -> tuple[list[Example], list[str]]:
+    """The photos to learn from and notes on those skipped; ``captions`` (path → text) come
+    before sidecar files and the template. Raises ``InvalidRequest`` when none is usable (saying
+    why) or when ``forbidden_out`` (the LoRA to write) is one of them."""
     files = photo_paths(list(paths))
     if forbidden_out is not None and any(_same(p, Path(forbidden_out)) for p in files):
         raise InvalidRequest(f"The LoRA would be written over a training photo ('{forbidden_out}'): choose another name.")
@@ -99,7 +101,8 @@ def load_examples(paths: list[str], resolution: int, trigger: str, template: str
             continue
         seen[digest] = path.name
         rgb = fit_to_bucket(rgb, bucket_for(width, height, resolution))
-        examples.append(Example(path, rgb, caption_for(path, trigger, template)))
+        given = (captions or {}).get(str(path), "").strip()
+        examples.append(Example(path, rgb, given or caption_for(path, trigger, template)))
     if not examples:
         why = " ".join(notes) if notes else "no photos were found there."
         raise InvalidRequest(f"Nothing to learn from: {why}")

@@ -42,7 +42,8 @@ def _train(engine, request: TrainingRequest, emit, cancel):
 
     started = time.perf_counter()
     examples, notes = load_examples(list(request.images), request.resolution, request.trigger,
-                                    request.caption_template, forbidden_out=request.out)
+                                    request.caption_template, forbidden_out=request.out,
+                                    captions=dict(request.captions))
     engine.release_model()  # its memory is the training's now; the next generation loads afresh
     model = load_model(request.model_ref, engine.device_plan, memory=None)
     if model.family == "sdxl":

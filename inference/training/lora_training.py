@@ -46,6 +46,8 @@ class LoraTrainer:
         torch.manual_seed(request.seed)  # the adapters' initial weights
         self.unet.add_adapter(LoraConfig(r=request.rank, lora_alpha=request.rank, init_lora_weights="gaussian",
                                          target_modules=TARGET_MODULES), adapter_name=ADAPTER)
+        if self.device.type == "cuda":
+            self.unet.enable_gradient_checkpointing()  # activations recomputed: a LoRA run fits in 8 GB
         self.params = [p for p in self.unet.parameters() if p.requires_grad]
         for param in self.params:
             param.data = param.data.float()

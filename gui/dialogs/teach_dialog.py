@@ -236,8 +236,9 @@ class TeachDialog(QDialog):
         self.progress_label.setText(f"Step {step}/{total} · loss {loss:.4f} · ETA {format_eta(eta_s)}")
         self.plot.set_losses(self.session.losses)
 
-    def _show_sample(self, rgb: np.ndarray, step: int) -> None:
-        pixmap = QPixmap.fromImage(array_qimage(np.ascontiguousarray(rgb)).copy())
+    def _show_sample(self, event) -> None:
+        pixmap = QPixmap.fromImage(array_qimage(np.ascontiguousarray(event.rgb)).copy())
         self.sample_label.setPixmap(pixmap.scaled(SAMPLE_PX, SAMPLE_PX, Qt.AspectRatioMode.KeepAspectRatio,
                                                   Qt.TransformationMode.SmoothTransformation))
-        self.sample_label.setToolTip(f"Sample after step {step}")
+        forming = "" if event.final else f", forming: {event.denoising}/{event.denoising_total}"
+        self.sample_label.setToolTip(f"Sample after training step {event.step}{forming}")

@@ -48,13 +48,14 @@ def lora_folder() -> Path:
 
 class TrainingSession(QObject):
     """Signals: ``photos_changed()``, ``state_changed(str)`` ("idle", "running", "stopped",
-    "finished", "failed"), ``progress(step, total, loss, eta_s)``, ``sample(rgb, step)``,
+    "finished", "failed"), ``progress(step, total, loss, eta_s)``, ``sample(TrainingSample)`` (as it
+    forms, then the picture),
     ``finished(path)`` (a LoRA was written), ``message(str)``."""
 
     photos_changed = Signal()
     state_changed = Signal(str)
     progress = Signal(int, int, float, float)
-    sample = Signal(object, int)
+    sample = Signal(object)
     finished = Signal(str)
     message = Signal(str)
 
@@ -71,6 +72,7 @@ class TrainingSession(QObject):
         worker.training.connect(self._on_event)
         worker.cancelled.connect(self._on_end)
         worker.failed.connect(self._on_end)
+        worker.notice.connect(lambda event: self.message.emit(event.message) if event.job_id == self._job else None)
 
     # --- the photos and settings -----------------------------------------------------------
 
@@ -153,9 +155,10 @@ class TrainingSession(QObject):
             done_here = max(1, len(self.losses))
             eta = (time.monotonic() - self._started) / done_here * (event.total - event.step)
             self.progress.emit(event.step, event.total, event.loss, eta)
-        elif isinstance(event, TrainingSample):
-            self.latest_sample = np.asarray(event.rgb)
-            self.sample.emit(self.latest_sample, event.step)
+        elif isinstance(event, TrainingSample):  # forming step by step, then the picture
+            if event.final:
+                self.latest_sample = np.asarray(event.rgb)
+            self.sample.emit(event)
         elif isinstance(event, TrainingFinished):
             self._job = None
             self._set_state("finished")

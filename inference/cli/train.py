@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 from inference.cli.generate import EXIT_CANCELLED, EXIT_OK, cancel_on_ctrl_c, fail, run_one_job
-from inference.core.api import JobCancelled, JobFailed
+from inference.core.api import JobCancelled, JobFailed, JobNotice
 from inference.core.errors import InvalidRequest, KilnError
 from inference.core.training_requests import TrainingFinished, TrainingProgress, TrainingRequest, TrainingSample
 from inference.files.output_names import same_file_key
@@ -94,7 +94,9 @@ class _Progress:
                                  file=sys.stderr)
             self._bar.update(event.step - self._bar.n)
             self._bar.set_postfix_str(f"loss {event.loss:.4f}")
-        elif isinstance(event, TrainingSample):
+        elif isinstance(event, JobNotice):
+            (tqdm.write if self._bar else print)(f"kiln: note: {event.message}", file=sys.stderr)
+        elif isinstance(event, TrainingSample) and event.final:
             path = Path(self._request.run_dir) / "samples" / f"step_{event.step:06d}.png"
             (tqdm.write if self._bar else print)(f"kiln: sample after step {event.step}: {path}", file=sys.stderr)
 

@@ -81,11 +81,19 @@ class TrainingProgress:
 
 @dataclass(frozen=True)
 class TrainingSample:
-    """A picture from the sample prompt and seed after ``step`` steps (H×W×3 uint8)."""
+    """A picture from the sample prompt and seed after ``step`` training steps (H×W×3 uint8).
+    While it forms, ``denoising`` is its denoising step of ``denoising_total`` (a cheap latent
+    preview, as the canvas shows); the finished picture has ``denoising == denoising_total``."""
 
     job_id: int
     step: int
     rgb: np.ndarray
+    denoising: int = 0
+    denoising_total: int = 0
+
+    @property
+    def final(self) -> bool:
+        return self.denoising == self.denoising_total
 
 
 @dataclass(frozen=True)

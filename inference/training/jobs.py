@@ -46,8 +46,6 @@ def _train(engine, request: TrainingRequest, emit, cancel):
                                     captions=dict(request.captions))
     engine.release_model()  # its memory is the training's now; the next generation loads afresh
     model = load_model(request.model_ref, engine.device_plan, memory=None)
-    if model.family == "sdxl":
-        raise InvalidRequest("Teaching an SDXL model is not supported yet: choose a Stable Diffusion 1.x or 2.x model.")
     if model.inpainting:
         raise InvalidRequest("Teach the base model, not its inpainting variant: a LoRA trained on the base "
                              "model also works in inpainting.")
@@ -57,9 +55,11 @@ def _train(engine, request: TrainingRequest, emit, cancel):
     run_dir = Path(request.run_dir)
 
     def on_sample(step: int) -> None:
-        rgb = sample(model, request)
+        total = request.sample_steps
+        preview = lambda i, rgb: emit(TrainingSample(request.job_id, step, rgb, i, total))  # noqa: E731
+        rgb = sample(model, request, preview)
         _save_png(run_dir / "samples" / f"step_{step:06d}.png", rgb)
-        emit(TrainingSample(request.job_id, step, rgb))
+        emit(TrainingSample(request.job_id, step, rgb, total, total))
 
     cancelled = trainer.run(emit, cancel, on_sample=on_sample)
     _write_losses(run_dir, trainer.losses)
@@ -75,18 +75,26 @@ def _train(engine, request: TrainingRequest, emit, cancel):
                             tuple(notes))
 
 
-def sample(model, request: TrainingRequest) -> np.ndarray:
-    """A picture from the sample prompt and the run's seed with the adapters as trained so far."""
+def sample(model, request: TrainingRequest, on_preview=None) -> np.ndarray:
+    """A picture from the sample prompt and the run's seed with the adapters as trained so far;
+    ``on_preview(i, rgb)`` after each denoising step i (the engine's cheap latent preview)."""
     import torch
 
     from inference.core.api import Mode
+    from inference.engine.previews import LatentPreviewer
 
-    pipe = model.pipeline_for(Mode.TXT2IMG)
+    pipe, previewer = model.pipeline_for(Mode.TXT2IMG), LatentPreviewer(model.family)
+
+    def each_step(_pipe, i, _t, tensors):
+        if on_preview is not None and i + 1 < request.sample_steps:  # the last one is the picture itself
+            on_preview(i + 1, previewer.to_rgb(tensors["latents"][:1]))
+        return tensors
+
     pipe.unet.eval()
     with torch.no_grad():
         images = pipe(request.sample_prompt, num_inference_steps=request.sample_steps, height=request.resolution,
                       width=request.resolution, generator=torch.Generator("cpu").manual_seed(request.seed),
-                      output_type="np").images
+                      output_type="np", callback_on_step_end=each_step).images
     pipe.unet.train()
     return (np.clip(images[0], 0, 1) * 255).round().astype(np.uint8)
 

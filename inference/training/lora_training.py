@@ -6,7 +6,8 @@ timesteps with the model's own training schedule (``DDPMScheduler`` from its con
 with its frozen weights and trainable adapters on the attention projections (peft), predicts the
 noise (or v for v-prediction models); the loss is the mean squared error, optionally min-SNR
 weighted; AdamW with a linear learning-rate warm-up. Text embeddings are encoded once too (the
-text encoder is frozen). All randomness comes from one generator seeded by the request and kept
+text encoder is frozen; SDXL's two encoders and pooled embedding, and its size conditioning,
+likewise). All randomness comes from one generator seeded by the request and kept
 in every checkpoint, so the same seed and photos give the same weights, and a resumed run
 continues exactly. The frozen weights keep the device's precision; the adapters train in fp32.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inference.core.api import JobCancelled
+from inference.core.api import JobCancelled, JobNotice
 from inference.core.training_requests import TrainingProgress, TrainingRequest
 from inference.training.checkpoints import Checkpoint, read_checkpoint, write_checkpoint
 from inference.training.dataset import Example
@@ -38,10 +39,12 @@ class LoraTrainer:
 
         self.request, self.model = request, model
         pipe = model.base
-        self.unet, self.vae, self.text_encoder, self.tokenizer = pipe.unet, pipe.vae, pipe.text_encoder, pipe.tokenizer
+        self.pipe, self.unet, self.vae = pipe, pipe.unet, pipe.vae
+        self.sdxl = model.family == "sdxl"
+        encoders = [pipe.text_encoder] + ([pipe.text_encoder_2] if self.sdxl else [])
         self.device, self.dtype = torch.device(model.plan.device), model.plan.dtype
         self.noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
-        for module in (self.unet, self.vae, self.text_encoder):
+        for module in (self.unet, self.vae, *encoders):
             module.to(self.device).requires_grad_(False)
         torch.manual_seed(request.seed)  # the adapters' initial weights
         self.unet.add_adapter(LoraConfig(r=request.rank, lora_alpha=request.rank, init_lora_weights="gaussian",
@@ -53,7 +56,7 @@ class LoraTrainer:
             param.data = param.data.float()
         self.optimizer = torch.optim.AdamW(self.params, lr=request.lr, weight_decay=1e-2)
         self.generator = torch.Generator().manual_seed(request.seed)
-        self.step, self.losses = 0, []
+        self.step, self.losses, self.batch = 0, [], request.batch
         self._cache(examples)
         self.identity = {"model": request.model_ref, "images": sorted(str(e.path) for e in examples),
                          "rank": request.rank, "resolution": request.resolution, "seed": request.seed,
@@ -63,39 +66,51 @@ class LoraTrainer:
 
     @torch.no_grad()
     def _cache(self, examples: list[Example]) -> None:
-        """Latents (and their mirror images with ``flip``) and one text embedding per caption."""
+        """Latents (and their mirror images with ``flip``) and one text embedding per caption
+        (for SDXL also its pooled embedding and the size conditioning of its bucket)."""
         scale = self.vae.config.scaling_factor
-        self.latents, self.flipped, self.captions, self.buckets = [], [], [], {}
-        embeddings: dict[str, torch.Tensor] = {}
+        self.latents, self.flipped, self.captions, self.pooled, self.time_ids, self.buckets = [], [], [], [], [], {}
+        embeddings: dict[str, tuple] = {}
         for index, example in enumerate(examples):
             pixels = torch.from_numpy(np.array(example.rgb)).permute(2, 0, 1)[None].float() / 127.5 - 1
             pixels = pixels.to(self.device, self.vae.dtype)
             self.latents.append(self.vae.encode(pixels).latent_dist.mean.float().cpu() * scale)
             if self.request.flip:
                 self.flipped.append(self.vae.encode(pixels.flip(-1)).latent_dist.mean.float().cpu() * scale)
-            if example.caption not in embeddings:
-                ids = self.tokenizer(example.caption, padding="max_length", truncation=True,
-                                     max_length=self.tokenizer.model_max_length, return_tensors="pt").input_ids
-                embeddings[example.caption] = self.text_encoder(ids.to(self.device))[0].float().cpu()
-            self.captions.append(embeddings[example.caption])
+            if example.caption not in embeddings:  # the pipeline's own encoding, as at generation
+                encoded = self.pipe.encode_prompt(prompt=example.caption, device=self.device, num_images_per_prompt=1,
+                                                  do_classifier_free_guidance=False)
+                embeddings[example.caption] = (encoded[0].float().cpu(),
+                                               encoded[2].float().cpu() if self.sdxl else None)
+            text, pooled = embeddings[example.caption]
+            self.captions.append(text)
+            if self.sdxl:  # original size, crop corner, target size: the bucket, uncropped
+                height, width = example.rgb.shape[:2]
+                self.pooled.append(pooled)
+                self.time_ids.append(torch.tensor([[height, width, 0, 0, height, width]], dtype=torch.float32))
             self.buckets.setdefault(tuple(self.latents[-1].shape), []).append(index)
 
-    def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Latents and text embeddings of one batch: a random photo and others of its shape."""
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor, dict | None]:
+        """Latents, text embeddings and (SDXL) added conditions of one batch: a random photo and
+        others of its shape."""
         g, n = self.generator, len(self.latents)
         first = int(torch.randint(n, (1,), generator=g))
         same = self.buckets[tuple(self.latents[first].shape)]
-        picks = [first] + [same[int(i)] for i in torch.randint(len(same), (self.request.batch - 1,), generator=g)]
+        picks = [first] + [same[int(i)] for i in torch.randint(len(same), (self.batch - 1,), generator=g)]
         flips = torch.rand(len(picks), generator=g) < 0.5 if self.request.flip else [False] * len(picks)
         latents = torch.cat([(self.flipped if flip else self.latents)[i] for i, flip in zip(picks, flips)])
-        return latents, torch.cat([self.captions[i] for i in picks])
+        added = None
+        if self.sdxl:
+            added = {"text_embeds": torch.cat([self.pooled[i] for i in picks]),
+                     "time_ids": torch.cat([self.time_ids[i] for i in picks])}
+        return latents, torch.cat([self.captions[i] for i in picks]), added
 
     # --- training -----------------------------------------------------------------------------
 
     def train_step(self) -> float:
         """One optimisation step; returns its loss."""
         request, scheduler, g = self.request, self.noise_scheduler, self.generator
-        latents, text = self._batch()
+        latents, text, added = self._batch()
         noise = torch.randn(latents.shape, generator=g)
         timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (latents.shape[0],), generator=g)
         noisy = scheduler.add_noise(latents, noise, timesteps)
@@ -103,8 +118,10 @@ class LoraTrainer:
         target = scheduler.get_velocity(latents, noise, timesteps) if v_prediction else noise
         self.unet.train()
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.device.type == "cuda"):
+            if added is not None:
+                added = {name: value.to(self.device, self.dtype) for name, value in added.items()}
             predicted = self.unet(noisy.to(self.device, self.dtype), timesteps.to(self.device),
-                                  text.to(self.device, self.dtype)).sample.float()
+                                  text.to(self.device, self.dtype), added_cond_kwargs=added).sample.float()
         per_item = ((predicted - target.to(self.device)) ** 2).mean(dim=(1, 2, 3))
         if request.snr_gamma > 0:
             snr = _snr(scheduler, timesteps).to(self.device)
@@ -130,13 +147,29 @@ class LoraTrainer:
             if cancel.is_set():
                 self.save_checkpoint()
                 return JobCancelled(request.job_id, self.step)
-            loss = self.train_step()
+            loss = self._step_or_lighten(emit)
             emit(TrainingProgress(request.job_id, self.step, request.steps, loss, time.perf_counter() - started))
             if self.step % request.checkpoint_every == 0 and self.step < request.steps:
                 self.save_checkpoint()
             if on_sample is not None and request.sample_every and self.step % request.sample_every == 0:
                 on_sample(self.step)
         return None
+
+    def _step_or_lighten(self, emit) -> float:
+        """One step; out of memory once, the batch becomes 1 (gradient checkpointing is on
+        already on a GPU) and the step is tried again, and the user is told."""
+        try:
+            return self.train_step()
+        except torch.OutOfMemoryError:
+            if self.batch == 1:
+                raise
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            self.batch = 1
+            emit(JobNotice(self.request.job_id, "The GPU ran out of memory: teaching goes on with one photo per "
+                                                "step (slower, and not bit-identical to a run with the batch asked)."))
+            return self.train_step()
 
     # --- checkpoints and the adapter weights ----------------------------------------------------
 

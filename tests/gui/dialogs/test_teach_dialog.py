@@ -69,6 +69,7 @@ def test_teach_from_dropped_photos_while_the_editor_waits(editor, qtbot):
     assert out.is_file() and [str(out), 1.0] in editor.panel.params.loras
     assert dialog.progress_label.text().startswith("Done: 12 steps") and len(dialog.plot.losses) == 12
     assert dialog.sample_label.pixmap() is not None and not dialog.sample_label.pixmap().isNull()
+    assert dialog.sample_label.toolTip() == "Sample after training step 12"  # the finished picture
     assert sorted(p.name for p in editor.photos.iterdir()) == ["g0.png", "g1.png", "g2.png"]  # untouched
     assert editor.controller.generate()  # and the editor generates again, with the new LoRA
     qtbot.waitUntil(lambda: not editor.controller.busy, timeout=120_000)

@@ -16,7 +16,7 @@ from PIL import Image
 
 from inference.cli.generate import run_one_job
 from inference.core.api import JobCancelled, JobFailed, Mode
-from inference.core.training_requests import TrainingFinished, TrainingProgress, TrainingRequest
+from inference.core.training_requests import TrainingFinished, TrainingProgress, TrainingRequest, TrainingSample
 from inference.engine.engine import Engine
 from inference.hardware.devices import choose_device
 from inference.models.loading import load_model
@@ -110,6 +110,9 @@ def test_the_lora_file_works_in_kiln_and_in_diffusers(tiny_model_dir, photos, tm
     final, events = train(req)
     assert isinstance(final, TrainingFinished), final
     assert [e.step for e in events if isinstance(e, TrainingProgress)] == [1, 2, 3, 4]
+    samples = [e for e in events if isinstance(e, TrainingSample)]  # it forms step by step, then is shown whole
+    assert [e.denoising for e in samples] == list(range(1, req.sample_steps + 1)) and samples[-1].final
+    assert samples[0].rgb.shape == (8, 8, 3) and samples[-1].rgb.shape == (64, 64, 3)
     out = Path(final.path)
     with safe_open(out, "pt") as f:
         meta = f.metadata()
@@ -218,3 +221,41 @@ def test_bad_inputs_get_a_message_and_change_nothing(case, tiny_model_dir, photo
         assert not (tmp_path / "payload-ran").exists()
     if case != "output-is-a-photo":
         assert not out.exists()
+
+
+@pytest.mark.parametrize("family", ["sd2", "sdxl"])
+def test_sd2_and_sdxl_models_are_taught_too(family, photos, tmp_path):
+    from inference.models.lora import apply_loras
+    from inference.models.tiny_families import make_tiny_family_model
+
+    model_dir = make_tiny_family_model(tmp_path / family, family)
+    final, events = train(request(model_dir, photos, tmp_path, steps=3))
+    assert isinstance(final, TrainingFinished), final
+    assert all(np.isfinite(e.loss) for e in events if isinstance(e, TrainingProgress))
+    model = load_model(str(model_dir), choose_device(precision="fp32"))
+    base = picture(model)
+    apply_loras(model, ((final.path, 1.0),))
+    assert np.abs(picture(model) - base).max() > 1e-4
+    apply_loras(model, ((final.path, 0.0),))
+    assert np.array_equal(picture(model), base)
+
+
+def test_out_of_memory_goes_on_with_one_photo_per_step_and_says_so(tiny_model_dir, photos, tmp_path, monkeypatch):
+    from diffusers import UNet2DConditionModel
+
+    from inference.core.api import JobNotice
+
+    forward, batches = UNet2DConditionModel.forward, []
+
+    def tight_memory(self, sample, *args, **kwargs):
+        batches.append(sample.shape[0])
+        if sample.shape[0] > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return forward(self, sample, *args, **kwargs)
+
+    monkeypatch.setattr(UNet2DConditionModel, "forward", tight_memory)
+    final, events = train(request(tiny_model_dir, photos, tmp_path, steps=3, batch=2))
+    assert isinstance(final, TrainingFinished), final
+    notices = [e.message for e in events if isinstance(e, JobNotice)]
+    assert len(notices) == 1 and "one photo per step" in notices[0]
+    assert batches[0] == 2 and set(batches[1:]) == {1}

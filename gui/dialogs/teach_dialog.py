@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QPointF, QSize, Qt
 from PySide6.QtGui import QColor, QImageReader, QPainter, QPainterPath, QPen, QPixmap
-from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel,
                                QLineEdit, QListView, QListWidget, QListWidgetItem, QProgressBar, QPushButton,
                                QSpinBox, QVBoxLayout, QWidget)
 
@@ -125,6 +125,10 @@ class TeachDialog(QDialog):
         form.addRow("Steps", self.steps_spin)
         form.addRow("Rank", self.rank_spin)
         form.addRow("Resolution", self.resolution_combo)
+        self.text_encoder_check = QCheckBox("Also teach the text encoder",
+                                            toolTip="Helps a new trigger word; needs more memory, a bigger file")
+        self.text_encoder_check.toggled.connect(lambda on: setattr(self.session, "train_text_encoder", on))
+        form.addRow("", self.text_encoder_check)
         self.out_label = QLabel(wordWrap=True)
         form.addRow("Writes", self.out_label)
 
@@ -192,6 +196,7 @@ class TeachDialog(QDialog):
         self.steps_spin.setValue(s.steps)
         self.rank_spin.setValue(s.rank)
         self.resolution_combo.setCurrentText(str(s.resolution))
+        self.text_encoder_check.setChecked(s.train_text_encoder)
         self.out_label.setText(str(s.out_path()))
         self._show_caption(self.photo_list.currentRow())
 
@@ -222,7 +227,8 @@ class TeachDialog(QDialog):
         self.start_button.setEnabled(not running and bool(self.session.photos))
         self.stop_button.setEnabled(running)
         self.resume_button.setEnabled(state == "stopped")
-        for widget in (self.preset_combo, self.trigger_edit, self.steps_spin, self.rank_spin, self.resolution_combo):
+        for widget in (self.preset_combo, self.trigger_edit, self.steps_spin, self.rank_spin, self.resolution_combo,
+                       self.text_encoder_check):
             widget.setEnabled(not running)
         if running:
             self.progress_label.setText("Loading the model…")

@@ -65,6 +65,7 @@ class TrainingSession(QObject):
         self.photos: list[tuple[str, str]] = []  # (path, caption; "" = the template)
         self.preset, self.trigger, self.resolution = PRESETS[0], "sks", 512
         self.steps, self.rank, self.lr = PRESETS[0].steps, PRESETS[0].rank, PRESETS[0].lr
+        self.train_text_encoder = False
         self.state, self.losses, self.latest_sample = "idle", [], None
         self.step, self.total = 0, 0
         self._job: int | None = None
@@ -144,7 +145,7 @@ class TrainingSession(QObject):
             caption_template=self.preset.template, steps=self.steps, rank=self.rank, lr=self.lr,
             resolution=self.resolution, seed=0, sample_every=min(SAMPLE_EVERY, max(1, self.steps // 4)),
             sample_prompt=self.preset.template.replace("{trigger}", self.trigger.strip() or "sks"),
-            captions=captions)
+            captions=captions, train_text_encoder=self.train_text_encoder)
 
     def _on_event(self, event) -> None:
         if event.job_id != self._job:

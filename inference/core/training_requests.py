@@ -24,7 +24,8 @@ class TrainingRequest:
     checkpoint); trigger: the word that calls up what was taught (captions without a sidecar
     ``.txt`` are ``caption_template`` with it); rank: the adapters' rank; lr: AdamW's learning
     rate after ``warmup_steps``; resolution: the long side of the training buckets (px, /64);
-    snr_gamma: min-SNR weighting (0: plain MSE)."""
+    snr_gamma: min-SNR weighting (0: plain MSE); train_text_encoder: adapters on the text
+    encoders' attention too (better for a new word; the embeddings are then computed each step)."""
 
     job_id: int
     model_ref: str
@@ -42,6 +43,7 @@ class TrainingRequest:
     seed: int = 0
     flip: bool = False
     snr_gamma: float = 5.0
+    train_text_encoder: bool = False
     checkpoint_every: int = 100
     sample_every: int = 0  # 0: no samples
     sample_prompt: str = ""

@@ -13,15 +13,14 @@ from inference.core.errors import KilnError
 
 
 def save_lora_file(adapter_state: dict, out: Path, metadata: dict) -> None:
-    """Write ``adapter_state`` (peft's state dict of the UNet adapters) to ``out``; ``metadata``
+    """Write ``adapter_state`` (the adapters' weights, prefixed by module) to ``out``; ``metadata``
     values become strings (safetensors metadata is text). Raises ``KilnError`` on a write error."""
     import torch
     from safetensors.torch import save_file
 
-    # PEFT key names throughout: the older "lora.down" names exist for attention layers only, and
-    # a file mixing both is misread.
-    tensors = {f"unet.{name}": value.detach().to("cpu", torch.float32).contiguous()
-               for name, value in adapter_state.items()}
+    # PEFT key names throughout (the older "lora.down" names exist for attention layers only, and
+    # a file mixing both is misread), each under its module's prefix: unet., text_encoder., …
+    tensors = {name: value.detach().to("cpu", torch.float32).contiguous() for name, value in adapter_state.items()}
     text = {key: value if isinstance(value, str) else json.dumps(value) for key, value in metadata.items()}
     temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:

@@ -27,15 +27,16 @@ from inference.training.dataset import Example
 
 ADAPTER = "kiln_train"
 TARGET_MODULES = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"]
+TEXT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "out_proj"]  # the text encoders' attention
 
 
 class LoraTrainer:
     """One training run of ``request`` on ``model`` (a ``LoadedModel`` of its own: the adapters
-    stay in its UNet) from ``examples``."""
+    stay in its UNet, and with ``train_text_encoder`` in its text encoders) from ``examples``."""
 
     def __init__(self, model, request: TrainingRequest, examples: list[Example]):
         from diffusers import DDPMScheduler
-        from peft import LoraConfig
+        from peft import LoraConfig, inject_adapter_in_model
 
         self.request, self.model = request, model
         pipe = model.base
@@ -47,11 +48,21 @@ class LoraTrainer:
         for module in (self.unet, self.vae, *encoders):
             module.to(self.device).requires_grad_(False)
         torch.manual_seed(request.seed)  # the adapters' initial weights
-        self.unet.add_adapter(LoraConfig(r=request.rank, lora_alpha=request.rank, init_lora_weights="gaussian",
-                                         target_modules=TARGET_MODULES), adapter_name=ADAPTER)
+        # What learns, by the key prefix its weights carry in the LoRA file.
+        self.adapted = {"unet": self.unet}
+        if request.train_text_encoder:
+            self.adapted.update(zip(["text_encoder", "text_encoder_2"], encoders))
+        for name, module in self.adapted.items():
+            targets = TARGET_MODULES if name == "unet" else TEXT_TARGET_MODULES
+            config = LoraConfig(r=request.rank, lora_alpha=request.rank, init_lora_weights="gaussian",
+                                target_modules=targets)
+            if name == "unet":
+                module.add_adapter(config, adapter_name=ADAPTER)
+            else:  # peft itself, as diffusers loads text-encoder LoRAs (transformers' wrapper wants a newer peft)
+                inject_adapter_in_model(config, module, adapter_name=ADAPTER)
         if self.device.type == "cuda":
-            self.unet.enable_gradient_checkpointing()  # activations recomputed: a LoRA run fits in 8 GB
-        self.params = [p for p in self.unet.parameters() if p.requires_grad]
+            self.unet.enable_gradient_checkpointing()  # activations recomputed: less memory
+        self.params = [p for m in self.adapted.values() for p in m.parameters() if p.requires_grad]
         for param in self.params:
             param.data = param.data.float()
         self.optimizer = torch.optim.AdamW(self.params, lr=request.lr, weight_decay=1e-2)
@@ -60,7 +71,8 @@ class LoraTrainer:
         self._cache(examples)
         self.identity = {"model": request.model_ref, "images": sorted(str(e.path) for e in examples),
                          "rank": request.rank, "resolution": request.resolution, "seed": request.seed,
-                         "batch": request.batch, "lr": request.lr, "trigger": request.trigger}
+                         "batch": request.batch, "lr": request.lr, "trigger": request.trigger,
+                         "text_encoder": request.train_text_encoder}
 
     # --- the data, encoded once ---------------------------------------------------------------
 
@@ -83,7 +95,7 @@ class LoraTrainer:
                 embeddings[example.caption] = (encoded[0].float().cpu(),
                                                encoded[2].float().cpu() if self.sdxl else None)
             text, pooled = embeddings[example.caption]
-            self.captions.append(text)
+            self.captions.append(example.caption if self.request.train_text_encoder else text)
             if self.sdxl:  # original size, crop corner, target size: the bucket, uncropped
                 height, width = example.rgb.shape[:2]
                 self.pooled.append(pooled)
@@ -103,6 +115,12 @@ class LoraTrainer:
         if self.sdxl:
             added = {"text_embeds": torch.cat([self.pooled[i] for i in picks]),
                      "time_ids": torch.cat([self.time_ids[i] for i in picks])}
+        if self.request.train_text_encoder:  # encoded in the step, through the learning encoders
+            encoded = self.pipe.encode_prompt(prompt=[self.captions[i] for i in picks], device=self.device,
+                                              num_images_per_prompt=1, do_classifier_free_guidance=False)
+            if self.sdxl:
+                added["text_embeds"] = encoded[2]
+            return latents, encoded[0], added
         return latents, torch.cat([self.captions[i] for i in picks]), added
 
     # --- training -----------------------------------------------------------------------------
@@ -116,7 +134,8 @@ class LoraTrainer:
         noisy = scheduler.add_noise(latents, noise, timesteps)
         v_prediction = scheduler.config.prediction_type == "v_prediction"
         target = scheduler.get_velocity(latents, noise, timesteps) if v_prediction else noise
-        self.unet.train()
+        for module in self.adapted.values():
+            module.train()
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.device.type == "cuda"):
             if added is not None:
                 added = {name: value.to(self.device, self.dtype) for name, value in added.items()}
@@ -174,9 +193,11 @@ class LoraTrainer:
     # --- checkpoints and the adapter weights ----------------------------------------------------
 
     def adapter_state(self) -> dict:
+        """Every adapter weight, named as in the LoRA file (``unet.…``, ``text_encoder.…``)."""
         from peft.utils import get_peft_model_state_dict
 
-        return get_peft_model_state_dict(self.unet, adapter_name=ADAPTER)
+        return {f"{prefix}.{name}": value for prefix, module in self.adapted.items()
+                for name, value in get_peft_model_state_dict(module, adapter_name=ADAPTER).items()}
 
     def save_checkpoint(self) -> None:
         write_checkpoint(Path(self.request.run_dir), Checkpoint(
@@ -188,16 +209,15 @@ class LoraTrainer:
         from peft.utils import set_peft_model_state_dict
 
         checkpoint = read_checkpoint(Path(self.request.run_dir), self.identity)
-        set_peft_model_state_dict(self.unet, {k: v.to(self.device) for k, v in checkpoint.adapter.items()},
-                                  adapter_name=ADAPTER)
+        for prefix, module in self.adapted.items():
+            own = {k[len(prefix) + 1:]: v.to(self.device) for k, v in checkpoint.adapter.items()
+                   if k.startswith(prefix + ".")}
+            set_peft_model_state_dict(module, own, adapter_name=ADAPTER)
         for param in self.params:
             param.data = param.data.float()
         self.optimizer.load_state_dict(checkpoint.optimizer)
         self.generator.set_state(checkpoint.rng_state)
         self.step, self.losses = checkpoint.step, list(checkpoint.losses)
-
-    def remove_adapter(self) -> None:
-        self.unet.delete_adapters(ADAPTER)
 
 
 def _snr(scheduler, timesteps: torch.Tensor) -> torch.Tensor:

@@ -101,12 +101,14 @@ def test_it_learns_the_photos(tiny_model_dir, photos, tmp_path):
     assert np.mean(losses[-20:]) < np.mean(losses[:20]) - 0.02
 
 
-def test_the_lora_file_works_in_kiln_and_in_diffusers(tiny_model_dir, photos, tmp_path):
+@pytest.mark.parametrize("text_encoder", [False, True])
+def test_the_lora_file_works_in_kiln_and_in_diffusers(text_encoder, tiny_model_dir, photos, tmp_path):
     from safetensors import safe_open
 
     from inference.models.lora import apply_loras
 
-    req = request(tiny_model_dir, photos, tmp_path, steps=4, sample_every=4, sample_prompt="a photo of sks")
+    req = request(tiny_model_dir, photos, tmp_path, steps=4, sample_every=4, sample_prompt="a photo of sks",
+                  train_text_encoder=text_encoder)
     final, events = train(req)
     assert isinstance(final, TrainingFinished), final
     assert [e.step for e in events if isinstance(e, TrainingProgress)] == [1, 2, 3, 4]
@@ -116,7 +118,10 @@ def test_the_lora_file_works_in_kiln_and_in_diffusers(tiny_model_dir, photos, tm
     out = Path(final.path)
     with safe_open(out, "pt") as f:
         meta = f.metadata()
-        assert all(key.startswith("unet.") for key in f.keys())
+        prefixes = {key.split(".")[0] for key in f.keys()}
+        assert prefixes == ({"unet", "text_encoder"} if text_encoder else {"unet"})
+        learned = [f.get_tensor(k).abs().max() > 0 for k in f.keys() if "lora_B" in k]  # B starts at zero
+        assert learned and all(learned)
     assert meta["kiln_trigger"] == "sks" and meta["kiln_rank"] == "4" and meta["kiln_images"] == "4"
     assert (Path(req.run_dir) / "samples" / "step_000004.png").is_file()
     assert (Path(req.run_dir) / "loss.csv").read_text().count("\n") == 5

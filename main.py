@@ -79,6 +79,9 @@ def _train_lora_parser(sub) -> None:
     p.add_argument("--flip", action="store_true", help="also learn from mirror images (not for faces or text)")
     p.add_argument("--text-encoder", action="store_true",
                    help="also teach the text encoder (helps a new trigger word; a bigger file, more memory)")
+    p.add_argument("--layout", choices=("diffusers", "kohya"), default="diffusers",
+                   help="key names in the file: diffusers (Kiln, diffusers) or kohya (AUTOMATIC1111, ComfyUI; "
+                        "Kiln reads it too)")
     p.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints (default 100)")
     p.add_argument("--sample-every", type=int, metavar="N", help="make a sample picture every N steps")
     p.add_argument("--sample-prompt", help="the prompt of the samples, e.g. 'a photo of sks person'")

@@ -37,7 +37,7 @@ def build_training_request(args) -> TrainingRequest:
         job_id=0, model_ref=args.model, images=tuple(str(p) for p in photos), out=str(out), run_dir=str(run_dir),
         trigger=args.trigger, caption_template=args.caption, steps=args.steps, rank=args.rank, lr=args.lr,
         resolution=args.resolution, batch=args.batch, seed=args.seed, flip=args.flip,
-        train_text_encoder=args.text_encoder,
+        train_text_encoder=args.text_encoder, layout=args.layout,
         checkpoint_every=args.checkpoint_every, sample_every=args.sample_every or 0,
         sample_prompt=args.sample_prompt or "", resume=bool(args.resume))
 

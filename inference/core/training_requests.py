@@ -44,6 +44,7 @@ class TrainingRequest:
     flip: bool = False
     snr_gamma: float = 5.0
     train_text_encoder: bool = False
+    layout: str = "diffusers"  # or "kohya" (AUTOMATIC1111, ComfyUI): inference.training.lora_file
     checkpoint_every: int = 100
     sample_every: int = 0  # 0: no samples
     sample_prompt: str = ""
@@ -64,6 +65,7 @@ class TrainingRequest:
             (self.sample_every < 0 or self.checkpoint_every < 1, "Sample and checkpoint intervals must be positive."),
             (self.sample_every and not self.sample_prompt.strip(), "Samples need a prompt (--sample-prompt)."),
             (not self.out.endswith(".safetensors"), f"The LoRA is written as .safetensors, not '{self.out}'."),
+            (self.layout not in ("diffusers", "kohya"), f"The layout is diffusers or kohya, not '{self.layout}'."),
         ]
         for failed, message in checks:
             if failed:

@@ -68,7 +68,8 @@ def _train(engine, request: TrainingRequest, emit, cancel):
     metadata = {"kiln_base_model": request.model_ref, "kiln_trigger": request.trigger, "kiln_steps": request.steps,
                 "kiln_rank": request.rank, "kiln_images": len(examples), "kiln_resolution": request.resolution,
                 "kiln_seed": request.seed, "kiln_learning_rate": request.lr}
-    save_lora_file(trainer.adapter_state(), Path(request.out), metadata)
+    save_lora_file(trainer.adapter_state(), Path(request.out), metadata, request.layout,
+                   single_text_encoder=model.family != "sdxl")
     trainer.save_checkpoint()  # a later run with more steps resumes from here
     loss = trainer.losses[-1] if trainer.losses else float("nan")
     return TrainingFinished(request.job_id, request.out, trainer.step, loss, time.perf_counter() - started,

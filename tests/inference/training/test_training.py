@@ -278,3 +278,28 @@ def test_out_of_memory_goes_on_with_one_photo_per_step_and_says_so(tiny_model_di
     notices = [e.message for e in events if isinstance(e, JobNotice)]
     assert len(notices) == 1 and "one photo per step" in notices[0]
     assert batches[0] == 2 and set(batches[1:]) == {1}
+
+
+def test_the_kohya_layout_gives_the_same_picture(tiny_model_dir, photos, tmp_path):
+    from safetensors import safe_open
+
+    from inference.models.lora import apply_loras
+
+    files = {}
+    for layout in ("diffusers", "kohya"):
+        final, _ = train(request(tiny_model_dir, photos, tmp_path / layout, steps=3, train_text_encoder=True,
+                                 layout=layout))
+        assert isinstance(final, TrainingFinished), final
+        files[layout] = final.path
+    with safe_open(files["kohya"], "pt") as f:
+        keys = set(f.keys())
+    assert {k.split("_")[1] for k in keys} == {"unet", "te"} and all(k.startswith("lora_") for k in keys)
+    assert any(k.endswith(".alpha") for k in keys) and any(k.endswith(".lora_down.weight") for k in keys)
+    model = load_model(str(tiny_model_dir), choose_device(precision="fp32"))
+    base = picture(model)
+    pictures = {}
+    for layout, path in files.items():
+        apply_loras(model, ((path, 1.0),))
+        pictures[layout] = picture(model)
+    assert np.abs(pictures["kohya"] - pictures["diffusers"]).max() < 1e-4
+    assert np.abs(pictures["kohya"] - base).max() > 1e-4

@@ -181,11 +181,13 @@ class TeachDialog(QDialog):
     def _use_preset(self, name: str) -> None:
         self.session.use_preset(name)
         self._show_settings()
+        self._show_state(self.session.state)  # another LoRA: another run to resume, or none
 
     def _set_trigger(self, text: str) -> None:
         self.session.trigger = text
         self._show_caption(self.photo_list.currentRow())
         self.out_label.setText(str(self.session.out_path()))
+        self._show_state(self.session.state)
 
     # --- session → view -------------------------------------------------------------------
 
@@ -226,7 +228,7 @@ class TeachDialog(QDialog):
         running = state == "running"
         self.start_button.setEnabled(not running and bool(self.session.photos))
         self.stop_button.setEnabled(running)
-        self.resume_button.setEnabled(state == "stopped")
+        self.resume_button.setEnabled(self.session.can_resume())
         for widget in (self.preset_combo, self.trigger_edit, self.steps_spin, self.rank_spin, self.resolution_combo,
                        self.text_encoder_check):
             widget.setEnabled(not running)

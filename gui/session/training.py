@@ -113,6 +113,15 @@ class TrainingSession(QObject):
     def running(self) -> bool:
         return self._job is not None
 
+    def can_resume(self) -> bool:
+        """A stopped run of these settings can continue: this session's, or one whose checkpoint
+        is in the run folder of the LoRA these settings write (after a restart)."""
+        if self.running:
+            return False
+        if self.state == "stopped":
+            return True
+        return bool(self.photos) and (self.out_path().with_suffix(".run") / "checkpoint" / "state.json").is_file()
+
     def start(self, resume: bool = False) -> bool:
         """Teach the panel's model from the photos (``resume``: continue the stopped run)."""
         if self.running:
@@ -121,7 +130,7 @@ class TrainingSession(QObject):
             self.message.emit("Wait for the running generation to finish, then teach.")
             return False
         try:
-            request = self._last if resume and self._last is not None else self._request()
+            request = self._last if resume and self.state == "stopped" and self._last else self._request()
         except KilnError as exc:
             self.message.emit(str(exc))
             return False

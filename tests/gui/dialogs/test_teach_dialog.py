@@ -92,3 +92,26 @@ def test_stop_keeps_a_checkpoint_and_resume_finishes(editor, qtbot):
     dialog.resume_button.click()
     qtbot.waitUntil(lambda: session.state == "finished", timeout=180_000)
     assert session.step == 30 and session.out_path().is_file()
+
+
+def test_a_run_stopped_before_a_restart_resumes(make_editor, editor, qtbot):
+    session = editor.training
+    session.add_photos([str(editor.photos)])
+    session.steps, session.resolution = 20, 64
+    assert session.start()
+    qtbot.waitUntil(lambda: session.step >= 2, timeout=120_000)
+    session.stop()
+    qtbot.waitUntil(lambda: session.state == "stopped", timeout=60_000)
+    editor.window.close()
+
+    again = make_editor()  # a restart: the same settings file, a new session
+    again.panel.model_combo.setEditText(editor.panel.params.model_ref)
+    dialog = open_teach_dialog(again)
+    assert not dialog.resume_button.isEnabled()  # no photos or settings yet: nothing of this run
+    again.training.add_photos([str(editor.photos)])
+    again.training.steps, again.training.resolution = 20, 64
+    dialog.steps_spin.setValue(20)
+    assert dialog.resume_button.isEnabled()  # the run folder of this LoRA has its checkpoint
+    dialog.resume_button.click()
+    qtbot.waitUntil(lambda: again.training.state == "finished", timeout=180_000)
+    assert again.training.step == 20 and again.training.out_path().is_file()

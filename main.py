@@ -49,14 +49,18 @@ def _restore_parser(sub) -> None:
     what.add_argument("--mask", help="one mask for every photo, white = repair")
     what.add_argument("--detect", action="store_true", help="find scratches, dust and spots automatically")
     p.add_argument("--sensitivity", type=float, default=None, help="damage detection sensitivity 0–1 (default 0.5)")
-    how = p.add_mutually_exclusive_group()
-    how.add_argument("--heal", action="store_true", help="classical repair, no model needed (the default)")
-    how.add_argument("--model", help="inpaint with this model instead (hub id, folder or .safetensors)")
+    p.add_argument("--heal", action="store_true", help="classical repair, no model needed (the default)")
+    p.add_argument("--model", help="inpaint with this model instead (hub id, folder or .safetensors); "
+                                   "with --colorize, the model that colourises (damage is then healed)")
     p.add_argument("--prompt", default="", help="with --model: describe the photo")
     p.add_argument("--steps", type=int, default=20, help="with --model: denoising steps (default 20)")
     p.add_argument("--strength", type=float, default=1.0, help="with --model: how much the masked area changes (default 1)")
     p.add_argument("--guidance", type=float, default=7.5, help="with --model: prompt guidance (default 7.5)")
     p.add_argument("--seed", type=int, default=0, help="with --model: seed (default 0, so reruns match)")
+    p.add_argument("--colorize", action="store_true",
+                   help="colourise with --model and --prompt: the model's colours on the scan's own luminance")
+    p.add_argument("--colorize-strength", type=float, default=0.55,
+                   help="with --colorize: how freely the model repaints before its colours are taken (default 0.55)")
     p.add_argument("--save-mask", action="store_true", help="also write NAME-mask.png, the mask that was repaired")
     p.add_argument("--changes", action="store_true", help="also write NAME-changes.png, white where pixels changed")
 

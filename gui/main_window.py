@@ -196,6 +196,8 @@ class MainWindow(QMainWindow):
         for side, key in (("left", "Left"), ("right", "Right"), ("top", "Up"), ("bottom", "Down")):
             self._action(image, f"Extend {side} by 25%", lambda _=False, s=side: self.outpaint.extend_side(s),
                          [f"Ctrl+Alt+{key}"])
+        self._action(image, "Colou&rise", lambda: self.controller.colorize(), ["Ctrl+Shift+K"],
+                     tip="The model's colours (prompt, strength, seed; paint hints) on the photo's own tones")
 
         tools = bar.addMenu("&Tools")
         self._action(tools, "&Brush (paint the mask)", lambda: self.canvas.set_tool("brush"), ["B"])

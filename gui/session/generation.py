@@ -12,7 +12,9 @@ the history only when accepted. Cancel restores the canvas.
 
 from __future__ import annotations
 
+import dataclasses
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from gui.session.generation_params import GenerationParams, build_request, mode_for
@@ -22,6 +24,7 @@ from gui.session.step_overlay import step_overlay
 from gui.session.timeline import StepTimeline
 from inference.core.api import GenerationRequest, JobCancelled, JobFailed, JobFinished, JobStarted, Mode, StepPreview
 from inference.core.errors import KilnError
+from inference.restore.chroma import luminance
 from inference.files.metadata import format_parameters
 from inference.models.model_ref import model_display_name
 
@@ -109,6 +112,30 @@ class GenerationController(QObject):
             self.error.emit(str(exc))
             return False
         return self._start(request, live, sketch=has_paint)
+
+    def colorize(self) -> bool:
+        """Colourise the picture (Image → Colourise): image-to-image from the picture as shown,
+        with the panel's prompt, strength and seed, of which only the colours are kept, on the
+        photo's own luminance (``inference.restore.chroma``). Colour hints painted on the paint
+        layer steer the colours and leave no trace in the tones. A result like any other."""
+        if self._held_by_training():
+            return False
+        params = self._params.copy()
+        if not params.model_ref:
+            self.model_needed.emit()
+            return False
+        doc = self._document
+        if doc.is_blank:
+            self.error.emit("Colourise works on a photo: open one first (File → Open).")
+            return False
+        has_paint = doc.paint_visible and doc.has_paint()
+        try:  # the whole picture, whatever is masked
+            request = build_request(0, params, doc.composite(), np.zeros(doc.mask.shape, np.uint8), False, has_paint)
+            request = dataclasses.replace(request, colorize=True, luminance=luminance(doc.image))
+        except KilnError as exc:
+            self.error.emit(str(exc))
+            return False
+        return self._start(request, live=False, sketch=has_paint)
 
     def branch(self, step: int) -> bool:
         """Continue the last finished text-to-image or image-to-image job after ``step`` with the

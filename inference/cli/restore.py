@@ -12,6 +12,8 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
+
 from inference.cli.generate import (EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, cancel_on_ctrl_c, fail, quiet_libraries,
                                     run_one_job)
 from inference.core.errors import KilnError
@@ -89,22 +91,37 @@ class _Restorer:
 
     def restore(self, image, mask, job_id: int):
         """→ (restored H×W×3 uint8, parameters text or None). Raises KilnError."""
-        if not self.args.model:
+        if not self.args.model or self.args.colorize:  # with --colorize the model colourises
             from inference.restore.heal import heal
 
             return heal(image, mask), None
-        from inference.core.api import GenerationRequest, JobCancelled, JobFailed, Mode
+        from inference.core.api import GenerationRequest, Mode
+
+        return self._run(GenerationRequest(
+            job_id=job_id, mode=Mode.INPAINT, prompt=self.args.prompt, model_ref=self.args.model,
+            image=image, mask=mask, steps=self.args.steps, strength=self.args.strength,
+            seed=self.args.seed, guidance=self.args.guidance,
+        ))
+
+    def colorize(self, image, job_id: int):
+        """→ (``image`` in the model's colours on its own luminance, parameters text)."""
+        from inference.core.api import GenerationRequest, Mode
+        from inference.restore.chroma import luminance
+
+        return self._run(GenerationRequest(
+            job_id=job_id, mode=Mode.IMG2IMG, prompt=self.args.prompt, model_ref=self.args.model, image=image,
+            steps=self.args.steps, strength=self.args.colorize_strength, seed=self.args.seed,
+            guidance=self.args.guidance, colorize=True, luminance=luminance(image),
+        ))
+
+    def _run(self, request):
+        from inference.core.api import JobCancelled, JobFailed
         from inference.engine.engine import Engine
         from inference.files.metadata import format_parameters
         from inference.models.model_ref import model_display_name
 
         if self.engine is None:
             self.engine = Engine()
-        request = GenerationRequest(
-            job_id=job_id, mode=Mode.INPAINT, prompt=self.args.prompt, model_ref=self.args.model,
-            image=image, mask=mask, steps=self.args.steps, strength=self.args.strength,
-            seed=self.args.seed, guidance=self.args.guidance,
-        )
         # A job of the job runner; Ctrl+C meanwhile cancels it within a step (then ends the batch)
         restore_ctrl_c = cancel_on_ctrl_c(self.cancel)
         try:
@@ -127,8 +144,15 @@ def restore_command(args) -> int:
     from inference.files.image_save import save_image
 
     # 1. Check what applies to the whole batch before any work
-    if not args.mask and not args.detect:
-        return fail("say what to repair: --mask MASK.png (the same mask for every file) or --detect (find damage).")
+    if not args.mask and not args.detect and not args.colorize:
+        return fail("say what to repair: --mask MASK.png (the same mask for every file) or --detect (find damage), "
+                    "or --colorize.")
+    if args.colorize and not args.model:
+        return fail("--colorize needs a model to take the colours from: --model MODEL (and a --prompt).")
+    if args.heal and args.model and not args.colorize:
+        return fail("--heal and --model are two ways to repair: choose one (with --colorize, --model colourises).")
+    if args.colorize and not 0.05 <= args.colorize_strength <= 1.0:
+        return fail(f"--colorize-strength must be between 0.05 and 1, got {args.colorize_strength}.")
     if args.sensitivity is not None and not 0.0 <= args.sensitivity <= 1.0:
         return fail(f"--sensitivity must be between 0 and 1, got {args.sensitivity}.")
     out_dir = Path(args.out)
@@ -166,11 +190,14 @@ def restore_command(args) -> int:
             usual = [out_dir / f"{path.stem}-{kind}.png" for kind in ["restored", *extras]]
             try:
                 image, _notes, source = load_picture_with_notes(path)
-                mask = restorer.mask_for(image)
+                repairs = args.mask or args.detect
+                mask = restorer.mask_for(image) if repairs else np.zeros(image.shape[:2], np.uint8)
                 if mask.any():
                     restored, parameters = restorer.restore(image, mask, index)
                 else:
                     restored, parameters = image, None
+                if args.colorize:  # last, on the repaired picture; written as 8-bit colour
+                    (restored, parameters), source = restorer.colorize(restored, index), None
                 target, *extra_paths = names.claim_group(usual)
                 if target != usual[0]:
                     tqdm.write(f"kiln: {path} → {target.name}: {_why_renamed(usual, input_keys)}", file=sys.stderr)

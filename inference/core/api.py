@@ -69,6 +69,9 @@ class GenerationRequest:
       colorize: image modes only. False (default): a grayscale input (R == G == B everywhere)
              gives grayscale output — the generated pixels are turned to luminance before they
              are composited. True: the model's colours are kept (colourising an old photo).
+      luminance: image-to-image with ``colorize`` only: H×W uint8, the scan's own luminance. The
+             result is then the model's colours (chroma) on this luminance at full resolution
+             (``inference.restore.chroma``): colourising keeps every detail and tone of the scan.
       prefill: inpaint only. "none", or "heal": a classical fill (``inference.restore.heal.heal``) of
              the masked pixels of each window before generation, so a normal (4-channel) model
              starts from plausible surroundings instead of the defect.
@@ -105,12 +108,14 @@ class GenerationRequest:
     prefill: str = "none"
     loras: tuple[tuple[str, float], ...] = ()
     branch_from: tuple[int, int] | None = None
+    luminance: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", Mode(self.mode))
         object.__setattr__(self, "loras", _lora_pairs(self.loras))
         object.__setattr__(self, "image", _frozen_copy(self.image))
         object.__setattr__(self, "mask", _frozen_copy(self.mask))
+        object.__setattr__(self, "luminance", _frozen_copy(self.luminance))
         if self.image is not None:
             object.__setattr__(self, "height_px", int(self.image.shape[0]))
             object.__setattr__(self, "width_px", int(self.image.shape[1]))
@@ -130,6 +135,12 @@ class GenerationRequest:
                 )
             if min(self.image.shape[:2]) < 8:
                 raise InvalidRequest(f"the image is too small: {self.width_px}×{self.height_px}, at least 8×8 needed.")
+        if self.luminance is not None:
+            if self.mode is not Mode.IMG2IMG or not self.colorize:
+                raise InvalidRequest("colourising onto the scan's luminance is image-to-image with colour on.")
+            if self.luminance.dtype != np.uint8 or self.luminance.shape != self.image.shape[:2]:
+                raise InvalidRequest(f"the luminance must be H×W uint8 like the image, got {self.luminance.shape} "
+                                     f"{self.luminance.dtype}.")
         if self.mask is not None:
             if self.mask.dtype != np.uint8 or self.mask.ndim != 2:
                 raise InvalidRequest(f"the mask must be H×W uint8, got shape {self.mask.shape} {self.mask.dtype}.")

@@ -52,6 +52,7 @@ from inference.engine.schedulers import make_scheduler
 from inference.engine.step_count import StepProgress, image_mode_steps, real_step_count, was_provisional
 from inference.engine.step_count import real_step_count as _real_step_count  # noqa: F401 - the name tests plan with
 from inference.engine.timeline import Timeline, TimelineRecorder, branch_start
+from inference.restore.chroma import transfer_chroma
 from inference.restore.tone_match import is_grayscale, to_gray
 
 log = logging.getLogger(__name__)
@@ -237,6 +238,8 @@ class Engine:
                 recorder = TimelineRecorder(request.job_id, request.seed, request.scheduler, request.steps, size, gray)
         # 2. Denoise, keeping every step's state for branching
         result = _denoise(pipe, kwargs, request.scheduler, model, progress, cancel, None, scheduler, recorder)
+        if request.luminance is not None:  # colourising: the model's colours, the scan's own luminance
+            return transfer_chroma(request.luminance, result), None if recorder is None else recorder.timeline
         if result.shape[:2] != (request.height_px, request.width_px):
             result = np.array(Image.fromarray(result).resize((request.width_px, request.height_px), Image.LANCZOS))
         if gray:

@@ -159,3 +159,33 @@ def test_unreadable_files_and_folders_are_reported_and_skipped(tmp_path, monkeyp
     assert "restored 1 of 3" in captured.out
     assert captured.err.count("permission denied") >= 2 and str(locked_dir) in captured.err
     assert (tmp_path / "out" / "ok-restored.png").is_file()
+
+
+def test_colorize_a_folder_of_gray_scans_keeps_their_luminance(tmp_path, tiny_model_dir):
+    from inference.restore.chroma import luminance
+
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    grays = {}
+    for i in range(2):
+        grays[f"g{i}"] = scan(i, size=(96, 64), gray=True)
+        Image.fromarray(grays[f"g{i}"]).save(scans / f"g{i}.png")
+    (scans / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    done = kiln("restore", scans, "--out", tmp_path / "out", "--detect", "--colorize", "--model", tiny_model_dir,
+                "--prompt", "a colour photo", "--steps", 3, "--save-mask")
+    assert done.returncode == 1 and "broken.jpg" in done.stderr  # the others are done, the corrupt one said
+    for name, gray in grays.items():
+        out = np.array(Image.open(tmp_path / "out" / f"{name}-restored.png").convert("RGB"))
+        assert out.shape == gray.shape
+        assert not (np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 1], out[..., 2]))
+        # Healed where damage was found (the saved mask), elsewhere the scan's own luminance to the level
+        healed = np.array(Image.open(tmp_path / "out" / f"{name}-mask.png"))[..., 0] > 0
+        assert 0 < healed.mean() < 0.2
+        assert np.abs(luminance(out).astype(int) - gray[..., 0])[~healed].max() <= 1
+    assert sorted(p.name for p in scans.iterdir()) == ["broken.jpg", "g0.png", "g1.png"]
+
+
+def test_colorize_needs_a_model(tmp_path):
+    Image.fromarray(scan(1)).save(tmp_path / "p.png")
+    done = kiln("restore", tmp_path / "p.png", "--out", tmp_path / "out", "--colorize")
+    assert done.returncode == 1 and "--colorize needs a model" in done.stderr

@@ -98,6 +98,29 @@ class GenerationController(QObject):
         """Start a job from the current document — the picture as shown, visible paint
         included — and params; a running job is replaced. ``live``: the result is shown but
         enters the history only when accepted. Returns whether a job started."""
+        doc = self._document
+        return self._start_from_document(live, lambda params, has_paint: build_request(
+            0, params, doc.composite(), doc.mask, doc.is_blank, has_paint))
+
+    def colorize(self) -> bool:
+        """Colourise the picture (Image → Colourise): image-to-image from the picture as shown,
+        with the panel's prompt, strength and seed, of which only the colours are kept, on the
+        photo's own luminance (``inference.restore.chroma``). Colour hints painted on the paint
+        layer steer the colours and leave no trace in the tones. A result like any other."""
+        doc = self._document
+        if doc.is_blank:
+            self.error.emit("Colourise works on a photo: open one first (File → Open).")
+            return False
+
+        def colourise(params, has_paint):  # the whole picture, whatever is masked
+            request = build_request(0, params, doc.composite(), np.zeros(doc.mask.shape, np.uint8), False, has_paint)
+            return dataclasses.replace(request, colorize=True, luminance=luminance(doc.image))
+
+        return self._start_from_document(False, colourise)
+
+    def _start_from_document(self, live: bool, make_request) -> bool:
+        """``make_request(params, has_paint)`` from the panel's params, unless training holds the
+        engine or no model is chosen; a refused request is said as an error."""
         if self._held_by_training():
             return False
         params = self._params.copy()
@@ -107,35 +130,11 @@ class GenerationController(QObject):
         doc = self._document
         has_paint = doc.paint_visible and doc.has_paint()
         try:
-            request = build_request(0, params, doc.composite(), doc.mask, doc.is_blank, has_paint)
+            request = make_request(params, has_paint)
         except KilnError as exc:
             self.error.emit(str(exc))
             return False
         return self._start(request, live, sketch=has_paint)
-
-    def colorize(self) -> bool:
-        """Colourise the picture (Image → Colourise): image-to-image from the picture as shown,
-        with the panel's prompt, strength and seed, of which only the colours are kept, on the
-        photo's own luminance (``inference.restore.chroma``). Colour hints painted on the paint
-        layer steer the colours and leave no trace in the tones. A result like any other."""
-        if self._held_by_training():
-            return False
-        params = self._params.copy()
-        if not params.model_ref:
-            self.model_needed.emit()
-            return False
-        doc = self._document
-        if doc.is_blank:
-            self.error.emit("Colourise works on a photo: open one first (File → Open).")
-            return False
-        has_paint = doc.paint_visible and doc.has_paint()
-        try:  # the whole picture, whatever is masked
-            request = build_request(0, params, doc.composite(), np.zeros(doc.mask.shape, np.uint8), False, has_paint)
-            request = dataclasses.replace(request, colorize=True, luminance=luminance(doc.image))
-        except KilnError as exc:
-            self.error.emit(str(exc))
-            return False
-        return self._start(request, live=False, sketch=has_paint)
 
     def branch(self, step: int) -> bool:
         """Continue the last finished text-to-image or image-to-image job after ``step`` with the

@@ -14,7 +14,7 @@ from gui.panels.device_panel import DevicePanel
 from gui.session.document import Document
 from gui.actions.file_actions import FileActions
 from gui.panels.forward_view_panel import ForwardViewPanel
-from gui.session.generation import GenerationController
+from gui.session.generation import GenerationController, format_eta
 from gui.panels.generation_panel import GenerationPanel
 from gui.panels.history_panel import HistoryStrip
 from gui.session.live_mode import LiveMode
@@ -204,6 +204,10 @@ def _add_teaching(window: MainWindow, worker: WorkerClient, params, lora_panel: 
     training = TrainingSession(worker, params)
     training.finished.connect(lora_panel.add)
     training.message.connect(window.show_message)
+    # The status bar shows the run with the dialog closed, too.
+    training.progress.connect(lambda step, total, _loss, eta: window.busy_indicator.start(
+        "teach", f"Teaching the model: step {step}/{total}, {format_eta(eta)} left"))
+    training.state_changed.connect(lambda state: None if state == "running" else window.busy_indicator.stop("teach"))
 
     def open_dialog() -> None:
         from gui.dialogs.teach_dialog import TeachDialog

@@ -83,8 +83,12 @@ def test_stop_keeps_a_checkpoint_and_resume_finishes(editor, qtbot):
     session.steps, session.resolution = 30, 64
     dialog.start_button.click()
     qtbot.waitUntil(lambda: session.step >= 3, timeout=120_000)
+    dialog.close()  # the status bar still shows the run
+    assert any(text.startswith("Teaching the model: step ") for text in editor.window.busy_indicator.texts())
+    dialog.show()
     dialog.stop_button.click()
     qtbot.waitUntil(lambda: session.state == "stopped", timeout=60_000)
+    assert editor.window.busy_indicator.texts() == []
     stopped_at = session.step
     assert dialog.resume_button.isEnabled() and stopped_at < 30
     assert (Path(str(session.out_path().with_suffix(".run"))) / "checkpoint" / "state.json").is_file()

@@ -37,7 +37,8 @@ def main() -> None:
     from inference.engine.engine import Engine, run_job
     from inference.hardware.devices import choose_device
     from inference.models.tiny_model import make_test_model
-    from inference.restore.chroma import luminance, transfer_chroma
+    from inference.restore.chroma import transfer_chroma
+    from inference.restore.tone_match import luminance
 
     model = args.model or str(make_test_model(Path(tempfile.mkdtemp()) / "tiny"))
     engine = Engine(choose_device(), budget_side_px=None if args.model else 128)

@@ -24,7 +24,7 @@ from gui.session.step_overlay import step_overlay
 from gui.session.timeline import StepTimeline
 from inference.core.api import GenerationRequest, JobCancelled, JobFailed, JobFinished, JobStarted, Mode, StepPreview
 from inference.core.errors import KilnError
-from inference.restore.chroma import luminance
+from inference.restore.tone_match import luminance
 from inference.files.metadata import format_parameters
 from inference.models.model_ref import model_display_name
 

@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, QStandardPaths, Signal
 from inference.core.api import JobCancelled, JobFailed
 from inference.core.errors import KilnError
 from inference.core.training_requests import TrainingFinished, TrainingProgress, TrainingRequest, TrainingSample
-from inference.training.dataset import PHOTO_SUFFIXES, photo_paths
+from inference.files.photo_inputs import IMAGE_SUFFIXES, collect_inputs
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,10 @@ class TrainingSession(QObject):
     def add_photos(self, paths: list[str]) -> int:
         """Add photos (and the photos in folders); returns how many were new."""
         known = {p for p, _ in self.photos}
-        new = [str(p) for p in photo_paths(paths) if p.suffix.lower() in PHOTO_SUFFIXES and str(p) not in known]
+        found, problems = collect_inputs(paths)
+        new = [str(p) for p in found if p.suffix.lower() in IMAGE_SUFFIXES and str(p) not in known]
+        if problems:
+            self.message.emit(" ".join(problems))
         self.photos += [(p, "") for p in new]
         if new:
             self.photos_changed.emit()

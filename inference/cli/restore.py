@@ -18,51 +18,7 @@ from inference.cli.generate import (EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, cancel_
                                     run_one_job)
 from inference.core.errors import KilnError
 from inference.files.output_names import OutputNames, same_file_key
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
-
-
-def collect_inputs(paths: list[str]) -> tuple[list[Path], list[str]]:
-    """→ (files, problems): files as given and the image files directly inside given folders
-    (sorted by name), each file once; problems: one line per input that could not be looked
-    at (permission denied, a name too long, …), to report and skip. A missing file is kept: it
-    is reported when it is read."""
-    found: list[Path] = []
-    problems: list[str] = []
-    seen: set[str] = set()
-
-    def add(path: Path) -> None:
-        key = same_file_key(path)
-        if key not in seen:
-            seen.add(key)
-            found.append(path)
-
-    for given in paths:
-        path = Path(given)
-        try:
-            if not path.is_dir():
-                add(path)
-                continue
-            entries = sorted(path.iterdir())
-        except (OSError, ValueError) as exc:
-            problems.append(f"{given}: cannot be read: {_reason(exc)}.")
-            continue
-        for entry in entries:
-            if entry.suffix.lower() not in IMAGE_SUFFIXES:
-                continue
-            try:
-                if entry.is_file():
-                    add(entry)
-            except OSError as exc:
-                problems.append(f"{entry}: cannot be read: {_reason(exc)}.")
-    return found, problems
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, PermissionError):
-        return "permission denied (check its and its folder's permissions)"
-    return getattr(exc, "strerror", None) or str(exc)
-
+from inference.files.photo_inputs import collect_inputs
 
 class _Restorer:
     """Restores one image at a time with the method the arguments chose."""
@@ -106,7 +62,7 @@ class _Restorer:
     def colorize(self, image, job_id: int):
         """→ (``image`` in the model's colours on its own luminance, parameters text)."""
         from inference.core.api import GenerationRequest, Mode
-        from inference.restore.chroma import luminance
+        from inference.restore.tone_match import luminance
 
         return self._run(GenerationRequest(
             job_id=job_id, mode=Mode.IMG2IMG, prompt=self.args.prompt, model_ref=self.args.model, image=image,

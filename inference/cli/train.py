@@ -22,12 +22,12 @@ from inference.models.quiet import quiet_libraries
 
 def build_training_request(args) -> TrainingRequest:
     """The request the arguments describe; raises ``InvalidRequest`` saying what to fix."""
-    from inference.training.dataset import photo_paths
+    from inference.files.photo_inputs import collect_inputs
 
     out = Path(args.out)
-    photos = photo_paths(args.images)
+    photos, problems = collect_inputs(args.images)
     if not photos:
-        raise InvalidRequest(f"No photos found in {', '.join(args.images)}.")
+        raise InvalidRequest(" ".join(problems) or f"No photos found in {', '.join(args.images)}.")
     if any(same_file_key(out) == same_file_key(p) for p in photos):
         raise InvalidRequest(f"--out '{out}' is one of the training photos: Kiln never writes over an original.")
     if args.resume and not Path(args.resume).is_dir():

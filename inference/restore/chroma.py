@@ -15,14 +15,10 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+
 BAND_ROWS = 512
 # YCbCr (JPEG, full range) → RGB: R = Y + 1.402 Cr, G = Y − 0.344136 Cb − 0.714136 Cr, B = Y + 1.772 Cb
 _FROM_CHROMA = np.array([[0.0, 1.402], [-0.344136, -0.714136], [1.772, 0.0]], np.float32)
-
-
-def luminance(rgb: np.ndarray) -> np.ndarray:
-    """H×W uint8 luminance of H×W×3 uint8 ``rgb`` (ITU-R 601, as PIL's "L")."""
-    return np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).convert("L"))
 
 
 def chroma_planes(colour: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

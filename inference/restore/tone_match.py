@@ -27,11 +27,15 @@ def is_grayscale(rgb: np.ndarray) -> bool:
     return True
 
 
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """H×W uint8 luminance of H×W×3 uint8 ``rgb`` (ITU-R 601: 0.299 R + 0.587 G + 0.114 B, as
+    PIL's "L" mode, which is how a grayscale photo is usually made from colour)."""
+    return np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).convert("L"))
+
+
 def to_gray(rgb: np.ndarray) -> np.ndarray:
-    """H×W×3 uint8 → H×W×3 uint8 with R == G == B = luminance (ITU-R 601: 0.299 R + 0.587 G +
-    0.114 B, as PIL's "L" mode, which is how a grayscale photo is usually made from colour)."""
-    luma = np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).convert("L"))
-    return np.repeat(luma[..., None], 3, axis=2)
+    """H×W×3 uint8 → H×W×3 uint8 with R == G == B = ``luminance``."""
+    return np.repeat(luminance(rgb)[..., None], 3, axis=2)
 
 
 def ring_around(mask: np.ndarray, ring_px: int) -> np.ndarray:

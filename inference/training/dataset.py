@@ -21,8 +21,9 @@ from PIL import Image
 from inference.core.errors import InvalidRequest, KilnError
 from inference.core.training_requests import MIN_IMAGE_SIDE_PX
 from inference.files.image_io import load_rgb
+from inference.files.output_names import same_file_key
+from inference.files.photo_inputs import collect_inputs
 
-PHOTO_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
 BUCKET_STEP_PX = 64
 
 
@@ -33,18 +34,6 @@ class Example:
     path: Path
     rgb: np.ndarray = field(repr=False)
     caption: str
-
-
-def photo_paths(inputs: list[str]) -> list[Path]:
-    """Files named directly, and the photos inside named folders (sorted: runs repeat)."""
-    paths: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            paths += sorted(p for p in path.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
-        else:
-            paths.append(path)
-    return paths
 
 
 def bucket_for(width: int, height: int, resolution: int) -> tuple[int, int]:
@@ -81,10 +70,10 @@ def load_examples(paths: list[str], resolution: int, trigger: str, template: str
     """The photos to learn from and notes on those skipped; ``captions`` (path → text) come
     before sidecar files and the template. Raises ``InvalidRequest`` when none is usable (saying
     why) or when ``forbidden_out`` (the LoRA to write) is one of them."""
-    files = photo_paths(list(paths))
-    if forbidden_out is not None and any(_same(p, Path(forbidden_out)) for p in files):
+    files, notes = collect_inputs(list(paths))
+    if forbidden_out is not None and any(same_file_key(p) == same_file_key(forbidden_out) for p in files):
         raise InvalidRequest(f"The LoRA would be written over a training photo ('{forbidden_out}'): choose another name.")
-    examples, notes, seen = [], [], {}
+    examples, seen = [], {}
     for path in files:
         try:
             rgb = load_rgb(path)
@@ -107,10 +96,3 @@ def load_examples(paths: list[str], resolution: int, trigger: str, template: str
         why = " ".join(notes) if notes else "no photos were found there."
         raise InvalidRequest(f"Nothing to learn from: {why}")
     return examples, notes
-
-
-def _same(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve()
-    except OSError:
-        return False

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from PySide6.QtGui import QAction
 
-from inference.restore.chroma import luminance
+from inference.restore.tone_match import luminance
 from painting import paint_stroke
 from photos import scan
 

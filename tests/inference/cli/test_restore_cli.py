@@ -162,7 +162,7 @@ def test_unreadable_files_and_folders_are_reported_and_skipped(tmp_path, monkeyp
 
 
 def test_colorize_a_folder_of_gray_scans_keeps_their_luminance(tmp_path, tiny_model_dir):
-    from inference.restore.chroma import luminance
+    from inference.restore.tone_match import luminance
 
     scans = tmp_path / "scans"
     scans.mkdir()

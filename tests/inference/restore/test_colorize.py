@@ -14,7 +14,8 @@ from inference.core.api import GenerationRequest, JobFinished, Mode
 from inference.core.errors import InvalidRequest
 from inference.engine.engine import Engine, run_job
 from inference.hardware.devices import choose_device
-from inference.restore.chroma import luminance, transfer_chroma
+from inference.restore.chroma import transfer_chroma
+from inference.restore.tone_match import luminance
 from photos import scan
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

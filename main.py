@@ -3,6 +3,7 @@
     python main.py [IMAGE] [--model REF]        open the editor
     python main.py generate --model REF ...     make one image without the GUI
     python main.py restore IN... --out DIR ...  repair many scans without the GUI
+    python main.py upscale IN... --model M --out DIR  enlarge photos with a super-resolution model
     python main.py make-test-model OUT          build a tiny model for trying things out
 """
 
@@ -13,7 +14,7 @@ import sys
 
 from inference.core.api import DEFAULT_SCHEDULER
 
-COMMANDS = ("generate", "restore", "train-lora", "make-test-model")
+COMMANDS = ("generate", "restore", "upscale", "train-lora", "make-test-model")
 
 
 def _generate_parser(sub) -> None:
@@ -94,11 +95,21 @@ def _train_lora_parser(sub) -> None:
                    help="number format of the frozen weights (default auto: fp16 on a GPU, fp32 on the CPU)")
 
 
+def _upscale_parser(sub) -> None:
+    p = sub.add_parser("upscale", help="enlarge many photos with a super-resolution model")
+    p.add_argument("inputs", nargs="+", metavar="IN", help="photos, or folders of photos")
+    p.add_argument("--model", required=True, help="a super-resolution model file (.safetensors, or a weights-only .pth)")
+    p.add_argument("--scale", type=int, default=2, help="enlargement factor: 2, 3 or 4 (default 2)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for NAME-xN.png files (created if needed)")
+
+
 def _make_test_model_parser(sub) -> None:
     p = sub.add_parser("make-test-model", help="build a tiny random-weight SD1.5-architecture model (no download)")
-    p.add_argument("out", help="output folder (or .safetensors file with --single-file)")
+    p.add_argument("out", help="output folder (or .safetensors file with --single-file or --restoration)")
     p.add_argument("--inpainting", action="store_true", help="the 9-channel inpainting variant")
     p.add_argument("--single-file", action="store_true", help="one .safetensors in the original checkpoint layout")
+    p.add_argument("--restoration", choices=("upscale", "face", "fill"),
+                   help="instead: a random-weight restoration model (RRDBNet ×4, GFPGAN or LaMa) as one .safetensors")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _generate_parser(sub)
     _restore_parser(sub)
+    _upscale_parser(sub)
     _train_lora_parser(sub)
     _make_test_model_parser(sub)
     return parser
@@ -130,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
             from inference.cli.restore import restore_command
 
             return restore_command(args)
+        if args.command == "upscale":
+            from inference.cli.upscale import upscale_command
+
+            return upscale_command(args)
         if args.command == "train-lora":
             from inference.cli.train import train_lora_command
 

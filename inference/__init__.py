@@ -7,5 +7,7 @@ their own top and are imported lazily by the GUI worker and the CLI.
 """
 
 from inference.models.quiet import quiet_import_notices
+from inference.restoration_models import torchvision_compat
 
+torchvision_compat.install()  # before anything imports torchvision (spandrel, transformers, peft)
 quiet_import_notices()  # before any module here imports diffusers, which logs them while importing transformers

@@ -1,5 +1,6 @@
 """Remembered preferences (QSettings): recent and local models, the last generation settings
-(LoRAs included) and the device panel's choices.
+(LoRAs included), the device panel's choices and the restoration models chosen for Upscale, Faces
+and Fill.
 
 Tests pass their own ``path`` so they never touch the user's settings.
 """
@@ -65,3 +66,35 @@ class Settings:
         if path:
             self._qs.setValue("models/local", [path] + [p for p in self.local_models() if p != path])
             self._qs.sync()
+
+    # Restoration models (super-resolution, faces, fill): files added in the Models dialog, and the
+    # one chosen for each use ("upscale", "face", "fill"; inference.restoration_models.model_file.KINDS)
+
+    def restoration_models(self) -> list[str]:
+        """Restoration model files added or downloaded, newest first."""
+        value = self._qs.value("restoration/files", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in value or [] if str(v).strip()]
+
+    def add_restoration_model(self, path: str) -> None:
+        path = path.strip()
+        if path:
+            self._qs.setValue("restoration/files", [path] + [p for p in self.restoration_models() if p != path])
+            self._qs.sync()
+
+    def restoration_choice(self, kind: str) -> str:
+        """The model file chosen for ``kind`` ("upscale", "face" or "fill"), or ""."""
+        return str(self._qs.value(f"restoration/{kind}", "") or "")
+
+    def choose_restoration_model(self, kind: str, path: str) -> None:
+        self._qs.setValue(f"restoration/{kind}", path)
+        self._qs.sync()
+
+    def allow_noncommercial(self) -> bool:
+        """Non-commercial restoration architectures (CodeFormer, DDColor…) turned on; off by default."""
+        return str(self._qs.value("restoration/allow_noncommercial", "false")).lower() == "true"
+
+    def set_allow_noncommercial(self, allowed: bool) -> None:
+        self._qs.setValue("restoration/allow_noncommercial", "true" if allowed else "false")
+        self._qs.sync()

@@ -267,6 +267,8 @@ def make_test_model_command(args) -> int:
     """``main.py make-test-model OUT``: a tiny random-weight model, no download needed."""
     started = time.perf_counter()  # before the imports: loading torch is most of the wait
     quiet_libraries()
+    if getattr(args, "restoration", None):
+        return _make_restoration_test_model(args, started)
     from inference.models.tiny_model import make_test_model
 
     try:
@@ -278,3 +280,16 @@ def make_test_model_command(args) -> int:
     print(f"kiln: wrote tiny test {kind} ({form}) to {path} in {time.perf_counter() - started:.1f} s")
     return EXIT_OK
 
+
+
+def _make_restoration_test_model(args, started: float) -> int:
+    from inference.restoration_models.random_models import make_restoration_test_model
+
+    try:
+        path = make_restoration_test_model(Path(args.out), args.restoration)
+    except OSError as exc:
+        return fail(f"cannot write '{args.out}': {exc.strerror or exc}.")
+    what = {"upscale": "upscaler (RRDBNet ×4)", "face": "face restorer (GFPGAN)", "fill": "fill model (LaMa)"}
+    print(f"kiln: wrote random-weight test {what[args.restoration]} to {path} "
+          f"in {time.perf_counter() - started:.1f} s")
+    return EXIT_OK

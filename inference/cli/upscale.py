@@ -1,0 +1,75 @@
+"""``main.py upscale IN... --model MODEL [--scale N] --out DIR``: enlarge many photos.
+
+Each photo is enlarged by the super-resolution model, tile by tile, and written to ``--out`` as
+``NAME-xN.png``. A photo that cannot be read or is too large for the factor is reported and skipped;
+the rest go on. Exit status: 0 when every photo was enlarged, 1 when any was skipped (or nothing
+could start), 130 on Ctrl+C (files already written are complete).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+from inference.cli.generate import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, fail, quiet_libraries
+from inference.core.errors import KilnError
+
+
+def upscale_command(args) -> int:
+    from tqdm import tqdm
+
+    from inference.cli.model_steps import check_model_file, run_model_step
+    from inference.files.image_io import load_picture_with_notes
+    from inference.files.image_save import save_image
+    from inference.files.output_names import OutputNames
+    from inference.files.photo_inputs import collect_inputs
+    from inference.restoration_models.jobs import UpscaleRequest
+    from inference.restoration_models.upscale import FACTORS
+
+    if args.scale not in FACTORS:
+        return fail(f"--scale must be 2, 3 or 4, got {args.scale}.")
+    quiet_libraries()
+    out_dir = Path(args.out)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        check_model_file(args.model, "upscale", "--model")
+    except KilnError as exc:
+        return fail(str(exc))
+    except OSError as exc:
+        return fail(f"cannot create '{out_dir}': {exc.strerror or exc}.")
+    inputs, problems = collect_inputs(args.inputs)
+    skipped = list(problems)
+    for line in skipped:
+        print(f"kiln: skipped {line}", file=sys.stderr)
+    if not inputs and not skipped:
+        return fail("no images found in the given inputs.")
+    names = OutputNames(inputs)
+    cancel = threading.Event()
+    written = 0
+    bar = tqdm(inputs, unit="photo", desc="upscale", file=sys.stderr)
+    try:
+        for index, path in enumerate(bar, start=1):
+            bar.set_postfix_str(path.name)
+            try:
+                image = load_picture_with_notes(path).rgb
+                request = UpscaleRequest(job_id=index, model_path=str(args.model), image=image, factor=args.scale)
+                result = run_model_step(request, cancel)
+                target = names.claim_group([out_dir / f"{path.stem}-x{args.scale}.png"])[0]
+                save_image(target, result)
+                written += 1
+            except KilnError as exc:
+                skipped.append(f"{path}: {exc}")
+                tqdm.write(f"kiln: skipped {path}: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        bar.close()
+        print("kiln: stopped; files already written are complete.", file=sys.stderr)
+        return EXIT_CANCELLED
+    bar.close()
+    print(f"kiln: enlarged {written} of {len(inputs) + len(problems)} photos ×{args.scale} into {out_dir}")
+    if skipped:
+        print(f"kiln: skipped {len(skipped)}:", file=sys.stderr)
+        for line in skipped:
+            print(f"  {line}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK

@@ -1,0 +1,153 @@
+"""Upscale, Restore faces and Fill as kinds of job of the one job runner.
+
+Each request names its model file; ``run_restoration_job`` loads it (kept while the next job uses the
+same file), emits ``JobStarted``, one ``StepPreview`` per tile / face / window with the box it
+covers in the input picture — so the editor draws the work in place as it happens — and ends with
+``JobFinished`` (the new picture), ``JobCancelled`` (cancel is checked between tiles) or ``JobFailed``
+with a message a person can act on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from inference.core.api import JobCancelled, JobFailed, JobFinished, JobStarted, StepPreview
+from inference.core.errors import KilnError
+
+log = logging.getLogger(__name__)
+PREVIEW_SIDE_PX = 256  # previews are small: the canvas stretches them over their box
+
+
+@dataclass(frozen=True)
+class UpscaleRequest:
+    job_id: int
+    model_path: str
+    image: np.ndarray = field(repr=False, compare=False)
+    factor: int = 2
+
+
+@dataclass(frozen=True)
+class FaceRequest:
+    job_id: int
+    model_path: str
+    image: np.ndarray = field(repr=False, compare=False)
+    boxes: tuple[tuple[int, int, int, int], ...] = ()
+    fidelity: float = 0.5
+
+
+@dataclass(frozen=True)
+class FillRequest:
+    job_id: int
+    model_path: str
+    image: np.ndarray = field(repr=False, compare=False)
+    mask: np.ndarray = field(repr=False, compare=False)
+
+
+RESTORATION_REQUESTS = (UpscaleRequest, FaceRequest, FillRequest)
+
+
+class _Stopped(Exception):
+    pass
+
+
+class ModelCache:
+    """The last restoration model used, kept for the next job that names the same file."""
+
+    def __init__(self):
+        self._key = None
+        self._model = None
+        self.allow_noncommercial = False
+
+    def get(self, path: str, device: str):
+        from inference.restoration_models.model_file import load_restoration_model
+
+        key = (str(path), device, self.allow_noncommercial)
+        if key != self._key:
+            self._key, self._model = None, None  # free the old one first
+            self._model = load_restoration_model(path, self.allow_noncommercial, device)
+            self._key = key
+        return self._model
+
+
+_CACHE = ModelCache()
+
+
+def run_restoration_job(request, emit, cancel: threading.Event, cache: ModelCache = _CACHE,
+                        device: str | None = None) -> None:
+    """Run one restoration request; emits exactly one terminal event. No exception escapes."""
+    import torch
+
+    started = time.monotonic()
+    last_step = [0]
+
+    def check_cancel():
+        if cancel.is_set():
+            raise _Stopped
+
+    def report(index, total, box, rgb):
+        last_step[0] = index + 1
+        emit(StepPreview(request.job_id, index + 1, total, _small(rgb), time.monotonic() - started, box))
+
+    try:
+        device = device or _device()
+        model = cache.get(request.model_path, device)
+        image = request.image
+        height, width = image.shape[:2]
+        if isinstance(request, UpscaleRequest):
+            from inference.restoration_models.tiling import tile_grid
+            from inference.restoration_models.upscale import DEFAULT_TILE, check_upscale_size, upscale_image
+            from inference.restoration_models.model_file import require_kind
+
+            require_kind(model, "upscale", "Upscale")
+            check_upscale_size(width, height, request.factor)
+            emit(JobStarted(request.job_id, len(tile_grid(width, height, DEFAULT_TILE)), width, height))
+            result = upscale_image(model, image, request.factor, on_tile=report, check_cancel=check_cancel,
+                                   device=device)
+        elif isinstance(request, FaceRequest):
+            from inference.restoration_models.faces import restore_faces
+
+            emit(JobStarted(request.job_id, len(request.boxes), width, height))
+            result = restore_faces(model, image, request.boxes, request.fidelity, check_cancel, report, device)
+        else:
+            from inference.restoration_models.fill import fill_holes
+
+            emit(JobStarted(request.job_id, 0, width, height))
+            result = fill_holes(model, image, request.mask, check_cancel=check_cancel, on_window=report,
+                                device=device)
+        final = JobFinished(request.job_id, result, 0, time.monotonic() - started)
+    except _Stopped:
+        final = JobCancelled(request.job_id, last_step[0])
+    except KilnError as exc:
+        final = JobFailed(request.job_id, str(exc))
+    except torch.OutOfMemoryError:
+        final = JobFailed(request.job_id, "the GPU ran out of memory: close other GPU programs, or work on a "
+                                          "smaller picture or selection.")
+    except MemoryError:
+        final = JobFailed(request.job_id, "this computer ran out of memory: close other programs, or work on a "
+                                          "smaller picture or selection.")
+    except Exception as exc:  # the worker must survive any bug to run the next job
+        log.exception("restoration job %s failed", request.job_id)
+        final = JobFailed(request.job_id, f"the model failed ({type(exc).__name__}: {exc}).")
+    emit(final)
+
+
+def _device() -> str:
+    from inference.hardware.devices import choose_device
+
+    return choose_device(precision="fp32").device
+
+
+def _small(rgb: np.ndarray) -> np.ndarray:
+    from PIL import Image
+
+    height, width = rgb.shape[:2]
+    if max(height, width) <= PREVIEW_SIDE_PX:
+        return np.array(rgb)
+    ratio = PREVIEW_SIDE_PX / max(height, width)
+    size = (max(1, round(width * ratio)), max(1, round(height * ratio)))
+    return np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).resize(size, Image.BILINEAR))

@@ -10,6 +10,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
 
+import inference  # noqa: F401,E402 - first: lets torchvision import with a CPU torch (torchvision_compat)
+
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):

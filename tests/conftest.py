@@ -22,6 +22,39 @@ def tiny_model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_upscaler(tmp_path_factory):
+    """A small ESRGAN (RRDBNet, 8 filters, 1 block) ×4 upscaler, random weights, .safetensors."""
+    from inference.restoration_models.random_models import make_restoration_test_model
+
+    return make_restoration_test_model(tmp_path_factory.mktemp("restoration") / "rrdb-x4.safetensors", "upscale", "tiny")
+
+
+@pytest.fixture(scope="session")
+def compact_upscaler(tmp_path_factory):
+    """A small Real-ESRGAN Compact (SRVGG) ×2 upscaler, random weights: the fastest real architecture."""
+    from inference.restoration_models.random_models import make_restoration_test_model
+
+    return make_restoration_test_model(tmp_path_factory.mktemp("restoration") / "compact-x2.safetensors", "compact",
+                                       "tiny", scale=2)
+
+
+@pytest.fixture(scope="session")
+def face_model(tmp_path_factory):
+    """GFPGAN v1.4 (clean) at full size, random weights (332 MB in the test session's temp folder)."""
+    from inference.restoration_models.random_models import make_restoration_test_model
+
+    return make_restoration_test_model(tmp_path_factory.mktemp("restoration") / "gfpgan.safetensors", "face")
+
+
+@pytest.fixture(scope="session")
+def fill_model(tmp_path_factory):
+    """LaMa at full size, random weights."""
+    from inference.restoration_models.random_models import make_restoration_test_model
+
+    return make_restoration_test_model(tmp_path_factory.mktemp("restoration") / "lama.safetensors", "fill")
+
+
+@pytest.fixture(scope="session")
 def tiny_inpaint_dir(tmp_path_factory):
     """The 9-channel inpainting variant as a diffusers folder."""
     from inference.models.tiny_model import make_test_model

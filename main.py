@@ -62,6 +62,15 @@ def _restore_parser(sub) -> None:
                    help="colourise with --model and --prompt: the model's colours on the scan's own luminance")
     p.add_argument("--colorize-strength", type=float, default=0.55,
                    help="with --colorize: how freely the model repaints before its colours are taken (default 0.55)")
+    p.add_argument("--fill", metavar="MODEL", help="fill the mask with this learned fill model (LaMa .safetensors) "
+                                                 "instead of healing; with --model, the start the model inpaints from")
+    p.add_argument("--faces", metavar="MODEL|diffusion",
+                   help="restore the faces boxed in NAME.faces.json beside each photo, with this face model "
+                        "(GFPGAN…) or 'diffusion' (a low-strength pass of --model)")
+    p.add_argument("--fidelity", type=float, default=0.5,
+                   help="with --faces MODEL: 0 keeps the original face, 1 takes the model's (default 0.5)")
+    p.add_argument("--upscale", metavar="MODEL", help="enlarge with this super-resolution model (after the repairs)")
+    p.add_argument("--scale", type=int, default=2, help="with --upscale: 2, 3 or 4 (default 2)")
     p.add_argument("--save-mask", action="store_true", help="also write NAME-mask.png, the mask that was repaired")
     p.add_argument("--changes", action="store_true", help="also write NAME-changes.png, white where pixels changed")
 

@@ -116,3 +116,21 @@ def test_train_lora_on_the_command_line_runs_on_the_runner(tiny_model_dir, tmp_p
                       "--out", str(out), "--steps", "2", "--resolution", "64", "--rank", "4"])
     assert code == 0 and out.exists()
     assert runner_submissions == ["TrainingRequest"]
+
+
+def test_upscale_and_the_recipes_model_steps_run_on_the_runner(compact_upscaler, fill_model, tmp_path,
+                                                               runner_submissions):
+    import main
+    from PIL import Image
+
+    Image.fromarray(np.full((48, 64, 3), 120, np.uint8)).save(tmp_path / "p.png")
+    code = main.main(["upscale", str(tmp_path / "p.png"), "--model", str(compact_upscaler), "--out", str(tmp_path / "u")])
+    assert code == 0 and (tmp_path / "u" / "p-x2.png").exists()
+    assert runner_submissions == ["UpscaleRequest"]
+    mask = np.zeros((48, 64), np.uint8)
+    mask[10:20, 10:30] = 255
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    code = main.main(["restore", str(tmp_path / "p.png"), "--out", str(tmp_path / "r"), "--mask", str(tmp_path / "m.png"),
+                      "--fill", str(fill_model), "--upscale", str(compact_upscaler)])
+    assert code == 0
+    assert runner_submissions == ["UpscaleRequest", "FillRequest", "UpscaleRequest"]

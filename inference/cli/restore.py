@@ -1,9 +1,12 @@
-"""``main.py restore``: repair many scans without the GUI.
+"""``main.py restore``: repair many scans without the GUI — the old-photo recipe in batch.
 
-Each input gets a mask (one given mask, or damage detection), then is healed classically or
-inpainted with a model, and is written to ``--out`` as ``NAME-restored.png``. A file that
-cannot be read or restored is reported and skipped; the rest go on. Exit status: 0 when every
-file was restored, 1 when any was skipped (or nothing could start), 130 on Ctrl+C.
+Each input goes through the steps asked for, in this order, and is written to ``--out`` as
+``NAME-restored.png``: a mask (one given mask, or damage detection) repaired classically (heal),
+by a learned fill model (``--fill``) or inpainted with a diffusion model (``--model``, starting
+from the learned fill when ``--fill`` is given too); faces (``--faces``, the boxes in
+``NAME.faces.json`` beside the photo); enlarging (``--upscale``); colourising (``--colorize``).
+A file that cannot be read or restored is reported and skipped; the rest go on. Exit status: 0
+when every file was restored, 1 when any was skipped (or nothing could start), 130 on Ctrl+C.
 """
 
 from __future__ import annotations
@@ -19,6 +22,25 @@ from inference.cli.generate import (EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, cancel_
 from inference.core.errors import KilnError
 from inference.files.output_names import OutputNames, same_file_key
 from inference.files.photo_inputs import collect_inputs
+
+FACE_PASS_STRENGTH = 0.35  # --faces diffusion: low enough to keep the person
+
+
+def read_face_boxes(photo: Path) -> list[tuple[int, int, int, int]]:
+    """The face boxes in ``NAME.faces.json`` beside ``photo`` ([[x, y, w, h], …] or
+    {"faces": [...]}), or [] when there is none. Raises KilnError for a malformed file."""
+    import json
+
+    sidecar = photo.with_name(photo.stem + ".faces.json")
+    if not sidecar.is_file():
+        return []
+    try:
+        data = json.loads(sidecar.read_text(encoding="utf-8"))
+        data = data.get("faces", []) if isinstance(data, dict) else data
+        return [tuple(int(v) for v in box) for box in data if len(box) == 4]
+    except (ValueError, TypeError, OSError, AttributeError) as exc:
+        raise KilnError(f"{sidecar.name} is not a list of face boxes [[x, y, width, height], …] ({exc}).") from None
+
 
 class _Restorer:
     """Restores one image at a time with the method the arguments chose."""
@@ -48,16 +70,49 @@ class _Restorer:
     def restore(self, image, mask, job_id: int):
         """→ (restored H×W×3 uint8, parameters text or None). Raises KilnError."""
         if not self.args.model or self.args.colorize:  # with --colorize the model colourises
+            if self.args.fill:
+                from inference.restoration_models.jobs import FillRequest
+
+                return self._model_step(FillRequest(job_id, self.args.fill, image, mask)), None
             from inference.restore.heal import heal
 
             return heal(image, mask), None
+        return self._inpaint(image, mask, job_id, self.args.strength)
+
+    def _inpaint(self, image, mask, job_id: int, strength: float):
         from inference.core.api import GenerationRequest, Mode
 
         return self._run(GenerationRequest(
             job_id=job_id, mode=Mode.INPAINT, prompt=self.args.prompt, model_ref=self.args.model,
-            image=image, mask=mask, steps=self.args.steps, strength=self.args.strength,
+            image=image, mask=mask, steps=self.args.steps, strength=strength,
             seed=self.args.seed, guidance=self.args.guidance,
+            prefill="fill" if self.args.fill else "none", fill_model=self.args.fill or "",
         ))
+
+    def faces(self, image, path, job_id: int):
+        """→ ``image`` with the faces boxed in ``NAME.faces.json`` restored (unchanged without one)."""
+        boxes = read_face_boxes(path)
+        if not boxes:
+            return image, False
+        if self.args.faces == "diffusion":
+            from inference.restoration_models.faces import check_face_boxes, face_pass_mask
+
+            boxes = check_face_boxes(boxes, image.shape[1], image.shape[0])
+            return self._inpaint(image, face_pass_mask(boxes, image.shape[:2]), job_id, FACE_PASS_STRENGTH)[0], True
+        from inference.restoration_models.jobs import FaceRequest
+
+        request = FaceRequest(job_id, self.args.faces, image, tuple(boxes), self.args.fidelity)
+        return self._model_step(request), True
+
+    def upscale(self, image, job_id: int):
+        from inference.restoration_models.jobs import UpscaleRequest
+
+        return self._model_step(UpscaleRequest(job_id, self.args.upscale, image, self.args.scale))
+
+    def _model_step(self, request):
+        from inference.cli.model_steps import run_model_step
+
+        return run_model_step(request, self.cancel)
 
     def colorize(self, image, job_id: int):
         """→ (``image`` in the model's colours on its own luminance, parameters text)."""
@@ -100,9 +155,20 @@ def restore_command(args) -> int:
     from inference.files.image_save import save_image
 
     # 1. Check what applies to the whole batch before any work
-    if not args.mask and not args.detect and not args.colorize:
+    repairs = args.mask or args.detect
+    if args.fill and not repairs:
+        return fail("--fill fills the damage: say where with --mask MASK.png or --detect.")
+    if not repairs and not (args.colorize or args.faces or args.upscale):
         return fail("say what to repair: --mask MASK.png (the same mask for every file) or --detect (find damage), "
-                    "or --colorize.")
+                    "or --faces, --upscale or --colorize.")
+    if args.fill and args.heal:
+        return fail("--heal and --fill are two ways to repair: choose one.")
+    if args.faces == "diffusion" and not args.model:
+        return fail("--faces diffusion needs the diffusion model: --model MODEL (and a --prompt).")
+    if not 0.0 <= args.fidelity <= 1.0:
+        return fail(f"--fidelity must be between 0 and 1, got {args.fidelity}.")
+    if args.upscale and args.scale not in (2, 3, 4):
+        return fail(f"--scale must be 2, 3 or 4, got {args.scale}.")
     if args.colorize and not args.model:
         return fail("--colorize needs a model to take the colours from: --model MODEL (and a --prompt).")
     if args.heal and args.model and not args.colorize:
@@ -118,6 +184,7 @@ def restore_command(args) -> int:
             from inference.models.model_ref import resolve_model_ref
 
             resolve_model_ref(args.model)
+        _check_model_files(args)
         restorer = _Restorer(args)
     except KilnError as exc:
         return fail(str(exc))
@@ -129,7 +196,7 @@ def restore_command(args) -> int:
         print(f"kiln: skipped {line}", file=sys.stderr)
     if not inputs and not problems:
         return fail("no images found in the given inputs.")
-    if args.model:
+    if args.model or args.fill or args.faces or args.upscale:
         quiet_libraries()
 
     # 2. One file at a time; a bad file is reported and skipped. No output takes the name of an
@@ -146,12 +213,18 @@ def restore_command(args) -> int:
             usual = [out_dir / f"{path.stem}-{kind}.png" for kind in ["restored", *extras]]
             try:
                 image, _notes, source = load_picture_with_notes(path)
-                repairs = args.mask or args.detect
                 mask = restorer.mask_for(image) if repairs else np.zeros(image.shape[:2], np.uint8)
                 if mask.any():
                     restored, parameters = restorer.restore(image, mask, index)
                 else:
                     restored, parameters = image, None
+                if args.faces:
+                    restored, boxed = restorer.faces(restored, path, index)
+                    if not boxed:
+                        tqdm.write(f"kiln: {path.name}: no {path.stem}.faces.json beside it, faces left as they are",
+                                   file=sys.stderr)
+                if args.upscale:  # a new size: written as 8-bit
+                    restored, source = restorer.upscale(restored, index), None
                 if args.colorize:  # last, on the repaired picture; written as 8-bit colour
                     (restored, parameters), source = restorer.colorize(restored, index), None
                 target, *extra_paths = names.claim_group(usual)
@@ -182,6 +255,16 @@ def restore_command(args) -> int:
             print(f"  {line}", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_OK
+
+
+def _check_model_files(args) -> None:
+    """Open each restoration model once before the batch: a wrong or unsafe file stops it at once."""
+    from inference.cli.model_steps import check_model_file
+
+    for path, kind, flag in ((args.fill, "fill", "--fill"), (args.upscale, "upscale", "--upscale"),
+                             (None if args.faces == "diffusion" else args.faces, "face", "--faces")):
+        if path:
+            check_model_file(path, kind, flag)
 
 
 def _why_renamed(usual: list[Path], input_keys: set[str]) -> str:

@@ -19,7 +19,7 @@ from inference.core.errors import InvalidRequest
 DEFAULT_SCHEDULER = "default"
 MAX_SIDE_PX = 4096  # txt2img: the generated size itself
 MAX_IMAGE_SIDE_PX = 30000  # img2img/inpaint: the photo's size (the engine generates at the model's budget)
-PREFILL_METHODS = ("none", "heal")
+PREFILL_METHODS = ("none", "heal", "fill")
 DEFAULT_SENSITIVITY = 0.5  # damage detection (inference.restore.damage); here so the editor need not import it
 LORA_WEIGHT_RANGE = (-2.0, 2.0)  # beyond this a LoRA overwhelms the model (noise, burnt colours)
 
@@ -72,9 +72,10 @@ class GenerationRequest:
       luminance: image-to-image with ``colorize`` only: H×W uint8, the scan's own luminance. The
              result is then the model's colours (chroma) on this luminance at full resolution
              (``inference.restore.chroma``): colourising keeps every detail and tone of the scan.
-      prefill: inpaint only. "none", or "heal": a classical fill (``inference.restore.heal.heal``) of
+      prefill: inpaint only. "none", "heal": a classical fill (``inference.restore.heal.heal``) of
              the masked pixels of each window before generation, so a normal (4-channel) model
-             starts from plausible surroundings instead of the defect.
+             starts from plausible surroundings instead of the defect, or "fill": the learned fill
+             model ``fill_model`` (a LaMa file) does that first fill.
       loras: LoRA adapters to run with, as (path, weight) pairs: a .safetensors LoRA file that
              exists, each at most once, weight within ``LORA_WEIGHT_RANGE`` (1 = as trained,
              0 = no effect, negative = the opposite). The engine judges the file's content
@@ -106,6 +107,7 @@ class GenerationRequest:
     mask_feather_px: int = 8
     colorize: bool = False
     prefill: str = "none"
+    fill_model: str = ""
     loras: tuple[tuple[str, float], ...] = ()
     branch_from: tuple[int, int] | None = None
     luminance: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -175,6 +177,8 @@ class GenerationRequest:
             raise InvalidRequest(f"mask feather must be 0 px or more, got {self.mask_feather_px}.")
         if self.prefill not in PREFILL_METHODS:
             raise InvalidRequest(f"prefill must be one of {', '.join(PREFILL_METHODS)}, got '{self.prefill}'.")
+        if self.prefill == "fill" and not self.fill_model:
+            raise InvalidRequest("the 'fill' pre-fill needs a fill model: choose one in Models → Restoration.")
         if self.branch_from is not None:
             if self.mode is Mode.INPAINT:
                 raise InvalidRequest("branching continues a text-to-image or image-to-image result, not an inpainting one.")

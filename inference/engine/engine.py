@@ -199,7 +199,7 @@ class Engine:
                     kwargs = _pipeline_inputs(request, model, image.size, image, mask, seed)
                     return _denoise(pipe, kwargs, request.scheduler, model, progress, cancel, box)
 
-                image = inpaint_in_windows(request, windows, generate, check_cancel)
+                image = inpaint_in_windows(request, windows, generate, check_cancel, _learned_fill(request))
             else:
                 image, timeline = self._run_whole(request, model, pipe, budget, progress, cancel)
                 self._timeline = timeline
@@ -372,3 +372,16 @@ def run_job(engine: Engine, request: GenerationRequest | ForwardViewRequest, emi
         final = JobFailed(request.job_id, f"generation failed ({type(exc).__name__}: {exc}).")
     emit(final)
     return final
+
+
+def _learned_fill(request: GenerationRequest):
+    """The learned pre-fill of ``prefill="fill"`` (crop, mask → crop), or None."""
+    if request.prefill != "fill":
+        return None
+    from inference.restoration_models.fill import fill_window
+    from inference.restoration_models.jobs import model_for
+    from inference.restoration_models.model_file import require_kind
+
+    model = model_for(request.fill_model)
+    require_kind(model, "fill", "The fill pre-fill")
+    return lambda crop, mask: fill_window(model, crop, mask, str(model.device))

@@ -90,6 +90,15 @@ def restore_faces(model: RestorationModel | None, image: np.ndarray, boxes, fide
     return working
 
 
+def face_pass_mask(boxes, shape: tuple[int, int]) -> np.ndarray:
+    """H×W uint8 mask, 255 inside each face box: what the diffusion face pass inpaints (the
+    inpainting job feathers it like any mask)."""
+    mask = np.zeros(shape, np.uint8)
+    for x, y, w, h in boxes:
+        mask[y:y + h, x:x + w] = 255
+    return mask
+
+
 def _run_face_model(model: RestorationModel, crop: np.ndarray, device: str) -> np.ndarray:
     import torch
 

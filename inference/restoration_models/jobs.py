@@ -77,6 +77,11 @@ class ModelCache:
 _CACHE = ModelCache()
 
 
+def model_for(path: str):
+    """The model in ``path`` from the shared cache (loaded on first use, on the best device)."""
+    return _CACHE.get(path, _device())
+
+
 def run_restoration_job(request, emit, cancel: threading.Event, cache: ModelCache = _CACHE,
                         device: str | None = None) -> None:
     """Run one restoration request; emits exactly one terminal event. No exception escapes."""

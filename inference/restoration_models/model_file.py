@@ -51,6 +51,7 @@ class RestorationModel:
     licence: str
     size_bytes: int
     descriptor: Any = field(repr=False, compare=False)
+    device: str = "cpu"
 
     def describe(self) -> str:
         scale = f" ×{self.scale}" if self.kind == "upscale" else ""
@@ -108,7 +109,7 @@ def load_restoration_model(path, allow_noncommercial: bool = False, device: str 
     return RestorationModel(
         path=path, kind=KINDS.get(descriptor.purpose, "restore"), scale=int(descriptor.scale),
         architecture=descriptor.architecture.name, licence=NONCOMMERCIAL.get(arch, "permissive licence"),
-        size_bytes=path.stat().st_size, descriptor=descriptor,
+        size_bytes=path.stat().st_size, descriptor=descriptor, device=device,
     )
 
 

@@ -52,13 +52,15 @@ def inpaint_in_windows(
     windows: list[Window],
     generate: GenerateFn,
     check_cancel: Callable[[], None],
+    fill: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Regenerate ``request.mask`` of ``request.image`` window by window; H×W×3 uint8, new array.
 
     Windows run in order on the photo as repaired so far, so a later window sees its repaired
     neighbours as context. Each window only composites the mask group it owns; heal windows are
     filled with ``inference.restore.heal`` and do not call ``generate``. ``check_cancel``
-    is called before each window and raises to stop (nothing is returned then).
+    is called before each window and raises to stop (nothing is returned then). ``fill(crop,
+    mask)`` → crop is the learned pre-fill of ``request.prefill == "fill"`` (given by the engine).
     """
     photo, mask = request.image, request.mask
     height, width = mask.shape
@@ -85,6 +87,8 @@ def inpaint_in_windows(
         index, generated_index = generated_index, generated_index + 1
         # 2. Optional classical pre-fill, so the model starts from surroundings, not from damage
         start = _heal(original, owned) if request.prefill == "heal" else original
+        if request.prefill == "fill" and fill is not None:
+            start = fill(original, owned)
         # 3. To the generation size (up for small windows, down for large ones)
         image, mask_image = Image.fromarray(start), Image.fromarray(owned)
         if image.size != window.gen_size:

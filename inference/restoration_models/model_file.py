@@ -127,8 +127,11 @@ def _looks_safetensors(path: Path) -> bool:
 
 
 def _refused_pickle(path: Path, exc: Exception) -> Exception:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if "Unsupported global" in str(exc) or "weights_only" in str(exc):
+    import re
+
+    found = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)", str(exc))
+    text = f"it asks for {found.group(1)}" if found else (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    if found or "weights_only" in str(exc):
         return UnsafeCheckpoint(
             f"{path.name} needs more than plain weights to open ({text[:200]}): opening it could run code "
             "written into it, so Kiln refuses it. Get the .safetensors version of this model, or a .pth that "
@@ -145,16 +148,16 @@ def _with_noncommercial():
 
     try:
         import spandrel_extra_arches
-    except ImportError:
-        raise ModelError("Non-commercial architectures are turned on, but the package spandrel_extra_arches "
-                         "is not installed: pip install spandrel_extra_arches.") from None
+    except ImportError:  # nothing more to turn on: the permissive architectures still load
+        return MAIN_REGISTRY
     registry = MAIN_REGISTRY.copy()
     registry.add(*spandrel_extra_arches.EXTRA_REGISTRY.architectures("insertion"), ignore_duplicates=True)
     return registry
 
 
 def _unknown_architecture(path: Path, allow_noncommercial: bool) -> str:
-    hint = "" if allow_noncommercial else (
+    hint = " (Non-commercial models are turned on; they need the package spandrel_extra_arches.)" if (
+        allow_noncommercial) else (
         " If it is CodeFormer, DDColor, MAT or another model under a non-commercial licence, those are off "
         "unless you turn them on (Models → Restoration → Allow non-commercial models).")
     return (f"{path.name} is not a restoration model Kiln recognises (super-resolution such as ESRGAN, "

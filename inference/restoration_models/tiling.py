@@ -52,18 +52,30 @@ def run_tiled(model: Callable, image: np.ndarray, scale: int, tile: int = 256, p
         wx0, wy0 = (x - half if x > 0 else 0), (y - half if y > 0 else 0)
         wx1, wy1 = min(width, x + w + half), min(height, y + h + half)
         piece = result[(wy0 - y0) * scale:(wy1 - y0) * scale, (wx0 - x0) * scale:(wx1 - x0) * scale]
-        # 3. Cross-fade over what the tiles above and to the left already wrote
+        # 3. Cross-fade over what the tiles above and to the left already wrote (only those bands)
         target = out[wy0 * scale:wy1 * scale, wx0 * scale:wx1 * scale]
-        weight = _fade(piece.shape[1], blend * scale if x > 0 else 0)[None, :] * \
-            _fade(piece.shape[0], blend * scale if y > 0 else 0)[:, None]
-        if x == 0 and y == 0:
-            target[...] = piece
-        else:
-            mixed = target.astype(np.float32) * (1 - weight[..., None]) + piece.astype(np.float32) * weight[..., None]
-            target[...] = np.round(mixed).astype(np.uint8)
+        _write_blended(target, piece, blend * scale if x > 0 else 0, blend * scale if y > 0 else 0)
         if on_tile is not None:
             on_tile(index, len(tiles), (x, y, w, h), piece)
     return out
+
+
+def _write_blended(target: np.ndarray, piece: np.ndarray, ramp_x: int, ramp_y: int) -> None:
+    """Write ``piece`` over ``target`` (same shape), fading in over the first ``ramp_x`` columns
+    and ``ramp_y`` rows (the bands earlier tiles wrote); elsewhere a plain copy."""
+    ramp_x, ramp_y = min(ramp_x, piece.shape[1]), min(ramp_y, piece.shape[0])
+    old_top = target[:ramp_y].astype(np.float32) if ramp_y else None
+    old_left = target[ramp_y:, :ramp_x].astype(np.float32) if ramp_x else None
+    target[...] = piece
+    wx = _fade(piece.shape[1], ramp_x)
+    if ramp_y:
+        weight = (_fade(piece.shape[0], ramp_y)[:ramp_y, None] * wx[None, :])[..., None]
+        mixed = old_top * (1 - weight) + piece[:ramp_y].astype(np.float32) * weight
+        target[:ramp_y] = np.round(mixed).astype(np.uint8)
+    if ramp_x:
+        weight = wx[None, :ramp_x, None]
+        mixed = old_left * (1 - weight) + piece[ramp_y:, :ramp_x].astype(np.float32) * weight
+        target[ramp_y:, :ramp_x] = np.round(mixed).astype(np.uint8)
 
 
 def _fade(length: int, ramp: int) -> np.ndarray:

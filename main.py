@@ -110,6 +110,12 @@ def _upscale_parser(sub) -> None:
     p.add_argument("--model", required=True, help="a super-resolution model file (.safetensors, or a weights-only .pth)")
     p.add_argument("--scale", type=int, default=2, help="enlargement factor: 2, 3 or 4 (default 2)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for NAME-xN.png files (created if needed)")
+    p.add_argument("--detail", metavar="REF", help="add detail: a low-strength pass of this diffusion model over the "
+                                                 "enlarged photo, tile by tile at full resolution")
+    p.add_argument("--prompt", default="a detailed photograph", help="with --detail: describe the photo")
+    p.add_argument("--detail-strength", type=float, default=0.3, help="with --detail: how much may change (default 0.3)")
+    p.add_argument("--steps", type=int, default=20, help="with --detail: denoising steps (default 20)")
+    p.add_argument("--seed", type=int, default=0, help="with --detail: seed (default 0, so reruns match)")
 
 
 def _make_test_model_parser(sub) -> None:

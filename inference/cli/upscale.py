@@ -29,11 +29,17 @@ def upscale_command(args) -> int:
 
     if args.scale not in FACTORS:
         return fail(f"--scale must be 2, 3 or 4, got {args.scale}.")
+    if args.detail and not 0.05 <= args.detail_strength <= 0.8:
+        return fail(f"--detail-strength must be between 0.05 and 0.8, got {args.detail_strength}.")
     quiet_libraries()
     out_dir = Path(args.out)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         check_model_file(args.model, "upscale", "--model")
+        if args.detail:
+            from inference.models.model_ref import resolve_model_ref
+
+            resolve_model_ref(args.detail)
     except KilnError as exc:
         return fail(str(exc))
     except OSError as exc:
@@ -55,8 +61,11 @@ def upscale_command(args) -> int:
                 image = load_picture_with_notes(path).rgb
                 request = UpscaleRequest(job_id=index, model_path=str(args.model), image=image, factor=args.scale)
                 result = run_model_step(request, cancel)
+                parameters = None
+                if args.detail:
+                    result, parameters = _add_detail(args, result, index, cancel)
                 target = names.claim_group([out_dir / f"{path.stem}-x{args.scale}.png"])[0]
-                save_image(target, result)
+                save_image(target, result, parameters)
                 written += 1
             except KilnError as exc:
                 skipped.append(f"{path}: {exc}")
@@ -73,3 +82,32 @@ def upscale_command(args) -> int:
             print(f"  {line}", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_OK
+
+
+def _add_detail(args, image, job_id: int, cancel):
+    """The enlarged ``image`` through the diffusion model at low strength, tile by tile."""
+    from inference.cli.generate import cancel_on_ctrl_c, run_one_job
+    from inference.core.api import GenerationRequest, JobCancelled, JobFailed, Mode
+    from inference.engine.engine import Engine
+    from inference.files.metadata import format_parameters
+    from inference.models.model_ref import model_display_name
+
+    global _ENGINE
+    if _ENGINE is None:
+        _ENGINE = Engine()
+    request = GenerationRequest(job_id=job_id, mode=Mode.IMG2IMG, prompt=args.prompt, model_ref=args.detail,
+                                image=image, steps=args.steps, strength=args.detail_strength, seed=args.seed,
+                                detail=True)
+    restore_ctrl_c = cancel_on_ctrl_c(cancel)
+    try:
+        final = run_one_job(_ENGINE, request, lambda _event: None, cancel)
+    finally:
+        restore_ctrl_c()
+    if isinstance(final, JobFailed):
+        raise KilnError(final.message)
+    if isinstance(final, JobCancelled):
+        raise KeyboardInterrupt
+    return final.image, format_parameters(request, model_display_name(args.detail))
+
+
+_ENGINE = None

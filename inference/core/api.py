@@ -76,6 +76,9 @@ class GenerationRequest:
              the masked pixels of each window before generation, so a normal (4-channel) model
              starts from plausible surroundings instead of the defect, or "fill": the learned fill
              model ``fill_model`` (a LaMa file) does that first fill.
+      detail: image-to-image only. True: "add detail" — the picture is worked on in overlapping tiles
+             at the model's budget side, at full resolution, instead of being shrunk to the budget
+             (``inference.restoration_models.detail``); for enlarged pictures at low strength.
       loras: LoRA adapters to run with, as (path, weight) pairs: a .safetensors LoRA file that
              exists, each at most once, weight within ``LORA_WEIGHT_RANGE`` (1 = as trained,
              0 = no effect, negative = the opposite). The engine judges the file's content
@@ -108,6 +111,7 @@ class GenerationRequest:
     colorize: bool = False
     prefill: str = "none"
     fill_model: str = ""
+    detail: bool = False
     loras: tuple[tuple[str, float], ...] = ()
     branch_from: tuple[int, int] | None = None
     luminance: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -137,6 +141,8 @@ class GenerationRequest:
                 )
             if min(self.image.shape[:2]) < 8:
                 raise InvalidRequest(f"the image is too small: {self.width_px}×{self.height_px}, at least 8×8 needed.")
+        if self.detail and (self.mode is not Mode.IMG2IMG or self.luminance is not None or self.branch_from):
+            raise InvalidRequest("adding detail is image-to-image over the whole picture, without colourising.")
         if self.luminance is not None:
             if self.mode is not Mode.IMG2IMG or not self.colorize:
                 raise InvalidRequest("colourising onto the scan's luminance is image-to-image with colour on.")

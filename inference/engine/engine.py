@@ -37,6 +37,7 @@ from inference.core.api import (
 from inference.hardware.devices import DevicePlan, choose_device, memory_budget
 from inference.core.errors import InvalidRequest, KilnError
 from inference.restore.inpaint_windows import inpaint_in_windows
+from inference.restoration_models.detail import add_detail_in_tiles, plan_detail_tiles
 from inference.models.lora import apply_loras
 from inference.hardware.memory import (
     MemoryPlan,
@@ -184,6 +185,9 @@ class Engine:
             windows = plan_windows(np.asarray(request.mask), budget, request.mask_feather_px)
             scratch = make_scheduler(request.scheduler, model.base.scheduler)
             total_steps = sum(not w.heal for w in windows) * real_step_count(scratch, request)
+        elif request.detail:
+            tiles = plan_detail_tiles(request.image.shape[1], request.image.shape[0], budget)
+            total_steps = len(tiles) * real_step_count(make_scheduler(request.scheduler, model.base.scheduler), request)
         progress = StepProgress(request, on_step, LatentPreviewer(model.family), total_steps)
 
         def check_cancel() -> None:
@@ -200,6 +204,14 @@ class Engine:
                     return _denoise(pipe, kwargs, request.scheduler, model, progress, cancel, box)
 
                 image = inpaint_in_windows(request, windows, generate, check_cancel, _learned_fill(request))
+            elif request.detail:
+
+                def generate_tile(image, seed, box):
+                    size = (max(8, image.width // 8 * 8), max(8, image.height // 8 * 8))
+                    kwargs = _pipeline_inputs(request, model, size, image.resize(size, Image.LANCZOS), None, seed)
+                    return _denoise(pipe, kwargs, request.scheduler, model, progress, cancel, box)
+
+                image = add_detail_in_tiles(request.image, tiles, generate_tile, check_cancel, request.seed)
             else:
                 image, timeline = self._run_whole(request, model, pipe, budget, progress, cancel)
                 self._timeline = timeline

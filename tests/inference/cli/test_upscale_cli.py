@@ -116,3 +116,18 @@ def test_the_diffusion_model_inpaints_from_the_learned_fill(tmp_path, tiny_model
     for out in outs.values():
         assert np.array_equal(out[far], photo[far])
     assert not np.array_equal(outs["plain"][mask > 0], outs["filled"][mask > 0])  # it started from the fill
+
+
+def test_add_detail_works_tile_by_tile_at_full_resolution(tmp_path, compact_upscaler, tiny_model_dir):
+    photo = scan(4, size=(300, 140))  # ×2 → 600×280: two tiles of the model's 512 px side
+    Image.fromarray(photo).save(tmp_path / "p.png")
+    plain = kiln("upscale", tmp_path / "p.png", "--model", compact_upscaler, "--out", tmp_path / "plain")
+    done = kiln("upscale", tmp_path / "p.png", "--model", compact_upscaler, "--out", tmp_path / "detail",
+                "--detail", tiny_model_dir, "--steps", 4, "--detail-strength", 0.5)
+    assert plain.returncode == 0 and done.returncode == 0, done.stderr
+    a = np.array(Image.open(tmp_path / "plain" / "p-x2.png").convert("RGB"))
+    b = np.array(Image.open(tmp_path / "detail" / "p-x2.png").convert("RGB"))
+    assert a.shape == b.shape == (280, 600, 3)
+    assert np.abs(a.astype(int) - b.astype(int)).mean() > 1  # the model worked on it
+    assert np.array_equal(b[..., 0], b[..., 1])  # a gray scan stays gray
+    assert "parameters" in Image.open(tmp_path / "detail" / "p-x2.png").text

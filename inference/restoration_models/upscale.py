@@ -27,7 +27,7 @@ def check_upscale_size(width: int, height: int, factor: int) -> None:
     if megapixels > MAX_OUTPUT_MEGAPIXELS:
         raise InvalidRequest(
             f"×{factor} of {width}×{height} is {megapixels:.0f} megapixels; Kiln enlarges up to "
-            f"{MAX_OUTPUT_MEGAPIXELS} megapixels. Choose a smaller factor, or upscale a selection.")
+            f"{MAX_OUTPUT_MEGAPIXELS} megapixels. Choose a smaller factor.")
 
 
 def upscale_image(model: RestorationModel, image: np.ndarray, factor: int, tile: int = DEFAULT_TILE,

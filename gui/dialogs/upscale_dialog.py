@@ -1,0 +1,94 @@
+"""Image → Upscale…: the factor, the size it gives, and why it cannot be made (before any work)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QRadioButton,
+    QWidget,
+)
+
+FACTORS = (2, 3, 4)
+
+
+class UpscaleDialog(QDialog):
+    """Asks for the factor (×2, ×3, ×4); ``factor()`` is the one chosen.
+
+    ``problem(factor) -> str`` says why a factor cannot be made ("" when it can): it is shown
+    under the sizes and OK is disabled meanwhile. ``set_model(text, native_scale, problem)``
+    fills in what the model file turned out to be (it is opened in the background): its native
+    scale becomes the factor unless the user already chose one, and a wrong kind of model
+    disables OK too."""
+
+    def __init__(self, width_px: int, height_px: int, model_name: str, problem: Callable[[int], str],
+                 factor: int = 2, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Upscale")
+        self._size, self._problem = (width_px, height_px), problem
+        self._model_problem = ""
+        self._chosen_by_user = False
+        row = QHBoxLayout()
+        self.buttons = QButtonGroup(self)
+        for value in FACTORS:
+            button = QRadioButton(f"×{value}")
+            button.setToolTip(f"Enlarge the picture {value} times in width and height")
+            self.buttons.addButton(button, value)
+            row.addWidget(button)
+        row.addStretch(1)
+        self.buttons.button(factor if factor in FACTORS else 2).setChecked(True)
+        self.buttons.idClicked.connect(self._on_clicked)
+        self.size_label = QLabel()
+        self.model_label = QLabel(f"{model_name} · opening…", wordWrap=True)
+        self.model_label.setToolTip("Choose another in File → Models… → Restoration")
+        self.problem_label = QLabel(wordWrap=True, visible=False)
+        self.problem_label.setStyleSheet("color: #c62828;")
+        self.problem_label.setMinimumWidth(360)
+        self.box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.box.button(QDialogButtonBox.StandardButton.Ok).setText("Upscale")
+        self.box.accepted.connect(self.accept)
+        self.box.rejected.connect(self.reject)
+        form = QFormLayout(self)
+        form.addRow("Factor", row)
+        form.addRow("Size", self.size_label)
+        form.addRow("Model", self.model_label)
+        form.addRow(self.problem_label)
+        form.addRow(self.box)
+        self.buttons.idToggled.connect(lambda *_: self._refresh())
+        self._refresh()
+
+    def factor(self) -> int:
+        return self.buttons.checkedId()
+
+    def set_factor(self, factor: int) -> None:
+        self.buttons.button(factor).setChecked(True)
+
+    def can_start(self) -> bool:
+        return self.box.button(QDialogButtonBox.StandardButton.Ok).isEnabled()
+
+    def set_model(self, text: str, native_scale: int | None, problem: str = "") -> None:
+        """What the model is ("RealESRGAN ×4 — an upscaler (permissive licence)"), its native
+        scale (the default factor when 2–4) and why it cannot upscale ("" if it can)."""
+        self.model_label.setText(text)
+        self._model_problem = problem
+        if native_scale in FACTORS and not self._chosen_by_user:
+            self.set_factor(native_scale)
+        self._refresh()
+
+    def _on_clicked(self, _factor: int) -> None:
+        self._chosen_by_user = True
+
+    def _refresh(self) -> None:
+        width, height = self._size
+        factor = self.factor()
+        self.size_label.setText(f"{width}×{height} → {width * factor}×{height * factor} px")
+        problem = self._model_problem or self._problem(factor)
+        self.problem_label.setText(problem)
+        self.problem_label.setVisible(bool(problem))
+        self.box.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not problem)

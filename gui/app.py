@@ -12,6 +12,7 @@ from gui.session.autosave import AutoSaver, find_recoverable, restore_session
 from gui.canvas.view import CanvasView
 from gui.panels.device_panel import DevicePanel
 from gui.session.document import Document
+from gui.actions.face_actions import FaceActions, install_faces
 from gui.actions.file_actions import FileActions
 from gui.panels.forward_view_panel import ForwardViewPanel
 from gui.session.generation import GenerationController, format_eta
@@ -27,10 +28,13 @@ from gui.actions.outpaint_actions import OutpaintActions
 from gui.panels.paint_panel import PaintPanel
 from gui.actions.project_actions import ProjectActions
 from gui.actions.restore_actions import RestoreActions
+from gui.actions.upscale_actions import UpscaleActions, install_restoration
 from gui.panels.restore_panel import RestorePanel
 from gui.session.settings import Settings
 from gui.startup_probe import arm_startup_probe
 from gui.panels.timeline_panel import TimelinePanel
+from gui.session.restoration_jobs import RestorationJobs
+from gui.session.restoration_worker import RestorationWorker
 from gui.session.worker import WorkerClient
 from inference.files.resources import resources_dir
 
@@ -61,6 +65,9 @@ class Editor:
     overlay: CanvasOverlay
     results: ResultsModel
     training: TrainingSession
+    restoration: RestorationJobs  # Upscale and Fill (learned restoration models)
+    upscale: UpscaleActions
+    faces: FaceActions  # face boxes, Restore faces and the face pass (Image → Faces)
 
 
 def build_editor(settings: Settings, engine_factory=None) -> Editor:
@@ -73,7 +80,7 @@ def build_editor(settings: Settings, engine_factory=None) -> Editor:
     panel = GenerationPanel(params)
     panel.set_recent_models(settings.recent_models())
     history = HistoryStrip(results)
-    worker = WorkerClient(engine_factory)
+    worker = RestorationWorker(engine_factory)  # a WorkerClient that also runs upscale, face and fill jobs
     controller = GenerationController(document, overlay, params, worker, results)
     history.entry_selected.connect(controller.show_result)
     files = FileActions(document, lambda: controller.last_applied.parameters if controller.last_applied else None)
@@ -98,8 +105,11 @@ def build_editor(settings: Settings, engine_factory=None) -> Editor:
     training = _add_teaching(window, worker, params, lora_panel)
     timeline, forward_view = _add_timeline(window, panel, controller, overlay, document, params, worker)
     projects, autosave = _add_projects(window, document, results, controller, panel, files)
+    restoration, upscale = install_restoration(window, document, overlay, worker, controller, settings, panel,
+                                               restore_panel)
+    faces = install_faces(window, document, canvas, controller, worker, params, settings)
     for owned in (document, overlay, results, worker, controller, files, restore, live, outpaint, projects,
-                  autosave, training):
+                  autosave, training, restoration, upscale):
         owned.setParent(window)  # destroyed with the window, after its connections are gone
 
     # Remember what matters across restarts; stop the worker before the window goes.
@@ -116,7 +126,7 @@ def build_editor(settings: Settings, engine_factory=None) -> Editor:
     panel.size_changed.connect(lambda w, h: document.new_blank(w, h) if document.is_blank and not document.dirty else None)
     return Editor(document, canvas, panel, history, worker, controller, files, restore, window, settings,
                   paint_panel, live, outpaint, lora_panel, device_panel, timeline, forward_view, projects, autosave,
-                  overlay, results, training)
+                  overlay, results, training, restoration, upscale, faces)
 
 
 def _add_projects(window: MainWindow, document: Document, results: ResultsModel, controller: GenerationController,

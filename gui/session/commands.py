@@ -15,6 +15,7 @@ import numpy as np
 from PySide6.QtCore import QRect
 from PySide6.QtGui import QUndoCommand
 
+from gui.session.face_boxes import command_from_edit as face_box_command
 from gui.session.paint_layer import alpha_bounds
 from gui.session.undo_store import Patch
 from inference.files.project_file import Edit
@@ -159,5 +160,7 @@ def push_edit(document: Document, edit: Edit) -> None:
         stack.push(command)
     elif edit.kind == "resize":
         stack.push(ResizeCommand(document, edit.arrays[:3], edit.arrays[3:], edit.text))
+    elif edit.kind == "boxes":
+        stack.push(face_box_command(document, edit))
     else:
         raise ValueError(f"unknown edit kind {edit.kind!r}")

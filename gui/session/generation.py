@@ -59,6 +59,7 @@ class GenerationController(QObject):
         self._live = False  # the running job is a live one
         self._stopping = False  # cancel was asked: the running job's previews are stale
         self._sketch_jobs: set[int] = set()  # jobs whose image held visible paint
+        self._own_mask_jobs: set[int] = set()  # inpainting jobs whose mask was not the document's
         self.timeline = StepTimeline(self)  # the last job's step previews, to scrub and branch from
         worker.started.connect(self._on_started)
         worker.step.connect(self._on_step)
@@ -117,6 +118,25 @@ class GenerationController(QObject):
             return dataclasses.replace(request, colorize=True, luminance=luminance(doc.image))
 
         return self._start_from_document(False, colourise)
+
+    def inpaint_area(self, mask: np.ndarray, strength: float) -> bool:
+        """Inpaint where ``mask`` (H×W uint8, the picture's size; 255 = regenerate) says, at
+        ``strength``, with the panel's model, prompt, LoRAs and seed, through the inpainting
+        windows at full resolution (Image → Faces → Face pass: the face boxes). The document's
+        own mask is neither used nor, when the result is accepted, cleared. A result like any other."""
+        doc = self._document
+        if doc.is_blank:
+            self.error.emit("The face pass works on a photo: open one first (File → Open).")
+            return False
+
+        def inpaint(params, has_paint):
+            params.strength = strength
+            return build_request(0, params, doc.composite(), mask, False, has_paint)
+
+        started = self._start_from_document(False, inpaint)
+        if started:
+            self._own_mask_jobs.add(self._request.job_id)
+        return started
 
     def _start_from_document(self, live: bool, make_request) -> bool:
         """``make_request(params, has_paint)`` from the panel's params, unless training holds the
@@ -193,7 +213,7 @@ class GenerationController(QObject):
         stack = self._document.undo_stack
         stack.beginMacro(f"Apply result (seed {entry.seed})")
         self._document.apply_image(entry.image, "Apply result")
-        if entry.mode is Mode.INPAINT:
+        if entry.mode is Mode.INPAINT and entry.job_id not in self._own_mask_jobs:
             self._document.clear_mask()
         if entry.job_id in self._sketch_jobs:
             self._document.clear_paint("Clear paint (now in the picture)")
@@ -319,6 +339,7 @@ class GenerationController(QObject):
         self.results.clear()
         self._overlay.clear_all()
         self._sketch_jobs.clear()
+        self._own_mask_jobs.clear()
         self._emit_mode()
 
     def _on_resized(self) -> None:

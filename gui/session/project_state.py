@@ -15,6 +15,7 @@ from dataclasses import asdict
 import numpy as np
 
 from gui.session.commands import stack_edits
+from gui.session.face_boxes import face_boxes_of
 from gui.session.generation_params import GenerationParams, params_from_values
 from gui.session.results import HistoryEntry
 from inference.core.api import Mode
@@ -37,7 +38,7 @@ def snapshot(document, results, params, with_layers: bool) -> ProjectState:
         results=[Result(e.job_id, e.mode.value, e.seed, e.parameters, ArrayRef(f"r{e.job_id}", lambda i=e.image: i))
                  for e in results.entries()],
         last_applied=results.accepted.job_id if results.accepted else None,
-        params=asdict(params), original_path=document.path,
+        params=asdict(params), original_path=document.path, face_boxes=list(face_boxes_of(document).boxes),
     )
     if with_layers:
         state.image, state.mask, state.paint = (np.array(a) for a in (document.image, document.mask, document.paint))
@@ -72,6 +73,8 @@ def apply_state(state: ProjectState, label: str, document, controller, current: 
         document.restore((state.image, state.mask, state.paint, False), [], 0, 0, state.paint_visible,
                          state.original_path)
         notes.append("Its undo history could not be restored; the picture is as it was saved.")
+    if state.face_boxes is not None:  # as saved; else as its history left them
+        face_boxes_of(document).reset(state.face_boxes)
     # 3. The settings (the panels follow them), with values they accept.
     for name, value in asdict(params).items():
         setattr(current, name, value)  # the panels show each field as it changes

@@ -63,6 +63,8 @@ class Edit:
     kind "resize": every layer replaced; ``arrays`` = image, mask, paint before, then after (an
       empty paint layer is stored as its shape, a tuple).
     kind "group": ``children`` done as one step (e.g. accepting a result).
+    kind "boxes": the face boxes changed from ``boxes[0]`` to ``boxes[1]`` (each a tuple of
+      (x, y, w, h) in image px; no pixels).
     Arrays are numpy arrays or ``ArrayRef``s."""
 
     kind: str
@@ -72,6 +74,7 @@ class Edit:
     arrays: tuple = ()
     was_blank: bool = False
     children: list = field(default_factory=list)
+    boxes: tuple = ()
 
 
 @dataclass
@@ -90,7 +93,9 @@ class ProjectState:
     """Everything a project holds. ``base_*``: the picture the undo history starts from (mask and
     paint None = empty). ``image``/``mask``/``paint``: the picture now (None in a recovery
     folder: replaying the edits gives it). ``clean_index``: the undo index that matches the
-    last saved file, -1 for none. ``notes``: what a reader left out, for the user (not saved)."""
+    last saved file, -1 for none. ``face_boxes``: the face boxes now, (x, y, w, h) in image px
+    (None: not known — an older project; its undo history, replayed, has the boxes then).
+    ``notes``: what a reader left out, for the user (not saved)."""
 
     base_image: object
     base_is_blank: bool
@@ -107,6 +112,7 @@ class ProjectState:
     last_applied: int | None = None
     params: dict = field(default_factory=dict)
     original_path: str | None = None
+    face_boxes: list | None = None
     notes: list = field(default_factory=list)
 
 
@@ -196,6 +202,8 @@ def _edit_json(edit: Edit, writer: _Writer, counter: list[int]) -> dict:
     entry: dict = {"kind": edit.kind, "text": edit.text}
     if edit.kind == "patch":
         entry.update(layer=edit.layer, rect=list(edit.rect), was_blank=edit.was_blank)
+    if edit.kind == "boxes":
+        entry["boxes"] = [[list(box) for box in side] for side in edit.boxes]
     if edit.kind == "group":
         entry["children"] = [_edit_json(child, writer, counter) for child in edit.children]
     arrays = []
@@ -222,6 +230,7 @@ def _state_json(state: ProjectState, writer: _Writer, with_layers: bool) -> dict
         "original_path": state.original_path, "paint_visible": state.paint_visible,
         "params": state.params, "last_applied": state.last_applied,
         "undo_index": state.undo_index, "clean_index": state.clean_index,
+        "face_boxes": [list(box) for box in state.face_boxes or ()],
     }
     base_key = getattr(state.base_image, "key", "image")
     manifest["base"] = {

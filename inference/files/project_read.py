@@ -25,6 +25,7 @@ import numpy as np
 from inference.core.errors import ProjectFileError
 from inference.files.image_io import max_pixels
 from inference.files.metadata import MAX_PARAMETERS_CHARS, MAX_PROMPT_CHARS, clean_text
+from inference.files.project_boxes import read_boxes
 from inference.files.project_entries import EntryReader, Source, WrongSize
 from inference.files.project_file import (CHANNELS, FORMAT, LAYERS, MANIFEST, VERSION, Edit, ProjectState, Result,
                                     apply_edits)
@@ -145,7 +146,7 @@ def _read_edit(entry, reader: _Reader, size: tuple) -> tuple[Edit, tuple]:
     kind, text = entry.get("kind"), _text(entry.get("text"), 200)
     kind = kind if isinstance(kind, str) else None
     names = entry.get("arrays", [])
-    expected = {"patch": 2, "invert": 0, "resize": 6, "group": 0}.get(kind)
+    expected = {"patch": 2, "invert": 0, "resize": 6, "group": 0, "boxes": 0}.get(kind)
     if expected is None:
         raise _Damaged(f"an undo step of unknown kind {str(kind)[:40]!r}")
     if not isinstance(names, list) or len(names) != expected:
@@ -161,6 +162,11 @@ def _read_edit(entry, reader: _Reader, size: tuple) -> tuple[Edit, tuple]:
         return Edit("group", text, children=steps), size
     if kind == "invert":
         return Edit("invert", text), size
+    if kind == "boxes":  # the face boxes before and after (a list of two lists)
+        sides = entry.get("boxes")
+        if not isinstance(sides, list) or len(sides) != 2:
+            raise _Damaged(f"the undo step '{text}' does not hold its face boxes")
+        return Edit("boxes", text, boxes=tuple(read_boxes(side) for side in sides)), size
     if kind == "patch":
         layer, rect = entry.get("layer"), entry.get("rect")
         if layer not in LAYERS or not isinstance(rect, list) or len(rect) != 4:
@@ -277,6 +283,10 @@ def _read_state(reader: _Reader) -> ProjectState:
     # 4. The picture as it was saved (a project file), and the results.
     _read_layers(manifest, base, state, reader)
     state.results = _read_results(manifest.get("results", []), reader)
+    try:  # absent from projects saved before face boxes
+        state.face_boxes = list(read_boxes(manifest["face_boxes"])) if "face_boxes" in manifest else None
+    except ValueError:
+        reader.notes.append("Its face boxes could not be read and were left out.")
     if stopped is not None:
         _history_cut(state, stopped, reader)
     if state.undo_index > len(state.edits):

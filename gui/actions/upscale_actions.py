@@ -38,9 +38,11 @@ class UpscaleActions(QObject):
 
     message = Signal(str)
 
-    def __init__(self, jobs: RestorationJobs, document, parent: QObject | None = None):
+    def __init__(self, jobs: RestorationJobs, document, parent: QObject | None = None, controller=None):
         super().__init__(parent)
-        self.jobs, self._document = jobs, document
+        self.jobs, self._document, self._controller = jobs, document, controller
+        self._detail_after = False  # the Upscale dialog asked for Add detail once the upscale is applied
+        jobs.applied.connect(self._on_applied)
         self._window: QWidget | None = None
         self._probe: BackgroundRunner | None = None  # made on first use: a thread of its own
         self._described: dict[tuple[str, float], tuple[str, int, str]] = {}
@@ -57,7 +59,9 @@ class UpscaleActions(QObject):
             return False
         try:
             accepted = dialog.exec() == QDialog.DialogCode.Accepted
-            return accepted and self.jobs.upscale(dialog.factor())
+            started = accepted and self.jobs.upscale(dialog.factor())
+            self._detail_after = bool(started and dialog.wants_detail())
+            return started
         finally:
             self.dialog = None
             dialog.deleteLater()
@@ -69,15 +73,27 @@ class UpscaleActions(QObject):
         if not path:
             return None
         doc = self._document
+        detail_model = self._controller.model_ref if self._controller is not None else ""
         self.dialog = UpscaleDialog(doc.width_px, doc.height_px, os.path.basename(path),
                                     lambda factor: upscale_problem(doc.width_px, doc.height_px, factor),
-                                    parent=self._window)
+                                    parent=self._window, detail_model=detail_model)
         key = self._dialog_key = (path, _mtime(path))
         if key in self._described:
             self.dialog.set_model(*self._described[key])
         else:
             self._describe(key)
         return self.dialog
+
+    def add_detail(self) -> bool:
+        """Image → Add detail: a low-strength diffusion pass over the picture, tile by tile."""
+        from gui.dialogs.upscale_dialog import DETAIL_STRENGTH
+
+        return self._controller is not None and self._controller.add_detail(DETAIL_STRENGTH)
+
+    def _on_applied(self, kind: str) -> None:
+        if kind == "upscale" and self._detail_after:
+            self._detail_after = False
+            self.add_detail()
 
     def fill(self) -> bool:
         """Fill the mask with the learned fill model (one undo step)."""
@@ -124,10 +140,13 @@ def install_restoration(window, document, overlay, worker, controller, settings,
     Fill button): the jobs on the editor's runner, their progress in the status bar, Esc and Stop
     stopping them, the Generate button waiting while they run."""
     jobs = RestorationJobs(document, overlay, worker, settings)
-    actions = UpscaleActions(jobs, document)
+    actions = UpscaleActions(jobs, document, controller=controller)
     actions.set_window(window)
     window.add_menu_action("&Image", "&Upscale…", actions.upscale_dialog, ["Ctrl+Alt+U"],
                            tip="Enlarge the picture ×2, ×3 or ×4 with the upscaler chosen in File → Models…")
+    window.add_menu_action("&Image", "Add &detail", actions.add_detail, ["Ctrl+Alt+D"],
+                           tip="A low-strength pass of the diffusion model over the whole picture, tile by tile at "
+                               "full resolution (after Upscale: texture an upscaler cannot invent)")
     window.add_menu_action("&Image", "&Fill the mask (learned)", actions.fill, ["Ctrl+Shift+F"],
                            tip="Fill the masked area from its surroundings with the fill model (LaMa)")
     restore_panel.bind_fill(actions.fill, jobs.fill_available, jobs.fill_state())

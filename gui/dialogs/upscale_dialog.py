@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 FACTORS = (2, 3, 4)
+DETAIL_STRENGTH = 0.3  # low: texture, not a new picture
 
 
 class UpscaleDialog(QDialog):
@@ -28,7 +30,7 @@ class UpscaleDialog(QDialog):
     disables OK too."""
 
     def __init__(self, width_px: int, height_px: int, model_name: str, problem: Callable[[int], str],
-                 factor: int = 2, parent: QWidget | None = None):
+                 factor: int = 2, parent: QWidget | None = None, detail_model: str = ""):
         super().__init__(parent)
         self.setWindowTitle("Upscale")
         self._size, self._problem = (width_px, height_px), problem
@@ -50,6 +52,12 @@ class UpscaleDialog(QDialog):
         self.problem_label = QLabel(wordWrap=True, visible=False)
         self.problem_label.setStyleSheet("color: #c62828;")
         self.problem_label.setMinimumWidth(360)
+        self.detail_check = QCheckBox(f"Then add detail with the diffusion model (strength {DETAIL_STRENGTH:.2f})")
+        self.detail_check.setEnabled(bool(detail_model))
+        self.detail_check.setToolTip(
+            f"A low-strength pass of {detail_model} over the enlarged picture, tile by tile at full resolution, "
+            "for texture an upscaler cannot invent; the result is shown to accept or discard" if detail_model
+            else "Choose a diffusion model in the Model box first")
         self.box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.box.button(QDialogButtonBox.StandardButton.Ok).setText("Upscale")
         self.box.accepted.connect(self.accept)
@@ -59,9 +67,13 @@ class UpscaleDialog(QDialog):
         form.addRow("Size", self.size_label)
         form.addRow("Model", self.model_label)
         form.addRow(self.problem_label)
+        form.addRow(self.detail_check)
         form.addRow(self.box)
         self.buttons.idToggled.connect(lambda *_: self._refresh())
         self._refresh()
+
+    def wants_detail(self) -> bool:
+        return self.detail_check.isEnabled() and self.detail_check.isChecked()
 
     def factor(self) -> int:
         return self.buttons.checkedId()

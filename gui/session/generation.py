@@ -119,6 +119,28 @@ class GenerationController(QObject):
 
         return self._start_from_document(False, colourise)
 
+    @property
+    def model_ref(self) -> str:
+        """The diffusion model chosen in the panel ("" when none)."""
+        return self._params.model_ref
+
+    def add_detail(self, strength: float = 0.3) -> bool:
+        """Add detail (Image → Add detail…, or after Upscale): image-to-image over the whole picture
+        at a low ``strength``, tile by tile at the model's own size and the picture's full
+        resolution (``GenerationRequest.detail``), with the panel's model, prompt, LoRAs and seed.
+        A result like any other."""
+        doc = self._document
+        if doc.is_blank:
+            self.error.emit("Add detail works on a photo: open one first (File → Open).")
+            return False
+
+        def detail(params, has_paint):
+            params.strength = strength
+            request = build_request(0, params, doc.composite(), np.zeros(doc.mask.shape, np.uint8), False, has_paint)
+            return dataclasses.replace(request, detail=True)
+
+        return self._start_from_document(False, detail)
+
     def inpaint_area(self, mask: np.ndarray, strength: float) -> bool:
         """Inpaint where ``mask`` (H×W uint8, the picture's size; 255 = regenerate) says, at
         ``strength``, with the panel's model, prompt, LoRAs and seed, through the inpainting

@@ -32,8 +32,9 @@ class TimelineRun:
 
     @property
     def branchable(self) -> bool:
-        """Whether the engine can continue this job (it keeps no states of inpainting jobs)."""
-        return self.request.mode is not Mode.INPAINT
+        """Whether the engine can continue this job (it keeps no states of inpainting jobs, nor of
+        tile-by-tile detail passes)."""
+        return self.request.mode is not Mode.INPAINT and not self.request.detail
 
 
 def branch_request(job_id: int, source: GenerationRequest, params: GenerationParams, step: int) -> GenerationRequest:

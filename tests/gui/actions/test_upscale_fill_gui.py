@@ -224,3 +224,47 @@ def test_a_generation_started_during_an_upscale_takes_its_place_and_the_busy_sta
     qtbot.waitUntil(lambda: editor.history.count() == 1, timeout=TIMEOUT_MS)
     assert editor.panel.generate_button.isEnabled()
     assert np.array_equal(editor.document.image, original)  # the upscale changed nothing
+
+
+def test_upscale_then_add_detail_gives_a_result_at_the_new_size_tile_by_tile(
+        make_editor, qtbot, compact_upscaler, tiny_model_dir):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QDialog
+
+    picture = scan(2, size=(300, 140), gray=False)  # ×2 → 600×280: two tiles of the model's 512 px
+    editor = _editor(make_editor, picture, upscale=compact_upscaler)
+    doc, controller = editor.document, editor.controller
+    editor.panel.model_combo.setEditText(str(tiny_model_dir))
+    editor.panel.steps_spin.setValue(4)
+    editor.panel.prompt_edit.setPlainText("an old photo")
+    previews = []
+    editor.worker.step.connect(lambda event: previews.append(event.box))
+
+    def choose_detail():
+        dialog = editor.upscale.dialog
+        assert dialog.detail_check.isEnabled()
+        dialog.detail_check.setChecked(True)
+        dialog.done(QDialog.DialogCode.Accepted)
+
+    QTimer.singleShot(0, choose_detail)
+    assert editor.upscale.upscale_dialog()
+    qtbot.waitUntil(lambda: editor.history.count() == 1 and not controller.busy and not editor.restoration.busy,
+                    timeout=180_000)
+    upscaled = doc.image.copy()
+    assert upscaled.shape == (280, 600, 3)
+    assert len({box for box in previews if box}) == 2  # each tile's steps drawn over its own box
+    entry = editor.results.shown
+    assert "Denoising strength: 0.3" in entry.parameters
+    assert controller.accept()
+    assert doc.image.shape == (280, 600, 3) and not np.array_equal(doc.image, upscaled)
+    doc.undo_stack.undo()
+    assert np.array_equal(doc.image, upscaled)  # the detail pass is its own undo step
+    doc.undo_stack.undo()
+    assert np.array_equal(doc.image, picture)
+    assert editor.warnings == []
+
+
+def test_add_detail_is_not_offered_without_a_diffusion_model(make_editor, compact_upscaler):
+    editor = _editor(make_editor, scan(1, size=(96, 64)), upscale=compact_upscaler)
+    dialog = editor.upscale.make_dialog()
+    assert not dialog.detail_check.isEnabled() and "Model box" in dialog.detail_check.toolTip()

@@ -126,6 +126,9 @@ class RestorationJobs(QObject):
 
     def __init__(self, document, overlay: CanvasOverlay, worker, settings, parent: QObject | None = None):
         super().__init__(parent)
+        from inference.restoration_models.jobs import set_allow_noncommercial
+
+        set_allow_noncommercial(settings.allow_noncommercial())  # the saved choice, from the first job on
         self._document, self._overlay, self._worker, self._settings = document, overlay, worker, settings
         self._request = None  # the running job's request (None: nothing runs)
         self._kind = ""

@@ -77,6 +77,11 @@ class ModelCache:
 _CACHE = ModelCache()
 
 
+def set_allow_noncommercial(allowed: bool) -> None:
+    """Whether jobs may open non-commercial architectures (the user's choice, off by default)."""
+    _CACHE.allow_noncommercial = bool(allowed)
+
+
 def model_for(path: str):
     """The model in ``path`` from the shared cache (loaded on first use, on the best device)."""
     return _CACHE.get(path, _device())

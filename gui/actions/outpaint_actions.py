@@ -7,12 +7,14 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QDialog, QWidget
 
 from gui.dialogs.extend_dialog import ExtendDialog
+from gui.session.face_boxes import face_boxes_of
 from gui.session.outpaint import QUICK_FRACTION, SIDES, extend_layers
 from inference.core.api import MAX_IMAGE_SIDE_PX
 
 
 class OutpaintActions(QObject):
-    """Extends the document's canvas (one undo step each). Signals ``message(str)``."""
+    """Extends the document's canvas (one undo step each; the face boxes move with the picture).
+    Signals ``message(str)``."""
 
     message = Signal(str)
 
@@ -39,7 +41,8 @@ class OutpaintActions(QObject):
             self.message.emit(f"The canvas would be {new_w}×{new_h} px: at most {MAX_IMAGE_SIDE_PX} px a side.")
             return False
         layers = extend_layers(doc.image, doc.mask, doc.paint, left, top, right, bottom)
-        doc.resize_layers(*layers, "Extend canvas")
+        with face_boxes_of(doc).moving_with_picture(left, top, "Extend canvas"):  # the picture moves under them
+            doc.resize_layers(*layers, "Extend canvas")
         self.message.emit(f"Extended the canvas to {new_w}×{new_h} px. The new area is masked: "
                           "Generate (Ctrl+Enter) fills it.")
         return True

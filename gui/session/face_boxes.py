@@ -5,9 +5,11 @@ finds or makes it) and changes only through its methods. Adding, moving, resizin
 clearing are each one ``FaceBoxCommand`` on the document's undo stack, so Ctrl+Z undoes them in
 the order they were made, among the picture's own edits; projects save the commands with the
 rest of the history (``Edit`` kind "boxes") and the boxes as they are (``ProjectState.face_boxes``).
-A new picture starts with none. Which box is selected, and whether the boxes are drawn, are
-not undo steps. Enlarging the picture ×2, ×3 or ×4 (Upscale), or undoing that, scales the boxes
-with it; other size changes (Extend canvas) leave them where they are.
+A new picture (opened, or a new blank canvas) starts with none; a reopened project has those it
+was saved with. Which box is selected, and whether the boxes are drawn, are not undo steps.
+Enlarging the picture ×2, ×3 or ×4 (Upscale), or undoing that, scales the boxes with it; Extend
+canvas moves them with the picture (by the margin added on the left and top) in its own undo
+step (``FaceBoxes.moving_with_picture``). The editor has no crop, rotate or flip.
 
 Boxes are (x, y, width, height) in image px, clipped to the picture when they are made; one
 that lies off the picture or is smaller than a face model can use is refused with a message.
@@ -16,6 +18,7 @@ that lies off the picture or is smaller than a face model can use is refused wit
 from __future__ import annotations
 
 import weakref
+from contextlib import contextmanager
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand
@@ -177,6 +180,43 @@ class FaceBoxes(QObject):
     def clear(self) -> bool:
         """Delete every box as one undo step; False when there are none."""
         return bool(self._boxes) and self._push((), "Clear face boxes", None)
+
+    @contextmanager
+    def moving_with_picture(self, dx: int, dy: int, text: str):
+        """Change the picture's size inside this block, once (``Document.resize_layers``), with its old
+        pixels at offset (``dx``, ``dy``) of the new picture (negative: cut off): the boxes move by
+        (``dx``, ``dy``) px with it, clipped to the new size (one left off it, or too small for a
+        face model, is removed), all as one undo step ``text`` that undo and redo take back and do
+        again together. Without boxes the block runs alone (its resize is the step). When the block
+        raises, the partial step is taken back and dropped, and the error goes on."""
+        document = self._document
+        if not self._boxes:
+            yield
+            return
+        if document.stroke_active:
+            document.end_stroke()  # its own step, not a part of this one
+        stack, before, selected = document.undo_stack, self._boxes, self._selected
+        stack.beginMacro(text)
+        try:
+            # The boxes are set on both sides of the resize, never scaled by it: ``_on_resized`` takes a
+            # picture 2, 3 or 4 times as large for an Upscale, and an extension can be just that.
+            stack.push(FaceBoxCommand(self, before, before, text, (selected, selected)))
+            yield
+            kept, index_of = [], {}
+            for index, (x, y, w, h) in enumerate(before):
+                box = clip_box((x + dx, y + dy, w, h), document.width_px, document.height_px)
+                if not isinstance(box, str):
+                    index_of[index] = len(kept)
+                    kept.append(box)
+            stack.push(FaceBoxCommand(self, before, tuple(kept), text, (selected, index_of.get(selected))))
+        except BaseException:
+            stack.endMacro()
+            partial = stack.command(stack.count() - 1)
+            partial.undo()  # what of it was done (the macro undoes its children, newest first)…
+            partial.setObsolete(True)
+            stack.undo()  # …and the stack drops an obsolete step instead of undoing it
+            raise
+        stack.endMacro()
 
     def reset(self, boxes) -> None:
         """Make ``boxes`` the boxes without an undo step (a reopened project's, already checked)."""

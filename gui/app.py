@@ -73,6 +73,7 @@ class Editor:
 def build_editor(settings: Settings, engine_factory=None) -> Editor:
     """Create and wire one editor. ``engine_factory`` replaces the real engine (tests)."""
     params = settings.load_params()
+    params.fill_model = settings.restoration_choice("fill")  # Pre-fill with Fill hole uses the chosen fill model
     document = Document()
     document.new_blank(params.width_px, params.height_px)
     overlay, results = CanvasOverlay(), ResultsModel()  # what is drawn over the picture; the results
@@ -245,6 +246,7 @@ def _open_models(window: MainWindow, settings: Settings, panel: GenerationPanel)
     dialog = ModelManagerDialog(settings, parent=window)
     dialog.model_chosen.connect(panel.model_combo.setEditText)
     dialog.exec()
+    panel.params.fill_model = settings.restoration_choice("fill")  # it may have been chosen there
 
 
 def _reuse_parameters(panel: GenerationPanel, found: dict) -> None:

@@ -122,9 +122,18 @@ class GenerationPanel(QWidget):
         self.prefill_check = QCheckBox("Pre-fill with Heal",
                                        toolTip="Heal under the mask before generating: helps models that are not inpainting models")
         self.prefill_check.toggled.connect(lambda v: setattr(self.params, "prefill_heal", v))
-        options_row = QHBoxLayout()
+        self.prefill_fill_check = QCheckBox(
+            "Pre-fill with Fill hole", toolTip="Fill under the mask with the learned fill model (File → Models… → "
+                                               "Restoration) before generating: a good start for large holes")
+        self.prefill_fill_check.toggled.connect(lambda v: setattr(self.params, "prefill_fill", v))
+        for one, other in ((self.prefill_check, self.prefill_fill_check), (self.prefill_fill_check, self.prefill_check)):
+            one.toggled.connect(lambda on, other=other: other.setChecked(False) if on else None)  # one pre-fill
+        options_row = QVBoxLayout()
         options_row.addWidget(self.colorize_check)
-        options_row.addWidget(self.prefill_check)
+        prefill_row = QHBoxLayout()
+        prefill_row.addWidget(self.prefill_check)
+        prefill_row.addWidget(self.prefill_fill_check)
+        options_row.addLayout(prefill_row)
 
         form = QFormLayout()
         form.addRow("Model", model_row)
@@ -229,6 +238,7 @@ class GenerationPanel(QWidget):
         show("height_px", p.height_spin.value, p.height_spin.setValue)
         show("colorize", p.colorize_check.isChecked, p.colorize_check.setChecked)
         show("prefill_heal", p.prefill_check.isChecked, p.prefill_check.setChecked)
+        show("prefill_fill", p.prefill_fill_check.isChecked, p.prefill_fill_check.setChecked)
 
     def set_recent_models(self, refs: list[str]) -> None:
         current = self.params.model_ref

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields, replace
 import numpy as np
 
 from inference.core.api import DEFAULT_SCHEDULER, GenerationRequest, Mode
+from inference.core.errors import InvalidRequest
 
 SEED_MAX = 2**31 - 1  # what a QSpinBox can show
 
@@ -35,6 +36,8 @@ class GenerationParams:
     height_px: int = 512
     colorize: bool = False  # False: grayscale photos stay grayscale
     prefill_heal: bool = False  # heal under the mask first (helps non-inpainting models)
+    prefill_fill: bool = False  # fill under the mask with the learned fill model first (instead of Heal)
+    fill_model: str = ""  # that model's file: File → Models… → Restoration's choice for Fill
     loras: list = field(default_factory=list)  # [[path, weight], …]: .safetensors LoRAs to apply
 
     def copy(self) -> GenerationParams:
@@ -156,7 +159,12 @@ def build_request(job_id: int, params: GenerationParams, image: np.ndarray, mask
     )
     if mode is not Mode.TXT2IMG:
         common["colorize"] = params.colorize
-    if mode is Mode.INPAINT and params.prefill_heal:
+    if mode is Mode.INPAINT and params.prefill_fill:
+        if not params.fill_model:
+            raise InvalidRequest("Pre-fill with Fill hole needs a fill model: choose one in File → Models… → "
+                                 "Restoration (Use for Fill), or untick the pre-fill.")
+        common["prefill"], common["fill_model"] = "fill", params.fill_model
+    elif mode is Mode.INPAINT and params.prefill_heal:
         common["prefill"] = "heal"
     if mode is Mode.TXT2IMG:
         return GenerationRequest(**common, width_px=params.width_px, height_px=params.height_px)

@@ -53,13 +53,14 @@ class UpscaleActions(QObject):
         self._window = window
 
     def upscale_dialog(self) -> bool:
-        """Ask for the factor, then start the upscale. False when it did not start."""
+        """Ask for the factor (and whether only the masked area), then start the upscale. False when
+        it did not start."""
         dialog = self.make_dialog()
         if dialog is None:
             return False
         try:
             accepted = dialog.exec() == QDialog.DialogCode.Accepted
-            started = accepted and self.jobs.upscale(dialog.factor())
+            started = accepted and self.jobs.upscale(dialog.factor(), masked_area=dialog.only_masked_area())
             self._detail_after = bool(started and dialog.wants_detail())
             return started
         finally:
@@ -74,9 +75,10 @@ class UpscaleActions(QObject):
             return None
         doc = self._document
         detail_model = self._controller.model_ref if self._controller is not None else ""
-        self.dialog = UpscaleDialog(doc.width_px, doc.height_px, os.path.basename(path),
-                                    lambda factor: upscale_problem(doc.width_px, doc.height_px, factor),
-                                    parent=self._window, detail_model=detail_model)
+        area = self.jobs.masked_area()
+        self.dialog = UpscaleDialog(doc.width_px, doc.height_px, os.path.basename(path), upscale_problem,
+                                    parent=self._window, detail_model=detail_model,
+                                    masked_size=area[2:] if area is not None else None)
         key = self._dialog_key = (path, _mtime(path))
         if key in self._described:
             self.dialog.set_model(*self._described[key])
@@ -143,7 +145,8 @@ def install_restoration(window, document, overlay, worker, controller, settings,
     actions = UpscaleActions(jobs, document, controller=controller)
     actions.set_window(window)
     window.add_menu_action("&Image", "&Upscale…", actions.upscale_dialog, ["Ctrl+Alt+U"],
-                           tip="Enlarge the picture ×2, ×3 or ×4 with the upscaler chosen in File → Models…")
+                           tip="Enlarge the picture (or only its masked area) ×2, ×3 or ×4 with the upscaler "
+                               "chosen in File → Models…")
     window.add_menu_action("&Image", "Add &detail", actions.add_detail, ["Ctrl+Alt+D"],
                            tip="A low-strength pass of the diffusion model over the whole picture, tile by tile at "
                                "full resolution (after Upscale: texture an upscaler cannot invent)")

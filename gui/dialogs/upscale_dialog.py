@@ -1,4 +1,5 @@
-"""Image → Upscale…: the factor, the size it gives, and why it cannot be made (before any work)."""
+"""Image → Upscale…: the factor, the whole picture or only its masked area, the size it gives, and
+why it cannot be made (before any work)."""
 
 from __future__ import annotations
 
@@ -23,17 +24,21 @@ DETAIL_STRENGTH = 0.3  # low: texture, not a new picture
 class UpscaleDialog(QDialog):
     """Asks for the factor (×2, ×3, ×4); ``factor()`` is the one chosen.
 
-    ``problem(factor) -> str`` says why a factor cannot be made ("" when it can): it is shown
-    under the sizes and OK is disabled meanwhile. ``set_model(text, native_scale, problem)``
+    ``problem(width, height, factor) -> str`` says why ×factor of a width×height area cannot be
+    made ("" when it can): it is shown under the sizes and OK is disabled meanwhile. With
+    ``masked_size`` (the masked area's (width, height) px; None when nothing is masked, and the
+    choice is disabled) "Only the masked area" may be ticked: the sizes and the problem are then
+    the area's, and ``only_masked_area()`` is true. ``set_model(text, native_scale, problem)``
     fills in what the model file turned out to be (it is opened in the background): its native
     scale becomes the factor unless the user already chose one, and a wrong kind of model
     disables OK too."""
 
-    def __init__(self, width_px: int, height_px: int, model_name: str, problem: Callable[[int], str],
-                 factor: int = 2, parent: QWidget | None = None, detail_model: str = ""):
+    def __init__(self, width_px: int, height_px: int, model_name: str, problem: Callable[[int, int, int], str],
+                 factor: int = 2, parent: QWidget | None = None, detail_model: str = "",
+                 masked_size: tuple[int, int] | None = None):
         super().__init__(parent)
         self.setWindowTitle("Upscale")
-        self._size, self._problem = (width_px, height_px), problem
+        self._size, self._problem, self._masked_size = (width_px, height_px), problem, masked_size
         self._model_problem = ""
         self._chosen_by_user = False
         row = QHBoxLayout()
@@ -46,6 +51,14 @@ class UpscaleDialog(QDialog):
         row.addStretch(1)
         self.buttons.button(factor if factor in FACTORS else 2).setChecked(True)
         self.buttons.idClicked.connect(self._on_clicked)
+        self.masked_check = QCheckBox("Only the masked area (crop to it)")
+        self.masked_check.setEnabled(masked_size is not None)
+        self.masked_check.setToolTip(
+            "Enlarge only the box around the masked pixels (with a small margin), for example one face of a "
+            "group photo: the picture becomes that area, enlarged (undo with Ctrl+Z)" if masked_size is not None
+            else "Paint the mask over the area to enlarge first (for example one face of a group photo): "
+                 "then this enlarges only that area")
+        self.masked_check.toggled.connect(lambda *_: self._refresh())
         self.size_label = QLabel()
         self.model_label = QLabel(f"{model_name} · opening…", wordWrap=True)
         self.model_label.setToolTip("Choose another in File → Models… → Restoration")
@@ -64,6 +77,7 @@ class UpscaleDialog(QDialog):
         self.box.rejected.connect(self.reject)
         form = QFormLayout(self)
         form.addRow("Factor", row)
+        form.addRow(self.masked_check)
         form.addRow("Size", self.size_label)
         form.addRow("Model", self.model_label)
         form.addRow(self.problem_label)
@@ -74,6 +88,9 @@ class UpscaleDialog(QDialog):
 
     def wants_detail(self) -> bool:
         return self.detail_check.isEnabled() and self.detail_check.isChecked()
+
+    def only_masked_area(self) -> bool:
+        return self.masked_check.isEnabled() and self.masked_check.isChecked()
 
     def factor(self) -> int:
         return self.buttons.checkedId()
@@ -97,10 +114,12 @@ class UpscaleDialog(QDialog):
         self._chosen_by_user = True
 
     def _refresh(self) -> None:
-        width, height = self._size
+        masked = self.only_masked_area()
+        width, height = self._masked_size if masked else self._size
         factor = self.factor()
-        self.size_label.setText(f"{width}×{height} → {width * factor}×{height * factor} px")
-        problem = self._model_problem or self._problem(factor)
+        self.size_label.setText(f"{width}×{height} → {width * factor}×{height * factor} px"
+                                + (" (the masked area)" if masked else ""))
+        problem = self._model_problem or self._problem(width, height, factor)
         self.problem_label.setText(problem)
         self.problem_label.setVisible(bool(problem))
         self.box.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not problem)

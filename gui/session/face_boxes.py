@@ -9,7 +9,9 @@ A new picture (opened, or a new blank canvas) starts with none; a reopened proje
 was saved with. Which box is selected, and whether the boxes are drawn, are not undo steps.
 Enlarging the picture ×2, ×3 or ×4 (Upscale), or undoing that, scales the boxes with it; Extend
 canvas moves them with the picture (by the margin added on the left and top) in its own undo
-step (``FaceBoxes.moving_with_picture``). The editor has no crop, rotate or flip.
+step (``FaceBoxes.moving_with_picture``), and so does Upscale of the masked area, which crops the
+picture to that area and enlarges it (moved by the crop's offset, then scaled: ``scale``). The
+editor has no other crop, and no rotate or flip.
 
 Boxes are (x, y, width, height) in image px, clipped to the picture when they are made; one
 that lies off the picture or is smaller than a face model can use is refused with a message.
@@ -182,13 +184,14 @@ class FaceBoxes(QObject):
         return bool(self._boxes) and self._push((), "Clear face boxes", None)
 
     @contextmanager
-    def moving_with_picture(self, dx: int, dy: int, text: str):
+    def moving_with_picture(self, dx: int, dy: int, text: str, scale: int = 1):
         """Change the picture's size inside this block, once (``Document.resize_layers``), with its old
-        pixels at offset (``dx``, ``dy``) of the new picture (negative: cut off): the boxes move by
-        (``dx``, ``dy``) px with it, clipped to the new size (one left off it, or too small for a
-        face model, is removed), all as one undo step ``text`` that undo and redo take back and do
-        again together. Without boxes the block runs alone (its resize is the step). When the block
-        raises, the partial step is taken back and dropped, and the error goes on."""
+        pixels at offset (``dx``, ``dy``) of the new picture (negative: cut off), then enlarged
+        ``scale`` times (a crop that is upscaled): the boxes move by (``dx``, ``dy``) px with it and
+        are scaled, clipped to the new size (one left off it, or too small for a face model, is
+        removed), all as one undo step ``text`` that undo and redo take back and do again together.
+        Without boxes the block runs alone (its resize is the step). When the block raises, the
+        partial step is taken back and dropped, and the error goes on."""
         document = self._document
         if not self._boxes:
             yield
@@ -199,12 +202,14 @@ class FaceBoxes(QObject):
         stack.beginMacro(text)
         try:
             # The boxes are set on both sides of the resize, never scaled by it: ``_on_resized`` takes a
-            # picture 2, 3 or 4 times as large for an Upscale, and an extension can be just that.
+            # picture 2, 3 or 4 times as large (or small) for an Upscale (or its undo), and an extension
+            # or an upscaled crop can be just that; what it did in between is overwritten.
             stack.push(FaceBoxCommand(self, before, before, text, (selected, selected)))
             yield
             kept, index_of = [], {}
             for index, (x, y, w, h) in enumerate(before):
-                box = clip_box((x + dx, y + dy, w, h), document.width_px, document.height_px)
+                moved = ((x + dx) * scale, (y + dy) * scale, w * scale, h * scale)
+                box = clip_box(moved, document.width_px, document.height_px)
                 if not isinstance(box, str):
                     index_of[index] = len(kept)
                     kept.append(box)
@@ -246,6 +251,8 @@ class FaceBoxes(QObject):
 
     def _on_resized(self) -> None:
         # Undo is linear: a resize is undone with the boxes it left, so scaling them back is exact.
+        # Only a whole-picture Upscale relies on this guess from the sizes; a resize that moves the
+        # picture (Extend canvas, Upscale of the masked area) sets the boxes on both sides of it.
         (old_w, old_h), self._size = self._size, (self._document.width_px, self._document.height_px)
         new_w, new_h = self._size
         for factor in (2, 3, 4):

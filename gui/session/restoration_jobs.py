@@ -13,6 +13,10 @@ started meanwhile replaces it (it stops, the picture unchanged, and says so). Wh
 
 The result is one undoable edit: Upscale replaces every layer at the new size
 (``Document.resize_layers``: the picture enlarged, the mask and the paint layer scaled with it);
+Upscale of the masked area (``upscale(factor, masked_area=True)``) enlarges only the bounding box
+of the masked pixels plus ``MASK_MARGIN_PX`` (``masked_area``), previewed over that area, and the
+picture becomes that crop enlarged: the mask and paint are cropped and scaled with it, and the face
+boxes moved by the crop's offset and scaled (``FaceBoxes.moving_with_picture``), in one step;
 Fill replaces the masked pixels (pixels outside the mask stay byte for byte) and clears the mask.
 A result made from a picture (or, for Fill, a mask) that changed meanwhile is not applied.
 """
@@ -24,14 +28,16 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QRect, Signal
 
+from gui.session.face_boxes import face_boxes_of
 from gui.session.overlay import CanvasOverlay, Layer
 from inference.core.api import MAX_IMAGE_SIDE_PX, JobCancelled, JobFailed, JobFinished, JobStarted, StepPreview
 from inference.core.errors import InvalidRequest
 from inference.restoration_models.jobs import FillRequest, UpscaleRequest
 from inference.restoration_models.upscale import check_upscale_size
 
+MASK_MARGIN_PX = 8  # around the masked pixels, when only the masked area is upscaled
 PREVIEW_SIDE_PX = 2048  # the sweep's frame: tile previews are small, more pixels only cost uploads
 ACTIONS = {  # kind → (action, doing, what it needs, what one step is)
     "upscale": ("Upscale", "Upscaling", "an upscaler (super-resolution model)", "tile"),
@@ -50,6 +56,19 @@ def upscale_problem(width_px: int, height_px: int, factor: int) -> str:
         return (f"×{factor} of {width_px}×{height_px} would be {side:,} px on its long side; Kiln's pictures "
                 f"go up to {MAX_IMAGE_SIDE_PX:,} px a side. Choose a smaller factor.")
     return ""
+
+
+def masked_area(mask: np.ndarray, margin: int = MASK_MARGIN_PX) -> tuple[int, int, int, int] | None:
+    """The area Upscale crops to for "only the masked area": the bounding box of ``mask``'s (H×W)
+    pixels above 0 grown by ``margin`` px each side, clamped to the picture, as (x, y, w, h) image
+    px; None when nothing is masked."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return None
+    height, width = mask.shape[:2]
+    x0, y0 = max(0, int(cols[0]) - margin), max(0, int(rows[0]) - margin)
+    x1, y1 = min(width, int(cols[-1]) + 1 + margin), min(height, int(rows[-1]) + 1 + margin)
+    return x0, y0, x1 - x0, y1 - y0
 
 
 def model_needed_text(kind: str) -> str:
@@ -134,6 +153,7 @@ class RestorationJobs(QObject):
         self._kind = ""
         self._stopping = False  # cancel was asked: its previews are stale
         self._sweep: TileSweep | None = None
+        self._crop: tuple[int, int, int, int] | None = None  # the running upscale's area (None: all of it)
         self._versions = {"image": 0, "mask": 0}
         self._asked_versions = (0, 0)
         worker.restoration.connect(self._on_event)
@@ -171,19 +191,33 @@ class RestorationJobs(QObject):
 
     # --- starting -------------------------------------------------------------------------
 
-    def upscale(self, factor: int) -> bool:
-        """Enlarge the picture ×``factor`` (2, 3 or 4) with the chosen upscaler. False, with a
-        message or error saying why, when it cannot start."""
+    def upscale(self, factor: int, masked_area: bool = False) -> bool:
+        """Enlarge the picture ×``factor`` (2, 3 or 4) with the chosen upscaler; with
+        ``masked_area``, only the masked area (``masked_area()``), which the picture becomes. False,
+        with a message or error saying why, when it cannot start."""
         doc = self._document
-        problem = upscale_problem(doc.width_px, doc.height_px, factor)
+        crop = self.masked_area() if masked_area else (0, 0, doc.width_px, doc.height_px)
+        if crop is None:
+            self.message.emit("Paint the mask over the area to enlarge first, then Upscale only the masked area.")
+            return False
+        x, y, width, height = crop
+        problem = upscale_problem(width, height, factor)
         if problem:
             self.error.emit(problem)
             return False
         path = self.ready_model("upscale")
         if not path:
             return False
-        return self._start("upscale", UpscaleRequest(0, path, np.array(doc.image), factor),
-                           f"{doc.width_px}×{doc.height_px} → {doc.width_px * factor}×{doc.height_px * factor}")
+        image = np.array(doc.image[y:y + height, x:x + width])
+        started = self._start("upscale", UpscaleRequest(0, path, image, factor),
+                              f"{'the masked area ' if masked_area else ''}{width}×{height} → "
+                              f"{width * factor}×{height * factor}")
+        self._crop = crop if masked_area else None
+        return started
+
+    def masked_area(self) -> tuple[int, int, int, int] | None:
+        """The area (x, y, w, h image px) Upscale of the masked area enlarges; None without a mask."""
+        return masked_area(self._document.mask)
 
     def fill(self) -> bool:
         """Fill the masked area with the chosen fill model, then clear the mask (one undo step)."""
@@ -221,7 +255,7 @@ class RestorationJobs(QObject):
 
     def _start(self, kind: str, request, what: str) -> bool:
         self._request = self._worker.submit(request)  # the job runner numbers it
-        self._kind, self._stopping, self._sweep = kind, False, None
+        self._kind, self._stopping, self._sweep, self._crop = kind, False, None, None
         self._asked_versions = (self._versions["image"], self._versions["mask"])
         self.busy_changed.emit(True)
         self._emit_fill_available()
@@ -252,7 +286,9 @@ class RestorationJobs(QObject):
             if self._stopping or self._sweep is None:
                 return
             if event.rgb is not None and event.box:
-                self._overlay.set(Layer.STEP, self._sweep.add(event.box, event.rgb))
+                # The boxes are in the request's pixels: a crop's sweep is drawn over the crop.
+                target = QRect(*self._crop) if self._crop is not None else None
+                self._overlay.set(Layer.STEP, self._sweep.add(event.box, event.rgb), target)
             left = event.elapsed_s / event.step * (event.total - event.step)
             self.progress.emit(event.step, event.total,
                                f"{doing}: {step_name} {event.step} of {event.total}, {about_left(left)}")
@@ -288,10 +324,8 @@ class RestorationJobs(QObject):
             return
         if isinstance(request, UpscaleRequest):
             height, width = event.image.shape[:2]
-            old = f"{doc.width_px}×{doc.height_px}"
             try:
-                mask, paint = scale_layers(doc.mask, doc.paint, width, height)
-                doc.resize_layers(event.image, mask, paint, f"Upscale ×{request.factor}")
+                old = self._apply_upscale(event.image, request.factor)
             except MemoryError:
                 self.error.emit(f"This computer ran out of memory holding the {width}×{height} picture: close "
                                 "other programs, or choose a smaller factor. The picture is unchanged.")
@@ -309,6 +343,23 @@ class RestorationJobs(QObject):
             self.message.emit("Filled the masked area. Undo with Ctrl+Z; compare with \\.")
         self.progress.emit(1, 1, f"{action} done in {event.elapsed_s:.1f} s")
         self.applied.emit(self._kind)
+
+    def _apply_upscale(self, image: np.ndarray, factor: int) -> str:
+        """The enlarged picture (or crop) replaces every layer, as one undo step; says what was enlarged."""
+        doc = self._document
+        height, width = image.shape[:2]
+        if self._crop is None:
+            old = f"{doc.width_px}×{doc.height_px}"
+            mask, paint = scale_layers(doc.mask, doc.paint, width, height)
+            doc.resize_layers(image, mask, paint, f"Upscale ×{factor}")
+            return old
+        x, y, w, h = self._crop
+        text = f"Upscale ×{factor} (masked area)"
+        mask, paint = scale_layers(doc.mask[y:y + h, x:x + w], doc.paint[y:y + h, x:x + w], width, height)
+        # Said explicitly, not guessed from the sizes: the boxes move by the crop's offset, then scale.
+        with face_boxes_of(doc).moving_with_picture(-x, -y, text, scale=factor):
+            doc.resize_layers(image, mask, paint, text)
+        return f"the masked area {w}×{h}"
 
     # --- the document ---------------------------------------------------------------------
 

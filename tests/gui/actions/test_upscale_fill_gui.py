@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import threading
 
 import numpy as np
@@ -160,7 +159,7 @@ def test_upscale_dialog_shows_the_sizes_defaults_to_the_native_scale_and_refuses
     assert dialog.size_label.text() == "96×64 → 384×256 px" and "×4" in dialog.model_label.text()
     assert dialog.can_start()
 
-    big = UpscaleDialog(6000, 4000, "up.safetensors", functools.partial(upscale_problem, 6000, 4000), factor=4)
+    big = UpscaleDialog(6000, 4000, "up.safetensors", upscale_problem, factor=4)
     qtbot.addWidget(big)
     assert not big.can_start() and "384 megapixels" in big.problem_label.text()
     big.set_factor(2)

@@ -7,8 +7,8 @@ over the results already there (above and to the left). A model that only looks 
 around a pixel therefore gives exactly the untiled result; any model gives no visible seam.
 
 Memory: the output (uint8, the result itself) plus one tile's tensors; no full-size float copy is
-made. ``on_tile(index, total, box, rgb)`` reports each finished tile (box in input pixels, rgb the
-tile's result), ``check_cancel()`` is called before each tile and raises to stop.
+made. ``on_tile(index, total, box, rgb)`` reports each finished tile (box in input pixels: the area
+``rgb``, the tile's result, covers — its core and the seam bands it wrote), ``check_cancel()`` is called before each tile and raises to stop.
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ def run_tiled(model: Callable, image: np.ndarray, scale: int, tile: int = 256, p
         # 3. Cross-fade over what the tiles above and to the left already wrote (only those bands)
         target = out[wy0 * scale:wy1 * scale, wx0 * scale:wx1 * scale]
         _write_blended(target, piece, blend * scale if x > 0 else 0, blend * scale if y > 0 else 0)
-        if on_tile is not None:
-            on_tile(index, len(tiles), (x, y, w, h), piece)
+        if on_tile is not None:  # the piece covers its core and the seam bands: say exactly where
+            on_tile(index, len(tiles), (wx0, wy0, wx1 - wx0, wy1 - wy0), piece)
     return out
 
 

@@ -82,10 +82,16 @@ def test_upscale_enlarges_every_layer_previews_each_tile_in_place_and_undoes_in_
     started = [e for e in events if isinstance(e, JobStarted)]
     previews = [e for e in events if isinstance(e, StepPreview)]
     assert started[0].total_steps == 6 and [p.step for p in previews] == [1, 2, 3, 4, 5, 6]
-    assert {p.box for p in previews} == {(x, y, 32, 32) for x in (0, 32, 64) for y in (0, 32)}
+    def band(start, size, length):  # a tile's core plus the 8 px seam band it blends on each inner side
+        begin = start - 8 if start > 0 else 0
+        return begin, min(length, start + size + 8) - begin
+
+    expected = {(bx, by, bw, bh) for x in (0, 32, 64) for y in (0, 32)
+                for (bx, bw), (by, bh) in [(band(x, 32, 96), band(y, 32, 64))]}
+    assert {p.box for p in previews} == expected
     steps = [f for f in frames if f is not None and f.layer is Layer.STEP]
     assert len(steps) == 6 and steps[0].rgb.shape == (64, 96, 4)
-    assert steps[0].rgb[:32, :32, 3].min() == 255 and steps[0].rgb[:, 32:, 3].max() == 0  # tile 1 only
+    assert steps[0].rgb[:40, :40, 3].min() == 255 and steps[0].rgb[:, 40:, 3].max() == 0  # tile 1 (and its seam band) only
     assert steps[-1].rgb[..., 3].min() == 255  # the sweep covers the picture at the end
     assert not editor.overlay.has(Layer.STEP)
     assert "Upscaling: tile 3 of 6, " in " | ".join(texts) and "left" in texts[3]

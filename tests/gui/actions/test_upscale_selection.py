@@ -132,10 +132,11 @@ def test_the_previews_are_drawn_over_the_masked_area_while_it_is_upscaled(make_e
     _finish(qtbot, editor)
 
     previews = [e for e in events if isinstance(e, StepPreview)]
-    assert {p.box for p in previews} == {(0, 0, 16, 16), (16, 0, 16, 16), (0, 16, 16, 8), (16, 16, 16, 8)}
+    # Each tile with the 8 px seam bands it blends into its neighbours (the crop's pixels)
+    assert {p.box for p in previews} == {(0, 0, 24, 24), (8, 0, 24, 24), (0, 8, 24, 16), (8, 8, 24, 16)}
     steps = [f for f in frames if f is not None and f.layer is Layer.STEP]
     assert len(steps) == 4 and all(f.target == QRect(*CROP) for f in steps)  # over the area, nowhere else
-    assert steps[0].rgb.shape == (24, 32, 4) and steps[0].rgb[:16, :16, 3].min() == 255
-    assert steps[0].rgb[:, 16:, 3].max() == 0 and steps[-1].rgb[..., 3].min() == 255
+    assert steps[0].rgb.shape == (24, 32, 4) and steps[0].rgb[:24, :24, 3].min() == 255
+    assert steps[0].rgb[:, 24:, 3].max() == 0 and steps[-1].rgb[..., 3].min() == 255
     assert (editor.document.width_px, editor.document.height_px) == (64, 48)
     assert editor.document.undo_stack.undoText() == "Upscale ×2 (masked area)"

@@ -29,10 +29,13 @@ def test_tiled_equals_untiled_along_every_border(fixture, request):
     model = load_restoration_model(request.getfixturevalue(fixture))
     image = (np.random.default_rng(3).random((150, 230, 3)) * 255).astype(np.uint8)
     tiles = []
-    tiled = upscale_image(model, image, model.scale, tile=64, on_tile=lambda *a: tiles.append(a[2]))
+    tiled = upscale_image(model, image, model.scale, tile=64, on_tile=lambda *a: tiles.append((a[2], a[3])))
     assert len(tiles) == len(tile_grid(230, 150, 64)) == 12
     whole = _untiled(model, image)
     s = model.scale
+    for (x, y, w, h), rgb in tiles:  # each preview is exactly the result at its box: drawn in place
+        assert rgb.shape[:2] == (h * s, w * s)
+        assert np.abs(rgb.astype(int) - whole[y * s:(y + h) * s, x * s:(x + w) * s].astype(int)).max() <= 1
     borders = np.zeros(image.shape[:2], bool)
     borders[:, 60:68] = borders[:, 124:132] = borders[:, 188:196] = True
     borders[60:68] = borders[124:132] = True

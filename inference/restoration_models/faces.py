@@ -1,9 +1,9 @@
 """Restoring faces with a face model (GFPGAN, RestoreFormer) without losing the person.
 
-Each face box is cropped square with room for the feather, resized to the model's input (512 px),
-restored, resized back and blended in through a feathered mask of the box, scaled by ``fidelity``:
-0 keeps the original face exactly, 1 takes the model's face. Every pixel outside the feathered
-boxes stays the input byte for byte.
+Each face box is cropped square with some surroundings, resized to the model's input (512 px),
+restored, resized back and blended in through a mask of the box feathered *inward*, scaled by
+``fidelity``: 0 keeps the original face exactly, 1 takes the model's face. The box the user drew is
+the limit: every pixel outside the boxes stays the input byte for byte.
 """
 
 from __future__ import annotations
@@ -79,23 +79,36 @@ def restore_faces(model: RestorationModel | None, image: np.ndarray, boxes, fide
         restored = _run_face_model(model, original, device)
         if gray:
             restored = to_gray(restored)
-        # The user's box, inside the crop, feathered outward; scaled by fidelity
-        inside = np.zeros((ch, cw), np.uint8)
-        bx, by, bw, bh = box
-        inside[by - cy:by - cy + bh, bx - cx:bx - cx + bw] = 255
-        weights = feather_mask(inside, face_feather_px(box)).astype(np.float32) * fidelity
+        # The user's box, inside the crop, feathered inward (the soft edge ends at the box); × fidelity
+        weights = _inward_weights(box, crop_box) * fidelity
         composite_into(working, restored, np.round(weights).astype(np.uint8), crop_box)
         if on_face is not None:
             on_face(index, len(boxes), crop_box, working[cy:cy + ch, cx:cx + cw])
     return working
 
 
-def face_pass_mask(boxes, shape: tuple[int, int]) -> np.ndarray:
-    """H×W uint8 mask, 255 inside each face box: what the diffusion face pass inpaints (the
-    inpainting job feathers it like any mask)."""
+def _inward_weights(box: Box, crop_box: Box) -> np.ndarray:
+    """crop-sized float weights 0..255: 255 well inside ``box``, fading to 0 at its edge, 0 outside."""
+    cx, cy, cw, ch = crop_box
+    bx, by, bw, bh = box
+    feather = face_feather_px(box)
+    inset = min(feather_reach_px(feather), bw // 2 - 1, bh // 2 - 1)
+    core = np.zeros((ch, cw), np.uint8)
+    core[by - cy + inset:by - cy + bh - inset, bx - cx + inset:bx - cx + bw - inset] = 255
+    weights = feather_mask(core, feather).astype(np.float32)
+    limit = np.zeros((ch, cw), np.float32)
+    limit[by - cy:by - cy + bh, bx - cx:bx - cx + bw] = 1.0
+    return weights * limit  # a small box's fade is cut at its edge rather than spill past it
+
+
+def face_pass_mask(boxes, shape: tuple[int, int], feather_px: int = 8) -> np.ndarray:
+    """H×W uint8 mask of what the diffusion face pass inpaints: each face box inset by the reach of
+    the inpainting feather (``feather_px``), so the feathered edge ends near the box, not past it."""
     mask = np.zeros(shape, np.uint8)
+    reach = feather_reach_px(feather_px)
     for x, y, w, h in boxes:
-        mask[y:y + h, x:x + w] = 255
+        inset = min(reach, w // 4, h // 4)
+        mask[y + inset:y + h - inset, x + inset:x + w - inset] = 255
     return mask
 
 

@@ -106,6 +106,7 @@ def build_editor(settings: Settings, engine_factory=None) -> Editor:
     training = _add_teaching(window, worker, params, lora_panel)
     timeline, forward_view = _add_timeline(window, panel, controller, overlay, document, params, worker)
     projects, autosave = _add_projects(window, document, results, controller, panel, files)
+    controller.awaits_accept.connect(lambda: _leave_text_box(window))
     restoration, upscale = install_restoration(window, document, overlay, worker, controller, settings, panel,
                                                restore_panel)
     faces = install_faces(window, document, canvas, controller, worker, params, settings)
@@ -236,6 +237,15 @@ def _add_teaching(window: MainWindow, worker: WorkerClient, params, lora_panel: 
 def _set_device(settings: Settings, worker: WorkerClient, precision: str, memory_mode: str) -> None:
     settings.save_device_choices(precision, memory_mode)
     worker.configure(precision, memory_mode)
+
+
+def _leave_text_box(window: MainWindow) -> None:
+    """A finished result waits for Enter: if the prompt box has the keyboard (the user typed, then
+    pressed Ctrl+Enter), Enter would add a line there instead, so the canvas takes the keyboard."""
+    from PySide6.QtWidgets import QApplication, QLineEdit, QPlainTextEdit, QTextEdit
+
+    if isinstance(QApplication.focusWidget(), (QPlainTextEdit, QTextEdit, QLineEdit)):
+        window.canvas.setFocus()
 
 
 def _open_models(window: MainWindow, settings: Settings, panel: GenerationPanel) -> None:

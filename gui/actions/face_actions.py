@@ -15,6 +15,7 @@ from gui.session.face_restore import FaceRestoration
 
 TOOL_TIP = ("Face box tool: drag over a face to box it; drag a box to move it, its edge to resize it. "
             "Delete removes the selected box; F leaves the tool.")
+STATUS_TIP = "Face box tool: drag over a face; Delete removes; F leaves"  # fits the status bar
 
 
 class FaceActions(QObject):
@@ -40,7 +41,8 @@ class FaceActions(QObject):
 def install_faces(window, document, canvas, controller, worker, params, settings) -> FaceActions:
     """Make the faces of an editor and wire them into ``window`` (a ``MainWindow``): the Image →
     Faces menu, the Faces panel (under the Restore panel, so Restore faces is in sight without
-    scrolling), messages, errors and the status bar's busy indicator, and Esc (Generate → Stop)."""
+    scrolling), messages, errors and the status bar's busy indicator, Esc and the Stop button, and
+    Generate waiting while the faces are restored."""
     boxes = face_boxes_of(document)
     faces = FaceRestoration(document, boxes, canvas.overlay, worker, controller, params, settings, window)
     tool = FaceBoxTool(canvas, boxes, window)
@@ -85,7 +87,7 @@ def install_faces(window, document, canvas, controller, worker, params, settings
     tools = next((a.menu() for a in window.menuBar().actions() if a.text() == "&Tools"), None)
     for action in tools.actions() if tools is not None else ():
         action.triggered.connect(lambda _checked=False: tool.set_active(False))
-    tool.active_changed.connect(lambda on: window.show_message(TOOL_TIP if on else ""))
+    tool.active_changed.connect(lambda on: window.show_message(STATUS_TIP if on else ""))
 
     # 3. The panel, right under the Restore panel.
     panel = FacesPanel(boxes, faces, tool_action)
@@ -103,4 +105,7 @@ def install_faces(window, document, canvas, controller, worker, params, settings
     faces.progress.connect(lambda text: window.busy_indicator.start("faces", text) if text
                            else window.busy_indicator.stop("faces"))
     window.cancel_action.triggered.connect(faces.cancel)
+    # Generate waits while the faces are restored, and the panel's Stop stops them (as for Upscale).
+    window.panel.cancel_requested.connect(faces.cancel)
+    faces.busy_changed.connect(lambda busy: window.panel.set_busy(busy or controller.busy))
     return actions

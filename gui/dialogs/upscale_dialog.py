@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 FACTORS = (2, 3, 4)
 DETAIL_STRENGTH = 0.3  # low: texture, not a new picture
+MODEL_LINE_MAX_PX = 600  # the model's line fits on one line up to this wide, then wraps
 
 
 class UpscaleDialog(QDialog):
@@ -62,6 +63,7 @@ class UpscaleDialog(QDialog):
         self.size_label = QLabel()
         self.model_label = QLabel(f"{model_name} · opening…", wordWrap=True)
         self.model_label.setToolTip("Choose another in File → Models… → Restoration")
+        self._fit_model_label()
         self.problem_label = QLabel(wordWrap=True, visible=False)
         self.problem_label.setStyleSheet("color: #c62828;")
         self.problem_label.setMinimumWidth(360)
@@ -109,6 +111,13 @@ class UpscaleDialog(QDialog):
         if native_scale in FACTORS and not self._chosen_by_user:
             self.set_factor(native_scale)
         self._refresh()
+        self._fit_model_label()
+        self.adjustSize()  # the row gets the height its text needs (it was laid out for "opening…")
+
+    def _fit_model_label(self) -> None:
+        """Wide enough for the model's line on one line (up to ``MODEL_LINE_MAX_PX``; then it wraps)."""
+        width = self.model_label.fontMetrics().horizontalAdvance(self.model_label.text()) + 4
+        self.model_label.setMinimumWidth(min(width, MODEL_LINE_MAX_PX))
 
     def _on_clicked(self, _factor: int) -> None:
         self._chosen_by_user = True

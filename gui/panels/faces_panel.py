@@ -3,12 +3,16 @@
 Bound to the session: the face boxes (``gui.session.face_boxes.FaceBoxes``) and the face work
 (``gui.session.face_restore.FaceRestoration``); the widgets hold nothing that matters. The
 buttons are disabled while they cannot run, their tooltip saying why (no boxes, no model).
+Two rows, so the generation panel's Prompt stays in sight at 1280×800: the tool, Fidelity and
+Restore faces; the face pass and its strength. How many boxes there are is the tool's tooltip.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import QDoubleSpinBox, QGridLayout, QGroupBox, QLabel, QPushButton, QSlider
+
+FIDELITY_TIP = "Fidelity, original ↔ model: 0 keeps each face exactly as it is; 1 takes the face model's face"
 
 
 class FacesPanel(QGroupBox):
@@ -17,14 +21,14 @@ class FacesPanel(QGroupBox):
     def __init__(self, boxes, faces, tool_action, parent=None):
         super().__init__("Faces", parent)
         self._boxes, self._faces = boxes, faces
-        self.tool_button = QPushButton("Face box tool (F)", checkable=True, toolTip=tool_action.toolTip())
+        self._tool_tip = tool_action.toolTip()
+        self.tool_button = QPushButton("Face box tool (F)", checkable=True)
         self.tool_button.setChecked(tool_action.isChecked())
         tool_action.toggled.connect(self.tool_button.setChecked)
         self.tool_button.clicked.connect(lambda _checked: tool_action.trigger())
-        self.count_label = QLabel()
         self.fidelity_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100)
         self.fidelity_slider.setValue(round(faces.fidelity * 100))
-        self.fidelity_slider.setToolTip("0 keeps each face exactly as it is; 1 takes the face model's face")
+        self.fidelity_slider.setToolTip(FIDELITY_TIP)
         self.fidelity_value = QLabel()
         self.fidelity_value.setFixedWidth(self.fidelity_value.fontMetrics().horizontalAdvance("0.00") + 6)
         self.restore_button = QPushButton("Restore faces")
@@ -36,14 +40,14 @@ class FacesPanel(QGroupBox):
 
         grid = QGridLayout(self)
         grid.addWidget(self.tool_button, 0, 0)
-        grid.addWidget(self.count_label, 0, 1, 1, 2)
-        grid.addWidget(QLabel("Fidelity: original ↔ model"), 1, 0)
-        grid.addWidget(self.fidelity_slider, 1, 1)
-        grid.addWidget(self.fidelity_value, 1, 2)
-        grid.addWidget(self.restore_button, 2, 0, 1, 3)
-        grid.addWidget(self.pass_button, 3, 0, 1, 2)
-        grid.addWidget(self.strength_spin, 3, 2)
-        grid.setColumnStretch(1, 1)
+        grid.addWidget(QLabel("Fidelity", toolTip=FIDELITY_TIP), 0, 1)
+        grid.addWidget(self.fidelity_slider, 0, 2)
+        grid.addWidget(self.fidelity_value, 0, 3)
+        grid.addWidget(self.restore_button, 0, 4)
+        grid.addWidget(self.pass_button, 1, 0, 1, 4)
+        grid.addWidget(self.strength_spin, 1, 4)
+        grid.setColumnStretch(2, 1)
+        grid.setVerticalSpacing(4)  # compact: the Prompt below stays in sight at 1280×800
 
         self.fidelity_slider.valueChanged.connect(self._set_fidelity)
         self.strength_spin.valueChanged.connect(self._set_strength)
@@ -56,9 +60,7 @@ class FacesPanel(QGroupBox):
 
     def refresh(self) -> None:
         """Show what can run now, and why not."""
-        count = len(self._boxes.boxes)
-        self.count_label.setText(f"{count} face box{'' if count == 1 else 'es'}" if count
-                                 else "Drag over a face with the tool")
+        self.tool_button.setToolTip(f"{self.box_count_text()}. {self._tool_tip}")
         faces = self._faces
         if faces.busy:
             self.restore_button.setText("Stop restoring (Esc)")
@@ -72,6 +74,11 @@ class FacesPanel(QGroupBox):
         ready, reason = faces.pass_ready()
         self.pass_button.setEnabled(ready)
         self.pass_button.setToolTip(reason)
+
+    def box_count_text(self) -> str:
+        """"2 face boxes", or what to do while there is none."""
+        count = len(self._boxes.boxes)
+        return f"{count} face box{'' if count == 1 else 'es'}" if count else "No face boxes yet: drag over a face"
 
     def _restore_or_stop(self) -> None:
         if self._faces.busy:

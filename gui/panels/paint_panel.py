@@ -6,7 +6,17 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QCheckBox, QColorDialog, QGridLayout, QGroupBox, QLabel, QPushButton, QSlider, QSpinBox
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QColorDialog,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+)
 
 from gui.canvas.view import MAX_BRUSH_PX, MIN_BRUSH_PX
 
@@ -39,7 +49,8 @@ class PaintPanel(QGroupBox):
         self.opacity_slider.setToolTip("Opacity of one stroke or fill")
         self.opacity_slider.valueChanged.connect(lambda value: setattr(canvas, "paint_opacity", value / 100))
         self.opacity_label = QLabel()
-        self.size_spin = QSpinBox(minimum=MIN_BRUSH_PX, maximum=MAX_BRUSH_PX, suffix=" px")
+        self.opacity_label.setFixedWidth(self.opacity_label.fontMetrics().horizontalAdvance("100%") + 6)
+        self.size_spin = QSpinBox(minimum=MIN_BRUSH_PX, maximum=MAX_BRUSH_PX, prefix="Size ", suffix=" px")
         self.size_spin.setToolTip("Brush diameter, shared with the mask brush ([ and ])")
         self.size_spin.valueChanged.connect(lambda value: setattr(canvas, "brush_size_px", value))
         self.visible_check = QCheckBox("Show paint", toolTip="Hidden paint is kept but not generated from (Shift+H)")
@@ -53,14 +64,16 @@ class PaintPanel(QGroupBox):
         for column, button in enumerate(self.tool_buttons.values()):
             grid.addWidget(button, 0, column)
         grid.addWidget(self.color_button, 0, 3)
-        grid.addWidget(QLabel("Opacity"), 1, 0)
-        grid.addWidget(self.opacity_slider, 1, 1, 1, 2)
-        grid.addWidget(self.opacity_label, 1, 3)
-        grid.addWidget(QLabel("Size"), 2, 0)
-        grid.addWidget(self.size_spin, 2, 1, 1, 3)
-        grid.addWidget(self.visible_check, 3, 0, 1, 2)
-        grid.addWidget(clear, 3, 2)
-        grid.addWidget(merge, 3, 3)
+        row = QHBoxLayout()  # opacity and size share a row: the Prompt stays in sight at 1280×800
+        row.addWidget(QLabel("Opacity"))
+        row.addWidget(self.opacity_slider, 1)
+        row.addWidget(self.opacity_label)
+        row.addWidget(self.size_spin)
+        grid.addLayout(row, 1, 0, 1, 4)
+        grid.addWidget(self.visible_check, 2, 0, 1, 2)
+        grid.addWidget(clear, 2, 2)
+        grid.addWidget(merge, 2, 3)
+        grid.setVerticalSpacing(4)  # compact: the Prompt below stays in sight at 1280×800
 
         canvas.tool_changed.connect(self._show_tool)
         canvas.paint_color_changed.connect(self._show_color)

@@ -172,7 +172,9 @@ class FaceRestoration(QObject):
                 self.message.emit("The picture changed while the faces were restored, so the result was left out: "
                                   "run Restore faces again.")
             elif self._document.apply_image(event.image, "Restore faces"):
-                self.message.emit(f"Restored {len(self._boxes.boxes)} face(s). Compare with \\, undo with Ctrl+Z.")
+                count = len(self._boxes.boxes)
+                self.message.emit(f"Restored {count} face{'' if count == 1 else 's'}. "
+                                  "Compare with \\, undo with Ctrl+Z.")
             else:
                 self.message.emit("Restore faces changed nothing (Fidelity 0 keeps the original).")
         elif isinstance(event, JobCancelled):

@@ -49,6 +49,7 @@ class GenerationController(QObject):
     mode_changed = Signal(object, bool)
     result_shown = Signal(bool)
     applied = Signal()
+    awaits_accept = Signal()  # a finished (not live) result waits for Enter / Backspace
 
     def __init__(self, document, overlay: CanvasOverlay, params: GenerationParams, worker, results: ResultsModel,
                  parent=None):
@@ -319,6 +320,7 @@ class GenerationController(QObject):
         if not self._live:
             self.results.add(entry)  # and shows it
             self.message.emit("Accept the result with Enter, compare with \\, or pick another in the history.")
+            self.awaits_accept.emit()
         elif not self._stopping:  # a live job cancelled too late made a picture of an old state
             self.results.show(entry)
             self.message.emit("Live result: Accept with Enter, or keep painting to regenerate.")

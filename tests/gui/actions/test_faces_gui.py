@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, QRect, Qt
 
 from face_photo import face_photo
 from gui.session.overlay import Layer
@@ -57,6 +57,7 @@ def test_restore_faces_changes_only_the_boxed_faces_in_one_undo_step(editor, qtb
     outside = _outside(original.shape, [BOX], lambda box: feather_reach_px(face_feather_px(box)))
     assert np.array_equal(changed[outside], original[outside])  # nothing outside the feathered box moved
     assert doc.undo_stack.count() == steps + 1 and doc.undo_stack.undoText() == "Restore faces"
+    assert editor.window.statusBar().currentMessage().startswith("Restored 1 face. ")
     # The face was drawn in place while it was restored, over its crop only.
     steps_shown = [f for f in frames if f is not None and f.layer is Layer.STEP]
     assert steps_shown and steps_shown[-1].target.contains(*face_crop(BOX, doc.width_px, doc.height_px)[:2])
@@ -102,6 +103,36 @@ def test_stopping_leaves_the_picture_as_it_was(editor, qtbot, face_model):
     assert "unchanged" in editor.window.statusBar().currentMessage()
     assert editor.faces.panel.restore_button.text() == "Restore faces"
     assert editor.warnings == []
+
+
+def test_generate_waits_and_stop_stops_while_faces_are_restored(editor, qtbot, face_model):
+    editor.settings.choose_restoration_model("face", face_model)
+    doc, faces, panel = editor.document, editor.faces.faces, editor.panel
+    assert editor.faces.boxes.add(BOX) and editor.faces.boxes.add(SECOND)
+    original = doc.image.copy()
+    assert panel.generate_button.isEnabled() and not panel.cancel_button.isEnabled()
+    assert faces.restore()
+    assert not panel.generate_button.isEnabled() and panel.cancel_button.isEnabled()  # as for Upscale
+    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)  # the panel's Stop
+    qtbot.waitUntil(lambda: not faces.busy, timeout=180_000)
+    assert np.array_equal(doc.image, original)
+    assert panel.generate_button.isEnabled() and not panel.cancel_button.isEnabled()
+    assert editor.warnings == []
+
+
+def test_the_prompt_is_in_sight_at_1280_by_800(editor, qtbot):
+    """The Faces and Paint panels are compact: at the default layout of a 1280×800 screen the
+    Prompt box shows whole in the side panel, without scrolling."""
+    window = editor.window
+    window.resize(1280, 800)
+    qtbot.waitUntil(lambda: window.height() == 800)
+    scroll = window._side_scroll
+    qtbot.wait(50)  # the layouts settle
+    assert scroll.verticalScrollBar().value() == 0
+    prompt = editor.panel.prompt_edit
+    shown = QRect(prompt.mapTo(scroll.viewport(), QPoint(0, 0)), prompt.size())
+    assert scroll.viewport().rect().contains(shown), (shown, scroll.viewport().rect())
+    assert editor.faces.panel.height() < 2 * editor.faces.panel.restore_button.height() + 60  # two rows
 
 
 def test_the_buttons_say_why_they_cannot_run(editor):

@@ -1,4 +1,7 @@
-"""``main.py upscale`` and the old-photo recipe of ``main.py restore`` as a user runs them."""
+"""``main.py upscale`` and the old-photo recipe of ``main.py restore`` as a user runs them.
+
+The batch on a folder runs ``main.py`` as a process, as a user does; the other cases call
+``main.main`` in this process (the same code, without paying for importing torch each time)."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from photos import scan
@@ -22,13 +26,27 @@ def kiln(*args, timeout=600):
                           capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
 
 
-def test_upscale_a_folder_with_a_broken_photo(tmp_path, compact_upscaler):
+@pytest.fixture
+def kiln_here(capsys):
+    """``kiln_here(*args)`` runs ``main.main`` in this process → (returncode, stdout, stderr)."""
+    import main
+
+    def run(*args):
+        capsys.readouterr()
+        code = main.main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out, err)
+
+    return run
+
+
+def test_upscale_a_folder_with_a_broken_photo(kiln_here, tmp_path, compact_upscaler):
     photos = tmp_path / "photos"
     photos.mkdir()
     Image.fromarray(scan(0, gray=False)).save(photos / "colour.png")
     Image.fromarray(scan(1)[..., 0]).save(photos / "gray.png")  # a one-channel scan
     (photos / "torn.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    done = kiln("upscale", photos, "--model", compact_upscaler, "--scale", 2, "--out", tmp_path / "out")
+    done = kiln_here("upscale", photos, "--model", compact_upscaler, "--scale", 2, "--out", tmp_path / "out")
     assert done.returncode == 1
     assert "torn.png" in done.stderr and "enlarged 2 of 3 photos ×2" in done.stdout
     colour = np.array(Image.open(tmp_path / "out" / "colour-x2.png"))
@@ -38,18 +56,18 @@ def test_upscale_a_folder_with_a_broken_photo(tmp_path, compact_upscaler):
     assert sorted(p.name for p in photos.iterdir()) == ["colour.png", "gray.png", "torn.png"]
 
 
-def test_wrong_kind_and_too_large_are_said_before_work(tmp_path, face_model, compact_upscaler):
+def test_wrong_kind_and_too_large_are_said_before_work(kiln_here, tmp_path, face_model, compact_upscaler):
     Image.fromarray(scan(0)).save(tmp_path / "p.png")
-    done = kiln("upscale", tmp_path / "p.png", "--model", face_model, "--out", tmp_path / "out")
+    done = kiln_here("upscale", tmp_path / "p.png", "--model", face_model, "--out", tmp_path / "out")
     assert done.returncode == 1 and "face restorer (GFPGAN), not an upscaler" in done.stderr
     Image.new("RGB", (6000, 4000)).save(tmp_path / "big.png")
-    done = kiln("upscale", tmp_path / "big.png", "--model", compact_upscaler, "--scale", 4, "--out", tmp_path / "o2")
+    done = kiln_here("upscale", tmp_path / "big.png", "--model", compact_upscaler, "--scale", 4, "--out", tmp_path / "o2")
     assert done.returncode == 1 and "×4 of 6000×4000 is 384 megapixels" in done.stderr
     assert not (tmp_path / "o2" / "big-x4.png").exists()
 
 
-def test_make_test_model_writes_each_kind(tmp_path):
-    done = kiln("make-test-model", tmp_path / "up.safetensors", "--restoration", "upscale")
+def test_make_test_model_writes_each_kind(kiln_here, tmp_path):
+    done = kiln_here("make-test-model", tmp_path / "up.safetensors", "--restoration", "upscale")
     assert done.returncode == 0, done.stderr
     assert "RRDBNet ×4" in done.stdout
     from inference.restoration_models.model_file import load_restoration_model
@@ -58,13 +76,13 @@ def test_make_test_model_writes_each_kind(tmp_path):
     assert (model.kind, model.scale, model.architecture) == ("upscale", 4, "ESRGAN")
 
 
-def test_fill_keeps_every_pixel_outside_the_mask(tmp_path, fill_model):
+def test_fill_keeps_every_pixel_outside_the_mask(kiln_here, tmp_path, fill_model):
     photo = scan(2, gray=False)
     Image.fromarray(photo).save(tmp_path / "p.png")
     mask = np.zeros(photo.shape[:2], np.uint8)
     mask[30:80, 40:120] = 255
     Image.fromarray(mask).save(tmp_path / "m.png")
-    done = kiln("restore", tmp_path / "p.png", "--mask", tmp_path / "m.png", "--fill", fill_model, "--out", tmp_path / "out")
+    done = kiln_here("restore", tmp_path / "p.png", "--mask", tmp_path / "m.png", "--fill", fill_model, "--out", tmp_path / "out")
     assert done.returncode == 0, done.stderr
     out = np.array(Image.open(tmp_path / "out" / "p-restored.png"))
     assert np.array_equal(out[mask == 0], photo[mask == 0])
@@ -89,17 +107,17 @@ def test_the_recipe_on_a_folder_with_a_corrupt_file(tmp_path, fill_model, face_m
         assert np.array_equal(out[..., 0], out[..., 1])  # gray scans stay gray through every step
 
 
-def test_recipe_flags_are_checked_before_work(tmp_path, face_model):
+def test_recipe_flags_are_checked_before_work(kiln_here, tmp_path, face_model):
     Image.fromarray(scan(0)).save(tmp_path / "p.png")
-    done = kiln("restore", tmp_path / "p.png", "--out", tmp_path / "o", "--fill", face_model)
+    done = kiln_here("restore", tmp_path / "p.png", "--out", tmp_path / "o", "--fill", face_model)
     assert done.returncode == 1 and "--mask MASK.png or --detect" in done.stderr
-    done = kiln("restore", tmp_path / "p.png", "--out", tmp_path / "o", "--detect", "--fill", face_model)
+    done = kiln_here("restore", tmp_path / "p.png", "--out", tmp_path / "o", "--detect", "--fill", face_model)
     assert done.returncode == 1 and "not a fill (inpainting) model" in done.stderr
-    done = kiln("restore", tmp_path / "p.png", "--out", tmp_path / "o", "--faces", "diffusion")
+    done = kiln_here("restore", tmp_path / "p.png", "--out", tmp_path / "o", "--faces", "diffusion")
     assert done.returncode == 1 and "--model" in done.stderr
 
 
-def test_the_diffusion_model_inpaints_from_the_learned_fill(tmp_path, tiny_model_dir, fill_model):
+def test_the_diffusion_model_inpaints_from_the_learned_fill(kiln_here, tmp_path, tiny_model_dir, fill_model):
     photo = scan(3, size=(96, 64), gray=False)
     Image.fromarray(photo).save(tmp_path / "p.png")
     mask = np.zeros((64, 96), np.uint8)
@@ -107,7 +125,7 @@ def test_the_diffusion_model_inpaints_from_the_learned_fill(tmp_path, tiny_model
     Image.fromarray(mask).save(tmp_path / "m.png")
     outs = {}
     for name, extra in (("plain", []), ("filled", ["--fill", fill_model])):
-        done = kiln("restore", tmp_path / "p.png", "--out", tmp_path / name, "--mask", tmp_path / "m.png",
+        done = kiln_here("restore", tmp_path / "p.png", "--out", tmp_path / name, "--mask", tmp_path / "m.png",
                     "--model", tiny_model_dir, "--steps", 2, "--strength", 0.5, *extra)
         assert done.returncode == 0, done.stderr
         outs[name] = np.array(Image.open(tmp_path / name / "p-restored.png"))
@@ -118,11 +136,11 @@ def test_the_diffusion_model_inpaints_from_the_learned_fill(tmp_path, tiny_model
     assert not np.array_equal(outs["plain"][mask > 0], outs["filled"][mask > 0])  # it started from the fill
 
 
-def test_add_detail_works_tile_by_tile_at_full_resolution(tmp_path, compact_upscaler, tiny_model_dir):
+def test_add_detail_works_tile_by_tile_at_full_resolution(kiln_here, tmp_path, compact_upscaler, tiny_model_dir):
     photo = scan(4, size=(300, 140))  # ×2 → 600×280: two tiles of the model's 512 px side
     Image.fromarray(photo).save(tmp_path / "p.png")
-    plain = kiln("upscale", tmp_path / "p.png", "--model", compact_upscaler, "--out", tmp_path / "plain")
-    done = kiln("upscale", tmp_path / "p.png", "--model", compact_upscaler, "--out", tmp_path / "detail",
+    plain = kiln_here("upscale", tmp_path / "p.png", "--model", compact_upscaler, "--out", tmp_path / "plain")
+    done = kiln_here("upscale", tmp_path / "p.png", "--model", compact_upscaler, "--out", tmp_path / "detail",
                 "--detail", tiny_model_dir, "--steps", 4, "--detail-strength", 0.5)
     assert plain.returncode == 0 and done.returncode == 0, done.stderr
     a = np.array(Image.open(tmp_path / "plain" / "p-x2.png").convert("RGB"))

@@ -12,21 +12,26 @@ from inference.cli.generate import cancel_on_ctrl_c, run_one_job
 from inference.core.errors import KilnError
 
 
-def run_model_step(request, cancel: threading.Event, on_event=lambda _event: None):
-    """Run ``request`` (an Upscale/Face/Fill request); → the new picture. Raises ``KilnError`` on
-    failure and ``KeyboardInterrupt`` when Ctrl+C cancelled it."""
+def run_job_or_raise(engine, request, cancel: threading.Event, on_event=lambda _event: None):
+    """Run ``request`` as one job, Ctrl+C cancelling it within a step; → its ``JobFinished``.
+    Raises ``KilnError`` on failure and ``KeyboardInterrupt`` when Ctrl+C cancelled it."""
     from inference.core.api import JobCancelled, JobFailed
 
     restore_ctrl_c = cancel_on_ctrl_c(cancel)
     try:
-        final = run_one_job(None, request, on_event, cancel)
+        final = run_one_job(engine, request, on_event, cancel)
     finally:
         restore_ctrl_c()
     if isinstance(final, JobFailed):
         raise KilnError(final.message)
     if isinstance(final, JobCancelled):
         raise KeyboardInterrupt
-    return final.image
+    return final
+
+
+def run_model_step(request, cancel: threading.Event, on_event=lambda _event: None):
+    """Run ``request`` (an Upscale/Face/Fill request: no engine needed); → the new picture."""
+    return run_job_or_raise(None, request, cancel, on_event).image
 
 
 def check_model_file(path: str, kind: str, flag: str) -> None:

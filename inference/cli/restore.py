@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.cli.generate import (EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, cancel_on_ctrl_c, fail, quiet_libraries,
-                                    run_one_job)
+from inference.cli.generate import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, fail, quiet_libraries
 from inference.core.errors import KilnError
 from inference.files.output_names import OutputNames, same_file_key
 from inference.files.photo_inputs import collect_inputs
@@ -126,7 +125,7 @@ class _Restorer:
         ))
 
     def _run(self, request):
-        from inference.core.api import JobCancelled, JobFailed
+        from inference.cli.model_steps import run_job_or_raise
         from inference.engine.engine import Engine
         from inference.files.metadata import format_parameters
         from inference.models.model_ref import model_display_name
@@ -134,15 +133,7 @@ class _Restorer:
         if self.engine is None:
             self.engine = Engine()
         # A job of the job runner; Ctrl+C meanwhile cancels it within a step (then ends the batch)
-        restore_ctrl_c = cancel_on_ctrl_c(self.cancel)
-        try:
-            final = run_one_job(self.engine, request, lambda _event: None, self.cancel)
-        finally:
-            restore_ctrl_c()
-        if isinstance(final, JobFailed):
-            raise KilnError(final.message)
-        if isinstance(final, JobCancelled):
-            raise KeyboardInterrupt
+        final = run_job_or_raise(self.engine, request, self.cancel)
         return final.image, format_parameters(request, model_display_name(self.args.model))
 
 

@@ -86,8 +86,8 @@ def upscale_command(args) -> int:
 
 def _add_detail(args, image, job_id: int, cancel):
     """The enlarged ``image`` through the diffusion model at low strength, tile by tile."""
-    from inference.cli.generate import cancel_on_ctrl_c, run_one_job
-    from inference.core.api import GenerationRequest, JobCancelled, JobFailed, Mode
+    from inference.cli.model_steps import run_job_or_raise
+    from inference.core.api import GenerationRequest, Mode
     from inference.engine.engine import Engine
     from inference.files.metadata import format_parameters
     from inference.models.model_ref import model_display_name
@@ -98,15 +98,7 @@ def _add_detail(args, image, job_id: int, cancel):
     request = GenerationRequest(job_id=job_id, mode=Mode.IMG2IMG, prompt=args.prompt, model_ref=args.detail,
                                 image=image, steps=args.steps, strength=args.detail_strength, seed=args.seed,
                                 detail=True)
-    restore_ctrl_c = cancel_on_ctrl_c(cancel)
-    try:
-        final = run_one_job(_ENGINE, request, lambda _event: None, cancel)
-    finally:
-        restore_ctrl_c()
-    if isinstance(final, JobFailed):
-        raise KilnError(final.message)
-    if isinstance(final, JobCancelled):
-        raise KeyboardInterrupt
+    final = run_job_or_raise(_ENGINE, request, cancel)
     return final.image, format_parameters(request, model_display_name(args.detail))
 
 

@@ -67,6 +67,9 @@ def _restore_parser(sub) -> None:
     p.add_argument("--faces", metavar="MODEL|diffusion",
                    help="restore the faces boxed in NAME.faces.json beside each photo, with this face model "
                         "(GFPGAN…) or 'diffusion' (a low-strength pass of --model)")
+    p.add_argument("--find-faces", metavar="DETECTOR",
+                   help="with --faces: find the faces with this face detector (YuNet .onnx) in photos that have "
+                        "no NAME.faces.json")
     p.add_argument("--fidelity", type=float, default=0.5,
                    help="with --faces MODEL: 0 keeps the original face, 1 takes the model's (default 0.5)")
     p.add_argument("--upscale", metavar="MODEL", help="enlarge with this super-resolution model (after the repairs)")
@@ -123,8 +126,9 @@ def _make_test_model_parser(sub) -> None:
     p.add_argument("out", help="output folder (or .safetensors file with --single-file or --restoration)")
     p.add_argument("--inpainting", action="store_true", help="the 9-channel inpainting variant")
     p.add_argument("--single-file", action="store_true", help="one .safetensors in the original checkpoint layout")
-    p.add_argument("--restoration", choices=("upscale", "face", "fill"),
-                   help="instead: a random-weight restoration model (RRDBNet ×4, GFPGAN or LaMa) as one .safetensors")
+    p.add_argument("--restoration", choices=("upscale", "face", "fill", "detect"),
+                   help="instead: a random-weight restoration model (RRDBNet ×4, GFPGAN or LaMa) as one .safetensors, "
+                        "or (detect) a YuNet face detector as .onnx")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -121,6 +121,7 @@ def build_editor(settings: Settings, engine_factory=None) -> Editor:
         settings.save_params(params)
         worker.shutdown()
         restore.shutdown()
+        faces.finding.shutdown()
         autosave.close()  # a clean quit leaves nothing to recover
 
     window.closing.connect(on_closing)

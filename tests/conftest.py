@@ -55,6 +55,14 @@ def fill_model(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def firing_finder(tmp_path_factory):
+    """A YuNet-architecture face detector (ONNX) that proposes a known grid of 192-px faces (at its input scale)."""
+    from tests.face_finders import firing_face_finder
+
+    return firing_face_finder(tmp_path_factory.mktemp("restoration") / "yunet-firing.onnx")
+
+
+@pytest.fixture(scope="session")
 def tiny_inpaint_dir(tmp_path_factory):
     """The 9-channel inpainting variant as a diffusers folder."""
     from inference.models.tiny_model import make_test_model

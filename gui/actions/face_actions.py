@@ -1,5 +1,5 @@
-"""Faces in the editor: Image → Faces (the face box tool, F; Delete face box; Restore faces; the
-face pass) and the Faces panel, wired to the window. The state lives in ``gui.session.face_boxes``
+"""Faces in the editor: Image → Faces (the face box tool, F; Find faces, Shift+F; Delete face box;
+Restore faces; the face pass) and the Faces panel, wired to the window. The state lives in ``gui.session.face_boxes``
 and ``gui.session.face_restore``; the pointer in ``gui.canvas.face_box_tool``."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QBoxLayout
 from gui.canvas.face_box_tool import FaceBoxTool
 from gui.panels.faces_panel import FacesPanel
 from gui.session.face_boxes import FaceBoxes, face_boxes_of
+from gui.session.face_finding import FaceFinding
 from gui.session.face_restore import FaceRestoration
 
 TOOL_TIP = ("Face box tool: drag over a face to box it; drag a box to move it, its edge to resize it. "
@@ -20,11 +21,12 @@ STATUS_TIP = "Face box tool: drag over a face; Delete removes; F leaves"  # fits
 
 class FaceActions(QObject):
     """The faces of one editor: ``boxes`` (the model), ``faces`` (Restore faces, the face pass),
-    ``tool`` (on the canvas), ``panel`` and the menu ``actions`` by name."""
+    ``finding`` (Find faces), ``tool`` (on the canvas), ``panel`` and the menu ``actions`` by name."""
 
-    def __init__(self, boxes: FaceBoxes, faces: FaceRestoration, tool: FaceBoxTool, parent: QObject | None = None):
+    def __init__(self, boxes: FaceBoxes, faces: FaceRestoration, finding: FaceFinding, tool: FaceBoxTool,
+                 parent: QObject | None = None):
         super().__init__(parent)
-        self.boxes, self.faces, self.tool = boxes, faces, tool
+        self.boxes, self.faces, self.finding, self.tool = boxes, faces, finding, tool
         self.panel: FacesPanel | None = None
         self.actions: dict[str, QAction] = {}
 
@@ -45,8 +47,9 @@ def install_faces(window, document, canvas, controller, worker, params, settings
     Generate waiting while the faces are restored."""
     boxes = face_boxes_of(document)
     faces = FaceRestoration(document, boxes, canvas.overlay, worker, controller, params, settings, window)
+    finding = FaceFinding(document, boxes, settings, window)
     tool = FaceBoxTool(canvas, boxes, window)
-    actions = FaceActions(boxes, faces, tool, window)
+    actions = FaceActions(boxes, faces, finding, tool, window)
 
     # 1. Image → Faces
     image = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Image")
@@ -66,6 +69,8 @@ def install_faces(window, document, canvas, controller, worker, params, settings
 
     tool_action = add("tool", "Face box &tool", lambda checked: actions.toggle_tool(checked), "F", TOOL_TIP, True)
     tool.active_changed.connect(tool_action.setChecked)
+    find = add("find", "&Find faces", finding.find, "Shift+F",
+               "Propose a box around each face with the face detector chosen in File → Models… → Restoration")
     delete = add("delete", "&Delete face box", actions.delete_selected, "Delete", "Remove the selected face box")
     add("clear", "&Clear face boxes", boxes.clear, tip="Remove every face box (one undo step)")
     menu.addSeparator()
@@ -77,8 +82,9 @@ def install_faces(window, document, canvas, controller, worker, params, settings
         delete.setEnabled(boxes.selected is not None)  # Delete goes on to other widgets otherwise
         restore.setEnabled(not faces.busy)
         face_pass.setEnabled(not faces.busy)
+        find.setEnabled(not finding.busy)
 
-    for signal in (boxes.changed, faces.state_changed):
+    for signal in (boxes.changed, faces.state_changed, finding.state_changed):
         signal.connect(follow)
     follow()
 
@@ -90,7 +96,7 @@ def install_faces(window, document, canvas, controller, worker, params, settings
     tool.active_changed.connect(lambda on: window.show_message(STATUS_TIP if on else ""))
 
     # 3. The panel, right under the Restore panel.
-    panel = FacesPanel(boxes, faces, tool_action)
+    panel = FacesPanel(boxes, faces, finding, tool_action)
     window.add_side_panel(panel)
     layout = panel.parentWidget().layout() if panel.parentWidget() is not None else None
     if isinstance(layout, QBoxLayout) and layout.indexOf(window.restore_panel) >= 0:
@@ -102,6 +108,8 @@ def install_faces(window, document, canvas, controller, worker, params, settings
     boxes.message.connect(window.show_message)
     faces.message.connect(window.show_message)
     faces.error.connect(window.show_error)
+    finding.message.connect(window.show_message)
+    finding.error.connect(window.show_error)
     faces.progress.connect(lambda text: window.busy_indicator.start("faces", text) if text
                            else window.busy_indicator.stop("faces"))
     window.cancel_action.triggered.connect(faces.cancel)

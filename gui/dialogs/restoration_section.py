@@ -39,9 +39,9 @@ from inference.restoration_models.model_file import KIND_NAMES, NONCOMMERCIAL
 
 COLUMNS = ("Model", "Size", "Licence", "Status", "Used for")  # what a model is for: its tooltip, and below
 STATUS, USED_FOR = 3, 4
-USES = {"upscale": "Upscale", "face": "Faces", "fill": "Fill"}  # kinds a model can be chosen for
+USES = {"upscale": "Upscale", "face": "Faces", "fill": "Fill", "detect": "Find faces"}  # kinds to choose for
 PROGRESS_STEPS = 1000
-FILE_FILTER = "Restoration models (*.safetensors *.pth *.pt *.ckpt *.bin)"
+FILE_FILTER = "Restoration models (*.safetensors *.pth *.pt *.ckpt *.bin);;Face detectors (*.onnx)"
 NONCOMMERCIAL_NOTE = ("Personal, non-commercial use only: " + "; ".join(
     f"{arch} — {licence.removesuffix(' (non-commercial)')}" for arch, licence in NONCOMMERCIAL.items()
     if arch in ("CodeFormer", "DDColor", "MAT")) + ".")

@@ -1,10 +1,11 @@
-"""The Faces panel: the face box tool, Restore faces with its Fidelity, and the face pass.
+"""The Faces panel: the face box tool, Find faces, Restore faces with its Fidelity, and the face pass.
 
 Bound to the session: the face boxes (``gui.session.face_boxes.FaceBoxes``) and the face work
-(``gui.session.face_restore.FaceRestoration``); the widgets hold nothing that matters. The
+(``gui.session.face_restore.FaceRestoration``) and finding them
+(``gui.session.face_finding.FaceFinding``); the widgets hold nothing that matters. The
 buttons are disabled while they cannot run, their tooltip saying why (no boxes, no model).
 Two rows, so the generation panel's Prompt stays in sight at 1280×800: the tool, Fidelity and
-Restore faces; the face pass and its strength. How many boxes there are is the tool's tooltip.
+Restore faces; Find faces, the face pass and its strength. How many boxes there are is the tool's tooltip.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ FIDELITY_TIP = "Fidelity, original ↔ model: 0 keeps each face exactly as it is
 class FacesPanel(QGroupBox):
     """``tool_action``: the checkable action of the face box tool (Image → Faces)."""
 
-    def __init__(self, boxes, faces, tool_action, parent=None):
+    def __init__(self, boxes, faces, finding, tool_action, parent=None):
         super().__init__("Faces", parent)
-        self._boxes, self._faces = boxes, faces
+        self._boxes, self._faces, self._finding = boxes, faces, finding
         self._tool_tip = tool_action.toolTip()
         self.tool_button = QPushButton("Face box tool (F)", checkable=True)
         self.tool_button.setChecked(tool_action.isChecked())
@@ -32,6 +33,7 @@ class FacesPanel(QGroupBox):
         self.fidelity_value = QLabel()
         self.fidelity_value.setFixedWidth(self.fidelity_value.fontMetrics().horizontalAdvance("0.00") + 6)
         self.restore_button = QPushButton("Restore faces")
+        self.find_button = QPushButton("Find faces")
         self.pass_button = QPushButton("Face pass with the diffusion model")
         self.strength_spin = QDoubleSpinBox(minimum=0.05, maximum=1.0, singleStep=0.05, decimals=2)
         self.strength_spin.setValue(faces.pass_strength)
@@ -44,7 +46,8 @@ class FacesPanel(QGroupBox):
         grid.addWidget(self.fidelity_slider, 0, 2)
         grid.addWidget(self.fidelity_value, 0, 3)
         grid.addWidget(self.restore_button, 0, 4)
-        grid.addWidget(self.pass_button, 1, 0, 1, 4)
+        grid.addWidget(self.find_button, 1, 0)
+        grid.addWidget(self.pass_button, 1, 1, 1, 3)
         grid.addWidget(self.strength_spin, 1, 4)
         grid.setColumnStretch(2, 1)
         grid.setVerticalSpacing(4)  # compact: the Prompt below stays in sight at 1280×800
@@ -53,7 +56,9 @@ class FacesPanel(QGroupBox):
         self.strength_spin.valueChanged.connect(self._set_strength)
         self.restore_button.clicked.connect(self._restore_or_stop)
         self.pass_button.clicked.connect(faces.face_pass)
+        self.find_button.clicked.connect(finding.find)
         faces.state_changed.connect(self.refresh)
+        finding.state_changed.connect(self.refresh)
         boxes.changed.connect(self.refresh)
         self._set_fidelity(self.fidelity_slider.value())
         self.refresh()
@@ -74,6 +79,9 @@ class FacesPanel(QGroupBox):
         ready, reason = faces.pass_ready()
         self.pass_button.setEnabled(ready)
         self.pass_button.setToolTip(reason)
+        ready, reason = self._finding.ready()
+        self.find_button.setEnabled(ready)
+        self.find_button.setToolTip(reason)
 
     def box_count_text(self) -> str:
         """"2 face boxes", or what to do while there is none."""
@@ -106,5 +114,5 @@ class FacesPanel(QGroupBox):
 
     def changeEvent(self, event) -> None:  # noqa: N802
         if event.type() == QEvent.Type.ActivationChange:
-            self.refresh()  # back from the Models dialog: a face model may have been chosen
+            self.refresh()  # back from the Models dialog: a face model or detector may have been chosen
         super().changeEvent(event)

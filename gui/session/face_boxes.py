@@ -161,6 +161,19 @@ class FaceBoxes(QObject):
         after = self._boxes + (clipped,)
         return self._push(after, "Add face box", len(after) - 1)
 
+    def add_found(self, boxes) -> int:
+        """Add the boxes a face detector proposed, as one undo step ("Find faces"), clipped to the
+        picture; those off it or too small are left out quietly. Returns how many were added."""
+        room = MAX_FACE_BOXES - len(self._boxes)
+        found = []
+        for box in boxes:
+            clipped = clip_box(box, self._document.width_px, self._document.height_px)
+            if not isinstance(clipped, str) and clipped not in self._boxes and len(found) < room:
+                found.append(clipped)
+        if found:
+            self._push(self._boxes + tuple(found), f"Find faces ({len(found)})", None)
+        return len(found)
+
     def set_box(self, index: int, box, text: str = "Move face box") -> bool:
         """Move or resize box ``index`` to ``box`` (clipped). False when nothing changes or the new
         place is refused (with a ``message``)."""

@@ -286,10 +286,18 @@ def _make_restoration_test_model(args, started: float) -> int:
     from inference.restoration_models.random_models import make_restoration_test_model
 
     try:
-        path = make_restoration_test_model(Path(args.out), args.restoration)
+        if args.restoration == "detect":
+            from inference.restoration_models.yunet_architecture import write_face_finder_onnx
+
+            path = write_face_finder_onnx(Path(args.out))
+        else:
+            path = make_restoration_test_model(Path(args.out), args.restoration)
+    except KilnError as exc:
+        return fail(str(exc))
     except OSError as exc:
         return fail(f"cannot write '{args.out}': {exc.strerror or exc}.")
-    what = {"upscale": "upscaler (RRDBNet ×4)", "face": "face restorer (GFPGAN)", "fill": "fill model (LaMa)"}
+    what = {"upscale": "upscaler (RRDBNet ×4)", "face": "face restorer (GFPGAN)", "fill": "fill model (LaMa)",
+            "detect": "face detector (YuNet)"}
     print(f"kiln: wrote random-weight test {what[args.restoration]} to {path} "
           f"in {time.perf_counter() - started:.1f} s")
     return EXIT_OK

@@ -4,7 +4,8 @@ Each input goes through the steps asked for, in this order, and is written to ``
 ``NAME-restored.png``: a mask (one given mask, or damage detection) repaired classically (heal),
 by a learned fill model (``--fill``) or inpainted with a diffusion model (``--model``, starting
 from the learned fill when ``--fill`` is given too); faces (``--faces``, the boxes in
-``NAME.faces.json`` beside the photo); enlarging (``--upscale``); colourising (``--colorize``).
+``NAME.faces.json`` beside the photo, or found by ``--find-faces DETECTOR``); enlarging
+(``--upscale``); colourising (``--colorize``).
 A file that cannot be read or restored is reported and skipped; the rest go on. Exit status: 0
 when every file was restored, 1 when any was skipped (or nothing could start), 130 on Ctrl+C.
 """
@@ -49,6 +50,11 @@ class _Restorer:
         self.engine = None
         self.cancel = threading.Event()
         self.given_mask = None
+        self.finder = None
+        if getattr(args, "find_faces", None):
+            from inference.restoration_models.face_finder import load_face_finder
+
+            self.finder = load_face_finder(args.find_faces)
         if args.mask:
             from inference.files.image_io import load_mask
 
@@ -89,19 +95,25 @@ class _Restorer:
         ))
 
     def faces(self, image, path, job_id: int):
-        """→ ``image`` with the faces boxed in ``NAME.faces.json`` restored (unchanged without one)."""
+        """→ (``image`` with its faces restored, how many): the faces boxed in ``NAME.faces.json``,
+        or without one those the ``--find-faces`` detector finds (unchanged when there are none)."""
         boxes = read_face_boxes(path)
+        if not boxes and self.finder is not None:
+            from inference.restoration_models.face_finder import face_boxes_to_propose
+
+            boxes = face_boxes_to_propose(self.finder.find(image), image.shape[1], image.shape[0])
         if not boxes:
-            return image, False
+            return image, 0
         if self.args.faces == "diffusion":
             from inference.restoration_models.faces import check_face_boxes, face_pass_mask
 
             boxes = check_face_boxes(boxes, image.shape[1], image.shape[0])
-            return self._inpaint(image, face_pass_mask(boxes, image.shape[:2]), job_id, FACE_PASS_STRENGTH)[0], True
+            mask = face_pass_mask(boxes, image.shape[:2])
+            return self._inpaint(image, mask, job_id, FACE_PASS_STRENGTH)[0], len(boxes)
         from inference.restoration_models.jobs import FaceRequest
 
         request = FaceRequest(job_id, self.args.faces, image, tuple(boxes), self.args.fidelity)
-        return self._model_step(request), True
+        return self._model_step(request), len(boxes)
 
     def upscale(self, image, job_id: int):
         from inference.restoration_models.jobs import UpscaleRequest
@@ -147,6 +159,8 @@ def restore_command(args) -> int:
 
     # 1. Check what applies to the whole batch before any work
     repairs = args.mask or args.detect
+    if getattr(args, "find_faces", None) and not args.faces:
+        return fail("--find-faces finds the faces for --faces: add --faces MODEL (or --faces diffusion).")
     if args.fill and not repairs:
         return fail("--fill fills the damage: say where with --mask MASK.png or --detect.")
     if not repairs and not (args.colorize or args.faces or args.upscale):
@@ -212,8 +226,9 @@ def restore_command(args) -> int:
                 if args.faces:
                     restored, boxed = restorer.faces(restored, path, index)
                     if not boxed:
-                        tqdm.write(f"kiln: {path.name}: no {path.stem}.faces.json beside it, faces left as they are",
-                                   file=sys.stderr)
+                        why = ("no faces found" if restorer.finder is not None
+                               else f"no {path.stem}.faces.json beside it")
+                        tqdm.write(f"kiln: {path.name}: {why}, faces left as they are", file=sys.stderr)
                 if args.upscale:  # a new size: written as 8-bit
                     restored, source = restorer.upscale(restored, index), None
                 if args.colorize:  # last, on the repaired picture; written as 8-bit colour

@@ -23,6 +23,9 @@ Provenance, as checked on huggingface.co's pages when this table was written:
   safetensors state dict (the key layout spandrel reads). The repo was seen; the file name
   ``big-lama.safetensors`` comes from its model card's example and was not seen in a file list.
   NOT verified: if the hub has no such file, the download says so and nothing else happens.
+* YuNet 2023mar — ``opencv/face_detection_yunet``: OpenCV's own repo of its model zoo's face detector
+  (``face_detection_yunet_2023mar.onnx``, 232,589 bytes, MIT, from ShiqiYu/libfacedetection). NOT
+  verified from here: the repo and file name are OpenCV's published ones; no pin.
 * CodeFormer (non-commercial) — ``XuminYu/example_safetensors``: ``codeformer.pth`` with the sha256 of
   sczhou/CodeFormer's v0.1.0 release (``1009e537…``). Verified bytes; an unofficial mirror.
 * DDColor (non-commercial in Kiln's table) — ``piddnad/DDColor-models``, the author's own repo
@@ -41,6 +44,7 @@ PURPOSES: tuple[tuple[str, str], ...] = (
     ("face", "Restore faces"),
     ("fill", "Fill"),
     ("restore", "Colourise and restore"),
+    ("detect", "Find faces"),
 )
 
 
@@ -48,7 +52,8 @@ PURPOSES: tuple[tuple[str, str], ...] = (
 class RestorationEntry:
     """One recommended model file.
 
-    kind: "upscale", "face", "fill" or "restore" (``model_file.KINDS``); scale: the upscaler's
+    kind: "upscale", "face", "fill", "restore" (``model_file.KINDS``) or "detect" (a face detector,
+    ONNX: ``face_finder``); scale: the upscaler's
     factor (1 for the others). sha256: the pinned content of ``filename`` (None: not pinned).
     noncommercial: off unless the user allows non-commercial models (``licence`` says why).
     """
@@ -59,14 +64,14 @@ class RestorationEntry:
     repo_id: str
     filename: str
     licence: str
-    size_mb: int
+    size_mb: float
     description: str
     sha256: str | None = None
     noncommercial: bool = False
 
     @property
     def size_bytes(self) -> int:
-        return self.size_mb * 1_000_000
+        return int(self.size_mb * 1_000_000)
 
     def offered(self, allow_noncommercial: bool) -> bool:
         """Whether it may be downloaded now (a non-commercial entry only once the user allowed them)."""
@@ -114,6 +119,16 @@ RESTORATION_CATALOG: tuple[RestorationEntry, ...] = (
         licence=NONCOMMERCIAL["DDColor"], size_mb=912,
         description="Colours black-and-white photos in one step; personal, non-commercial use only.",
         noncommercial=True,
+    ),
+)
+
+
+RESTORATION_CATALOG += (
+    RestorationEntry(
+        name="YuNet (2023mar)", kind="detect", scale=1,
+        repo_id="opencv/face_detection_yunet", filename="face_detection_yunet_2023mar.onnx",
+        licence="MIT", size_mb=0.2,
+        description="Finds the faces in a photo and proposes a box around each, for Restore faces.",
     ),
 )
 

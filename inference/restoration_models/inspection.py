@@ -48,6 +48,9 @@ def inspect_files(paths: list[str], allow_noncommercial: bool) -> list[Inspectio
 
     found = []
     for path in paths:
+        if str(path).lower().endswith(".onnx"):
+            found.append(_inspect_detector(path))
+            continue
         try:
             model = load_restoration_model(path, allow_noncommercial)
         except KilnError as exc:
@@ -57,6 +60,16 @@ def inspect_files(paths: list[str], allow_noncommercial: bool) -> list[Inspectio
         else:
             found.append(Inspection(path, model.kind, model.scale, model.architecture, model.licence))
     return found
+
+
+def _inspect_detector(path: str) -> Inspection:
+    from inference.restoration_models.face_finder import load_face_finder
+
+    try:
+        load_face_finder(path)
+    except KilnError as exc:
+        return Inspection(path, refusal=str(exc))
+    return Inspection(path, "detect", 1, "YuNet", "MIT")
 
 
 def noncommercial_extras_installed() -> bool:

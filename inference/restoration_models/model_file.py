@@ -25,7 +25,7 @@ from inference.core.errors import ModelError, UnsafeCheckpoint
 # What a model is for, from spandrel's purpose
 KINDS = {"SR": "upscale", "FaceSR": "face", "Inpainting": "fill", "Restoration": "restore"}
 KIND_NAMES = {"upscale": "an upscaler", "face": "a face restorer", "fill": "a fill (inpainting) model",
-              "restore": "a restoration model (same size out)"}
+              "restore": "a restoration model (same size out)", "detect": "a face detector"}
 PICKLE_SUFFIXES = {".pth", ".pt", ".ckpt", ".bin"}
 NONCOMMERCIAL = {  # architecture id → licence, for those spandrel keeps apart
     "CodeFormer": "S-Lab License 1.0 (non-commercial)",
@@ -65,6 +65,9 @@ def read_state_dict(path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"There is no model file at {path}. Check the path, or choose the file again.")
+    if path.suffix.lower() == ".onnx":
+        raise ModelError(f"{path.name} is an ONNX file: Kiln reads ONNX files only as face detectors (Find faces, "
+                         "--find-faces). Restoration models are .safetensors or .pth files.")
     if path.suffix.lower() in PICKLE_SUFFIXES and not _looks_safetensors(path):
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)  # never a full unpickle

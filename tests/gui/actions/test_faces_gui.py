@@ -173,3 +173,43 @@ def test_the_face_pass_inpaints_only_the_boxes(editor, qtbot, tiny_inpaint_dir):
     assert np.array_equal(doc.mask, mask)  # the user's mask is as it was
     doc.undo_stack.undo()
     assert np.array_equal(doc.image, original) and editor.warnings == []
+
+
+def test_find_faces_proposes_boxes_in_one_undo_step(editor, qtbot, firing_finder, tmp_path):
+    from inference.restoration_models.face_finder import face_boxes_to_propose, load_face_finder
+
+    save_image(tmp_path / "group.png", face_photo((400, 300), BOX))
+    assert editor.files.open_path(str(tmp_path / "group.png"), ask_about_parameters=False)
+    doc, boxes, panel = editor.document, editor.faces.boxes, editor.faces.panel
+    finding, find = editor.faces.finding, editor.faces.actions["find"]
+    panel.refresh()
+    assert not panel.find_button.isEnabled() and "needs a face detector" in panel.find_button.toolTip()
+    find.trigger()  # Shift+F without a detector says where to get one, and changes nothing
+    assert "File → Models… → Restoration" in editor.window.statusBar().currentMessage()
+    assert boxes.boxes == ()
+
+    editor.settings.choose_restoration_model("detect", str(firing_finder))
+    panel.refresh()
+    assert panel.find_button.isEnabled() and find.shortcut().toString() == "Shift+F"
+    boxes.add(BOX)  # a face boxed by hand keeps its box; only the others are proposed
+    steps, original = doc.undo_stack.count(), doc.image.copy()
+    qtbot.mouseClick(panel.find_button, Qt.MouseButton.LeftButton)
+    assert finding.wait(60)
+    expected = face_boxes_to_propose(load_face_finder(firing_finder).find(original), doc.width_px, doc.height_px,
+                                     [BOX])
+    assert expected and boxes.boxes == (BOX, *expected)
+    assert doc.undo_stack.count() == steps + 1 and doc.undo_stack.undoText() == f"Find faces ({len(expected)})"
+    assert editor.window.statusBar().currentMessage().startswith(f"Found {len(expected)} face")
+    assert np.array_equal(doc.image, original)  # finding faces never touches the picture
+    doc.undo_stack.undo()
+    assert boxes.boxes == (BOX,)
+
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not an onnx graph")
+    editor.settings.choose_restoration_model("detect", str(broken))
+    errors = []
+    editor.window.show_error = errors.append  # the error dialog, without a modal loop
+    editor.faces.finding.error.disconnect()
+    editor.faces.finding.error.connect(errors.append)
+    assert finding.find() and finding.wait(60)
+    assert errors and "not a readable ONNX model" in errors[0] and boxes.boxes == (BOX,)

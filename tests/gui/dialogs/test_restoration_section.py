@@ -95,6 +95,21 @@ def test_each_kind_is_recognised_and_a_reopened_section_remembers(make_section, 
     assert again.used_for(str(face_model)) == "Faces"
 
 
+def test_a_face_detector_is_recognised_and_offered_for_find_faces_only(make_section, qtbot, firing_finder, tmp_path):
+    section = make_section()
+    _add_and_wait(section, qtbot, firing_finder)
+    assert section.status_of(str(firing_finder)) == "YuNet — a face detector"
+    assert section.use_buttons["detect"].isEnabled() and not section.use_buttons["face"].isEnabled()
+    section.use_buttons["detect"].click()
+    assert section.settings.restoration_choice("detect") == str(firing_finder)
+    assert section.used_for(str(firing_finder)) == "Find faces"
+    assert any(e.kind == "detect" and section.status_of(e) == "Not downloaded" for e in section.catalog)
+    other = tmp_path / "other.onnx"
+    other.write_bytes(b"\x08\x07not a graph")
+    _add_and_wait(section, qtbot, other)
+    assert section.status_of(str(other)) == "Refused" and not section.use_buttons["detect"].isEnabled()
+
+
 class _Payload:
     marker = None
 

@@ -117,6 +117,30 @@ def test_recipe_flags_are_checked_before_work(kiln_here, tmp_path, face_model):
     assert done.returncode == 1 and "--model" in done.stderr
 
 
+def test_faces_found_by_a_detector_are_restored_and_nothing_else(kiln_here, tmp_path, face_model, firing_finder,
+                                                                  tiny_model_dir):
+    from inference.restoration_models.face_finder import face_boxes_to_propose, load_face_finder
+
+    photo = scan(5, size=(320, 240), gray=False)
+    Image.fromarray(photo).save(tmp_path / "p.png")  # no p.faces.json beside it
+    done = kiln_here("restore", tmp_path / "p.png", "--out", tmp_path / "o", "--find-faces", firing_finder)
+    assert done.returncode == 1 and "add --faces MODEL" in done.stderr
+    done = kiln_here("restore", tmp_path / "p.png", "--out", tmp_path / "o", "--faces", face_model,
+                     "--find-faces", face_model)
+    assert done.returncode == 1 and "not an ONNX file" in done.stderr
+    done = kiln_here("restore", tmp_path / "p.png", "--out", tmp_path / "o", "--faces", "diffusion",
+                     "--model", tiny_model_dir, "--steps", 2, "--find-faces", firing_finder)
+    assert done.returncode == 0, done.stderr
+    boxes = face_boxes_to_propose(load_face_finder(firing_finder).find(photo), 320, 240)
+    inside = np.zeros(photo.shape[:2], bool)
+    for x, y, w, h in boxes:
+        inside[y:y + h, x:x + w] = True
+    assert boxes and (~inside).any()
+    out = np.array(Image.open(tmp_path / "o" / "p-restored.png").convert("RGB"))
+    assert np.array_equal(out[~inside], photo[~inside])
+    assert not np.array_equal(out[inside], photo[inside])
+
+
 def test_the_diffusion_model_inpaints_from_the_learned_fill(kiln_here, tmp_path, tiny_model_dir, fill_model):
     photo = scan(3, size=(96, 64), gray=False)
     Image.fromarray(photo).save(tmp_path / "p.png")

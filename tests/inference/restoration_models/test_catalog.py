@@ -12,7 +12,8 @@ def test_every_entry_says_what_it_is_where_it_is_and_under_which_licence():
     for entry in RESTORATION_CATALOG:
         assert entry.kind in KIND_NAMES and entry.licence and entry.size_mb > 0, entry
         assert (entry.scale > 1) == (entry.kind == "upscale"), entry
-        assert re.fullmatch(r"[\w.-]+/[\w.-]+", entry.repo_id) and entry.filename.endswith((".safetensors", ".pth"))
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+", entry.repo_id) and entry.filename.endswith(
+            ".onnx" if entry.kind == "detect" else (".safetensors", ".pth"))
         assert entry.description and "\n" not in entry.description and len(entry.description) < 110, entry
         assert entry.sha256 is None or re.fullmatch(r"[0-9a-f]{64}", entry.sha256), entry
         assert find_entry(entry.repo_id, entry.filename) is entry
@@ -20,7 +21,7 @@ def test_every_entry_says_what_it_is_where_it_is_and_under_which_licence():
 
 
 def test_each_use_has_a_permissive_model_and_an_upscaler_for_each_factor():
-    for kind in ("upscale", "face", "fill"):
+    for kind in ("upscale", "face", "fill", "detect"):
         assert any(not e.noncommercial and e.offered(False) for e in entries_for(kind)), kind
     assert {e.scale for e in entries_for("upscale") if not e.noncommercial} >= {2, 4}
 

@@ -3,8 +3,10 @@
 Each request names its model file; ``run_restoration_job`` loads it (kept while the next job uses the
 same file), emits ``JobStarted``, one ``StepPreview`` per tile / face / window with the box it
 covers in the input picture — so the editor draws the work in place as it happens — and ends with
-``JobFinished`` (the new picture), ``JobCancelled`` (cancel is checked between tiles) or ``JobFailed``
-with a message a person can act on.
+``JobFinished`` (the new picture), ``JobCancelled`` or ``JobFailed`` with a message a person can act on.
+Cancel is checked between tiles and, while the model runs, before each of its layers
+(``stop_inside``): a full-size model on a CPU spends minutes on one tile, and Esc or Ctrl+C must
+not wait for it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -87,6 +90,22 @@ def model_for(path: str):
     return _CACHE.get(path, _device())
 
 
+@contextmanager
+def stop_inside(module, check_cancel):
+    """While inside, ``check_cancel()`` runs before every layer of ``module`` (a torch module, or
+    None) runs, so raising there stops the model mid-tile; the hooks are removed on the way out."""
+    if module is None:
+        yield
+        return
+    handles = [layer.register_forward_pre_hook(lambda _layer, _inputs: check_cancel())
+               for layer in module.modules()]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def run_restoration_job(request, emit, cancel: threading.Event, cache: ModelCache = _CACHE,
                         device: str | None = None) -> None:
     """Run one restoration request; emits exactly one terminal event. No exception escapes."""
@@ -106,29 +125,8 @@ def run_restoration_job(request, emit, cancel: threading.Event, cache: ModelCach
     try:
         device = device or _device()
         model = cache.get(request.model_path, device)
-        image = request.image
-        height, width = image.shape[:2]
-        if isinstance(request, UpscaleRequest):
-            from inference.restoration_models.tiling import tile_grid
-            from inference.restoration_models.upscale import DEFAULT_TILE, check_upscale_size, upscale_image
-            from inference.restoration_models.model_file import require_kind
-
-            require_kind(model, "upscale", "Upscale")
-            check_upscale_size(width, height, request.factor)
-            emit(JobStarted(request.job_id, len(tile_grid(width, height, DEFAULT_TILE)), width, height))
-            result = upscale_image(model, image, request.factor, on_tile=report, check_cancel=check_cancel,
-                                   device=device)
-        elif isinstance(request, FaceRequest):
-            from inference.restoration_models.faces import restore_faces
-
-            emit(JobStarted(request.job_id, len(request.boxes), width, height))
-            result = restore_faces(model, image, request.boxes, request.fidelity, check_cancel, report, device)
-        else:
-            from inference.restoration_models.fill import fill_holes
-
-            emit(JobStarted(request.job_id, 0, width, height))
-            result = fill_holes(model, image, request.mask, check_cancel=check_cancel, on_window=report,
-                                device=device)
+        with stop_inside(getattr(model.descriptor, "model", None), check_cancel):
+            result = _run(request, model, emit, report, check_cancel, device)
         final = JobFinished(request.job_id, result, 0, time.monotonic() - started)
     except _Stopped:
         final = JobCancelled(request.job_id, last_step[0])
@@ -144,6 +142,31 @@ def run_restoration_job(request, emit, cancel: threading.Event, cache: ModelCach
         log.exception("restoration job %s failed", request.job_id)
         final = JobFailed(request.job_id, f"the model failed ({type(exc).__name__}: {exc}).")
     emit(final)
+
+
+def _run(request, model, emit, report, check_cancel, device: str) -> np.ndarray:
+    image = request.image
+    height, width = image.shape[:2]
+    if isinstance(request, UpscaleRequest):
+        from inference.restoration_models.model_file import require_kind
+        from inference.restoration_models.tiling import tile_grid
+        from inference.restoration_models.upscale import check_upscale_size, tile_for, upscale_image
+
+        require_kind(model, "upscale", "Upscale")
+        check_upscale_size(width, height, request.factor)
+        tile = tile_for(device)
+        emit(JobStarted(request.job_id, len(tile_grid(width, height, tile)), width, height))
+        return upscale_image(model, image, request.factor, tile=tile, on_tile=report, check_cancel=check_cancel,
+                             device=device)
+    if isinstance(request, FaceRequest):
+        from inference.restoration_models.faces import restore_faces
+
+        emit(JobStarted(request.job_id, len(request.boxes), width, height))
+        return restore_faces(model, image, request.boxes, request.fidelity, check_cancel, report, device)
+    from inference.restoration_models.fill import fill_holes
+
+    emit(JobStarted(request.job_id, 0, width, height))
+    return fill_holes(model, image, request.mask, check_cancel=check_cancel, on_window=report, device=device)
 
 
 def _device() -> str:

@@ -17,6 +17,13 @@ from inference.restoration_models.model_file import RestorationModel, require_ki
 FACTORS = (2, 3, 4)
 MAX_OUTPUT_MEGAPIXELS = 200  # 600 MB of 8-bit RGB: what a desktop can hold, edit and save
 DEFAULT_TILE = 512  # input px; with 24 px of context each side, 20% more work than untiled
+CPU_TILE = 256  # on a CPU a full-size model takes minutes per 512-px tile: smaller ones keep progress moving
+
+
+def tile_for(device: str) -> int:
+    """The core tile side for ``device``: smaller on a CPU, so progress and ETA move (41% more work
+    than untiled instead of 20%, for a tile every few seconds to minutes instead of four times that)."""
+    return min(DEFAULT_TILE, CPU_TILE) if device == "cpu" else DEFAULT_TILE
 
 
 def check_upscale_size(width: int, height: int, factor: int) -> None:

@@ -35,7 +35,7 @@ def _small_tiles(monkeypatch, tile_px=32, gate: threading.Event | None = None):
 
     real = upscale.upscale_image
 
-    def tiled(model, image, factor, on_tile=None, **kwargs):
+    def tiled(model, image, factor, on_tile=None, tile=None, **kwargs):
         def report(index, total, box, rgb):
             on_tile(index, total, box, rgb)
             if gate is not None:

@@ -108,3 +108,33 @@ def test_a_24_megapixel_scan_doubles_in_bounded_memory(compact_upscaler):
     print(f"\n6000×4000 ×2: peak memory grew {grew / 2**20:.0f} MiB (output alone {12000 * 8000 * 3 / 2**20:.0f} MiB; "
           f"a float copy would be {float_copy / 2**20:.0f} MiB)")
     assert grew < 0.6 * float_copy  # the enlarged picture itself is a quarter of a float copy
+
+
+def test_cancel_stops_a_model_inside_its_first_tile(tiny_upscaler):
+    """Esc during a tile: the next layer does not run, the job ends cancelled with no tile drawn."""
+    import threading
+
+    from inference.core.api import JobCancelled, StepPreview
+    from inference.restoration_models.jobs import ModelCache, UpscaleRequest, run_restoration_job
+
+    cache, cancel, events, ran = ModelCache(), threading.Event(), [], []
+    network = cache.get(str(tiny_upscaler), "cpu").descriptor.model
+
+    def count(_layer, _inputs, _output):
+        ran.append(cancel.is_set())
+        if len(ran) == 5:
+            cancel.set()  # the user presses Esc while the first tile is half done
+
+    hooks = [layer.register_forward_hook(count) for layer in network.modules()]
+    try:
+        run_restoration_job(UpscaleRequest(1, str(tiny_upscaler), np.zeros((300, 300, 3), np.uint8), 4),
+                            events.append, cancel, cache, "cpu")
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert isinstance(events[-1], JobCancelled)
+    assert not any(isinstance(e, StepPreview) for e in events)
+    assert ran.count(True) == 0  # not one layer ran after the cancel
+    run_restoration_job(UpscaleRequest(2, str(tiny_upscaler), np.zeros((40, 40, 3), np.uint8), 4),
+                        events.append, threading.Event(), cache, "cpu")
+    assert events[-1].image.shape == (160, 160, 3)  # the hooks were removed: the next job runs whole

@@ -79,8 +79,10 @@ class FacesPanel(QGroupBox):
         ready, reason = faces.pass_ready()
         self.pass_button.setEnabled(ready)
         self.pass_button.setToolTip(reason)
-        ready, reason = self._finding.ready()
-        self.find_button.setEnabled(ready)
+        # Clickable without a detector too: a disabled button shows no tooltip, and the click says
+        # where to get one.
+        _ready, reason = self._finding.ready()
+        self.find_button.setEnabled(not self._finding.busy)
         self.find_button.setToolTip(reason)
 
     def box_count_text(self) -> str:

@@ -22,29 +22,19 @@ from PIL import Image
 
 from inference.engine import forward as forward_diffusion
 from inference.core.api import (
-    Event,
-    ForwardViewReady,
-    ForwardViewRequest,
-    GenerationRequest,
-    JobCancelled,
-    JobFailed,
-    JobFinished,
-    JobNotice,
-    JobStarted,
-    Mode,
-    StepPreview,
+    Event, ForwardViewReady, ForwardViewRequest, GenerationRequest, JobCancelled, JobFailed, JobFinished, JobNotice,
+    JobStarted, Mode, StepPreview,
 )
 from inference.hardware.devices import DevicePlan, choose_device, memory_budget
-from inference.core.errors import InvalidRequest, KilnError
+from inference.core.errors import KilnError
 from inference.restore.inpaint_windows import inpaint_in_windows
 from inference.restoration_models.detail import add_detail_in_tiles, plan_detail_tiles
 from inference.models.lora import apply_loras
 from inference.hardware.memory import (
-    MemoryPlan,
-    auto_memory_plan,
-    memory_plan_for_mode,
-    run_with_memory_fallback,
-    use_memory_plan,
+    MemoryPlan, auto_memory_plan, memory_plan_for_mode, run_with_memory_fallback, use_memory_plan,
+)
+from inference.engine.colour_windows import (
+    colorize_in_windows, colour_work_size, plan_colour_windows, to_picture_box, window_request,
 )
 from inference.models.loading import LoadedModel, load_model
 from inference.engine.previews import LatentPreviewer, X0Tap
@@ -52,7 +42,7 @@ from inference.restore.regions import budget_side_px, generation_size, image_siz
 from inference.engine.schedulers import make_scheduler
 from inference.engine.step_count import StepProgress, image_mode_steps, real_step_count, was_provisional
 from inference.engine.step_count import real_step_count as _real_step_count  # noqa: F401 - the name tests plan with
-from inference.engine.timeline import Timeline, TimelineRecorder, branch_start
+from inference.engine.timeline import Timeline, TimelineRecorder, branch_source, branch_start
 from inference.restore.chroma import transfer_chroma
 from inference.restore.tone_match import is_grayscale, to_gray
 
@@ -181,6 +171,7 @@ class Engine:
         use_memory_plan(model, memory, pipe)
         budget = self.budget_side(model)
         windows, total_steps = None, None  # txt2img/img2img: the total comes from the pipeline
+        work = colour_work_size(request, budget)  # a big scan to colourise: its working size
         if request.mode is Mode.INPAINT:
             windows = plan_windows(np.asarray(request.mask), budget, request.mask_feather_px)
             scratch = make_scheduler(request.scheduler, model.base.scheduler)
@@ -188,6 +179,10 @@ class Engine:
         elif request.detail:
             tiles = plan_detail_tiles(request.image.shape[1], request.image.shape[0], budget)
             total_steps = len(tiles) * real_step_count(make_scheduler(request.scheduler, model.base.scheduler), request)
+        elif work is not None:
+            tiles, scratch = plan_colour_windows(work, budget), make_scheduler(request.scheduler, model.base.scheduler)
+            total_steps = (real_step_count(scratch, request)
+                           + len(tiles) * real_step_count(scratch, window_request(request)))
         progress = StepProgress(request, on_step, LatentPreviewer(model.family), total_steps)
 
         def check_cancel() -> None:
@@ -204,14 +199,26 @@ class Engine:
                     return _denoise(pipe, kwargs, request.scheduler, model, progress, cancel, box)
 
                 image = inpaint_in_windows(request, windows, generate, check_cancel, _learned_fill(request))
-            elif request.detail:
+            elif request.detail or work is not None:
+                tile_request = request if request.detail else window_request(request)
+                full = (np.asarray(request.image).shape[1], np.asarray(request.image).shape[0])
 
                 def generate_tile(image, seed, box):
                     size = (max(8, image.width // 8 * 8), max(8, image.height // 8 * 8))
-                    kwargs = _pipeline_inputs(request, model, size, image.resize(size, Image.LANCZOS), None, seed)
-                    return _denoise(pipe, kwargs, request.scheduler, model, progress, cancel, box)
+                    kwargs = _pipeline_inputs(tile_request, model, size, image.resize(size, Image.LANCZOS), None, seed)
+                    shown = box if work is None else to_picture_box(box, work, full)
+                    return _denoise(pipe, kwargs, request.scheduler, model, progress, cancel, shown)
 
-                image = add_detail_in_tiles(request.image, tiles, generate_tile, check_cancel, request.seed)
+                def colour_whole(work_image):
+                    whole = dataclasses.replace(request, image=work_image, luminance=None, width_px=work[0],
+                                                height_px=work[1])
+                    return self._run_whole(whole, model, pipe, budget, progress, cancel)[0]
+
+                if request.detail:
+                    image = add_detail_in_tiles(request.image, tiles, generate_tile, check_cancel, request.seed)
+                else:
+                    image = colorize_in_windows(request, work, tiles, colour_whole, generate_tile, check_cancel)
+                    self._timeline = None  # windows cannot be branched from one step
             else:
                 image, timeline = self._run_whole(request, model, pipe, budget, progress, cancel)
                 self._timeline = timeline
@@ -228,7 +235,7 @@ class Engine:
         gray = request.image is not None and not request.colorize and is_grayscale(request.image)
         scheduler, recorder = None, None
         if request.branch_from is not None:
-            source, step = self._branch_source(request, model)
+            source, step = branch_source(self._timeline, request.branch_from, model.inpainting)
             fresh = make_scheduler(source.scheduler_name, model.base.scheduler)
             start = branch_start(source, step, request.seed, fresh, model.plan.device, model.plan.dtype)
             scheduler, size, gray = start.scheduler, start.size, source.gray
@@ -257,16 +264,6 @@ class Engine:
         if gray:
             result = to_gray(result)
         return result, None if recorder is None else recorder.timeline
-
-    def _branch_source(self, request: GenerationRequest, model: LoadedModel) -> tuple[Timeline, int]:
-        """The timeline and step a ``branch_from`` request continues. Raises InvalidRequest when
-        the source job is not this engine's last text-to-image or image-to-image result."""
-        job_id, step = request.branch_from
-        source = self._timeline
-        if source is None or source.job_id != job_id or model.inpainting:
-            raise InvalidRequest("that result can no longer be branched: only the last text-to-image or "
-                                 "image-to-image result of an ordinary (not inpainting) model can.")
-        return source, step
 
     def forward_view(self, request: ForwardViewRequest) -> ForwardViewReady:
         """The picture noised to the level image-to-image at ``request.strength`` starts from,

@@ -133,3 +133,16 @@ def _resume_in_pipeline(scheduler, remaining: list) -> None:
         return original_step(*args, **kwargs)
 
     scheduler.set_timesteps, scheduler.step = set_timesteps, step
+
+
+def branch_source(timeline: Timeline | None, branch_from: tuple[int, int], inpainting: bool) -> tuple[Timeline, int]:
+    """The timeline and step a ``branch_from`` (job id, step) request continues. Raises
+    InvalidRequest when the source job is not the engine's last text-to-image or image-to-image
+    result (``timeline``) of an ordinary (not ``inpainting``) model."""
+    from inference.core.errors import InvalidRequest
+
+    job_id, step = branch_from
+    if timeline is None or timeline.job_id != job_id or inpainting:
+        raise InvalidRequest("that result can no longer be branched: only the last text-to-image or "
+                             "image-to-image result of an ordinary (not inpainting) model can.")
+    return timeline, step

@@ -65,3 +65,31 @@ def test_the_engine_colourises_a_gray_scan_only_when_asked(tiny_model_dir):
     assert chroma_spread(coloured.image) > 1.0
     with pytest.raises(InvalidRequest, match="colour on"):
         GenerationRequest(**common, luminance=gray[..., 0])
+
+
+def test_a_big_scan_is_coloured_window_by_window_with_previews_in_place(tiny_model_dir):
+    from inference.core.api import JobStarted, StepPreview
+    from inference.engine.colour_windows import colour_work_size, plan_colour_windows
+
+    gray = scan(6, size=(400, 260), gray=True)  # over twice the 64-px budget: windows
+    engine = Engine(choose_device(precision="fp32"), budget_side_px=64)
+    request = GenerationRequest(job_id=4, mode=Mode.IMG2IMG, prompt="a colour photo", model_ref=str(tiny_model_dir),
+                                image=gray, width_px=400, height_px=260, steps=4, strength=0.6, seed=5,
+                                colorize=True, luminance=gray[..., 0])
+    work = colour_work_size(request, 64)
+    assert work == (128, 83) and len(plan_colour_windows(work, 64)) == 6
+    events = []
+    done = run_job(engine, request, events.append, threading.Event())
+    assert isinstance(done, JobFinished) and done.image.shape == gray.shape
+    assert np.abs(luminance(done.image).astype(int) - gray[..., 0]).max() <= 1  # the scan's own luminance
+    assert chroma_spread(done.image) > 1.0
+    started = [e for e in events if isinstance(e, JobStarted)]
+    previews = [e for e in events if isinstance(e, StepPreview)]
+    assert len(started) == 1 and [p.step for p in previews] == list(range(1, started[0].total_steps + 1))
+    boxes = [p.box for p in previews if p.box is not None]  # the windows' previews, in scan pixels
+    assert boxes and len(boxes) < len(previews)  # the whole pass first (no box), then the windows
+    covered = np.zeros(gray.shape[:2], bool)
+    for x, y, w, h in boxes:
+        assert 0 <= x and 0 <= y and x + w <= 401 and y + h <= 261
+        covered[y:y + h, x:x + w] = True
+    assert covered.all()

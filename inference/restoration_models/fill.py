@@ -17,9 +17,17 @@ from PIL import Image
 from inference.restoration_models.model_file import RestorationModel, require_kind
 
 FILL_SIDE_PX = 1024  # the window budget: LaMa's global (Fourier) context works well up to about this
+FEATHER_PX = 4
 
 
-def fill_holes(model: RestorationModel, image: np.ndarray, mask: np.ndarray, feather_px: int = 4,
+def count_fill_windows(mask: np.ndarray, feather_px: int = FEATHER_PX) -> int:
+    """How many windows the model fills for ``mask`` (its progress total; tiny specks are healed)."""
+    from inference.restore.regions import plan_windows
+
+    return sum(not window.heal for window in plan_windows(mask, FILL_SIDE_PX, feather_px))
+
+
+def fill_holes(model: RestorationModel, image: np.ndarray, mask: np.ndarray, feather_px: int = FEATHER_PX,
                check_cancel: Callable[[], None] | None = None,
                on_window: Callable[[int, int, tuple, np.ndarray], None] | None = None,
                device: str = "cpu") -> np.ndarray:
@@ -34,13 +42,13 @@ def fill_holes(model: RestorationModel, image: np.ndarray, mask: np.ndarray, fea
         return image.copy()
     request = GenerationRequest(job_id=0, mode=Mode.INPAINT, prompt="", image=image, mask=mask,
                                 mask_feather_px=feather_px)
-    done = [0]
+    done, total = [0], sum(not window.heal for window in windows)
 
     def generate(window_image: Image.Image, window_mask: Image.Image, _seed, box):
         result = fill_window(model, np.asarray(window_image), np.asarray(window_mask), device)
         done[0] += 1
         if on_window is not None:
-            on_window(done[0] - 1, len(windows), box or (0, 0, image.shape[1], image.shape[0]), result)
+            on_window(done[0] - 1, total, box or (0, 0, image.shape[1], image.shape[0]), result)
         return result
 
     return inpaint_in_windows(request, windows, generate, check_cancel or (lambda: None))

@@ -163,9 +163,9 @@ def _run(request, model, emit, report, check_cancel, device: str) -> np.ndarray:
 
         emit(JobStarted(request.job_id, len(request.boxes), width, height))
         return restore_faces(model, image, request.boxes, request.fidelity, check_cancel, report, device)
-    from inference.restoration_models.fill import fill_holes
+    from inference.restoration_models.fill import count_fill_windows, fill_holes
 
-    emit(JobStarted(request.job_id, 0, width, height))
+    emit(JobStarted(request.job_id, count_fill_windows(request.mask), width, height))
     return fill_holes(model, image, request.mask, check_cancel=check_cancel, on_window=report, device=device)
 
 

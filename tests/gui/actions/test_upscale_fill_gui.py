@@ -193,6 +193,8 @@ def test_fill_changes_only_the_masked_pixels_in_one_undo_step(make_editor, qtbot
     assert not doc.has_mask() and doc.undo_stack.count() == steps_before + 1
     previews = [e for e in events if isinstance(e, StepPreview)]
     assert previews and previews[0].box == (0, 0, 96, 64)
+    started = [e for e in events if isinstance(e, JobStarted)]
+    assert started[0].total_steps == len(previews) == previews[-1].total  # progress knows its end
     doc.undo_stack.undo()
     assert np.array_equal(doc.image, original) and np.array_equal(doc.mask, mask)
 

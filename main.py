@@ -5,6 +5,7 @@
     python main.py restore IN... --out DIR ...  repair many scans without the GUI
     python main.py upscale IN... --model M --out DIR  enlarge photos with a super-resolution model
     python main.py make-test-model OUT          build a tiny model for trying things out
+    python main.py serve [--models REF...]      run the engine for other computers (Ray Serve)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 
 from inference.core.api import DEFAULT_SCHEDULER
 
-COMMANDS = ("generate", "restore", "upscale", "train-lora", "make-test-model")
+COMMANDS = ("generate", "restore", "upscale", "train-lora", "make-test-model", "serve")
 
 
 def _generate_parser(sub) -> None:
@@ -40,6 +41,27 @@ def _generate_parser(sub) -> None:
                         "in turn), sequential (layer by layer: least memory, slowest); default auto, from free memory")
     p.add_argument("--lora", action="append", metavar="PATH[:WEIGHT]",
                    help="apply a .safetensors LoRA at WEIGHT (-2..2, default 1); repeat for several")
+    _server_arguments(p)
+
+
+def _server_arguments(p) -> None:
+    p.add_argument("--server", metavar="URL", help="run on a Kiln server (main.py serve) instead of this computer "
+                                                   "(default: KILN_SERVER)")
+    p.add_argument("--token", help="the server's token (default: KILN_TOKEN)")
+
+
+def _serve_parser(sub) -> None:
+    p = sub.add_parser("serve", help="run the engine for other computers: a Kiln server on Ray Serve")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer only; "
+                                                      "0.0.0.0: every network, needs a token)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--token", help="the token clients must send (or KILN_TOKEN; --token-file keeps it out of ps)")
+    p.add_argument("--token-file", metavar="F", help="read the token from this file")
+    p.add_argument("--models", nargs="+", metavar="REF", help="models clients may use: hub ids, diffusers folders or "
+                                                             ".safetensors files (hub models in the cache are offered too)")
+    p.add_argument("--replicas", type=int, default=1, help="engines serving at once (default 1)")
+    p.add_argument("--gpus-per-replica", type=float, default=0.0, help="GPUs each replica holds (default 0: CPU; 1 "
+                                                                      "on a GPU machine)")
 
 
 def _restore_parser(sub) -> None:
@@ -139,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     _upscale_parser(sub)
     _train_lora_parser(sub)
     _make_test_model_parser(sub)
+    _serve_parser(sub)
     return parser
 
 
@@ -165,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
             from inference.cli.upscale import upscale_command
 
             return upscale_command(args)
+        if args.command == "serve":
+            from inference.cli.serve import serve_command
+
+            return serve_command(args)
         if args.command == "train-lora":
             from inference.cli.train import train_lora_command
 

@@ -8,7 +8,9 @@ Random-weight models in the real architectures (built on the fly, no download):
 * faces (GFPGAN, full size): one face on a 1 MP photo vs a 24 MP scan;
 * fill (LaMa, full size): one hole on a 1 MP photo vs a 24 MP scan;
 * the face pass with the diffusion model (the tiny test model, 10 steps at strength 0.35): one face
-  box on a 1 MP photo vs a 24 MP scan.
+  box on a 1 MP photo vs a 24 MP scan;
+* Find faces (a YuNet-architecture detector through onnxruntime, CPU): a 1 MP photo vs a 24 MP scan
+  (both searched at 1280 px; the 24 MP case pays for shrinking the scan). Needs the onnx package.
 Ratios are measured in this run. ``--big`` adds the full-size RRDBNet on a 1 MP photo (minutes on a CPU).
 """
 
@@ -89,6 +91,10 @@ def main() -> None:
 
     # 2. Faces and fill: 1 MP vs 24 MP (the work is per face / per hole; the rest is copies)
     face, lama = load("face", "full"), load("fill", "full")
+    from inference.restoration_models.face_finder import load_face_finder
+    from inference.restoration_models.yunet_architecture import write_face_finder_onnx
+
+    finder = load_face_finder(write_face_finder_onnx(folder / "yunet.onnx"))
     face_pass(photo(256, 256), [(64, 64, 96, 96)])  # loads the diffusion model: not part of the timings
     for label, (w, h) in (("1 MP", (1224, 816)), ("24 MP", (6000, 4000))):
         image = photo(w, h)
@@ -98,8 +104,9 @@ def main() -> None:
         mask[h // 3:h // 3 + 300, w // 3:w // 3 + 400] = 255
         t_fill = timed(lambda: fill_holes(lama, image, mask, device=args.device))
         t_pass = timed(lambda: face_pass(image, box))
+        t_find = timed(lambda: finder.find(image))
         print(f"{label:6s}: restore one face (GFPGAN) {t_face:6.2f} s, fill one 400×300 hole (LaMa) {t_fill:6.2f} s, "
-              f"face pass (tiny diffusion model) {t_pass:6.2f} s")
+              f"face pass (tiny diffusion model) {t_pass:6.2f} s, find faces (YuNet) {t_find:5.2f} s")
 
 
 def face_pass(image, boxes) -> None:

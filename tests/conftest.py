@@ -63,6 +63,17 @@ def firing_finder(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def kiln_server(tiny_model_dir):
+    """The URL of a Kiln server (Ray Serve on a local Ray, one CPU replica) offering the tiny model,
+    token required (``kiln_server.TOKEN``). Started once per session: Ray and Serve take ~30 s."""
+    from kiln_server import start_kiln_server, stop_kiln_server
+
+    url = start_kiln_server([tiny_model_dir])
+    yield url
+    stop_kiln_server()
+
+
+@pytest.fixture(scope="session")
 def tiny_inpaint_dir(tmp_path_factory):
     """The 9-channel inpainting variant as a diffusers folder."""
     from inference.models.tiny_model import make_test_model

@@ -117,7 +117,8 @@ def _generate(args, cancel: threading.Event, restore_ctrl_c) -> int:
     try:
         check_output_path(out, [args.image, args.mask])
         request = build_generate_request(args)
-        model_name = resolve_model_ref(args.model).display_name
+        server = _server_of(args)
+        model_name = args.model if server else resolve_model_ref(args.model).display_name
     except KilnError as exc:
         return fail(str(exc))
     if args.save_steps:
@@ -127,26 +128,34 @@ def _generate(args, cancel: threading.Event, restore_ctrl_c) -> int:
             return fail(f"cannot create '{args.save_steps}': {getattr(exc, 'strerror', None) or exc}.")
 
     # 2. Device, precision and memory mode: refused here, in one line, if this machine can't use them
-    quiet_libraries()
-    from inference.hardware.devices import choose_device
-    from inference.engine.engine import Engine
+    # (or the server, which does all of that on its side)
+    run = None
+    if server is not None:
+        from inference.remote.client import run_remote_job
 
-    try:
-        engine = Engine(choose_device(precision=getattr(args, "precision", None)),
-                        memory_mode=getattr(args, "memory", None) or "auto")
-    except KilnError as exc:
-        return fail(str(exc))
+        engine, run, where = server, run_remote_job, f"the server at {server.url}"
+    else:
+        quiet_libraries()
+        from inference.hardware.devices import choose_device
+        from inference.engine.engine import Engine
+
+        try:
+            engine = Engine(choose_device(precision=getattr(args, "precision", None)),
+                            memory_mode=getattr(args, "memory", None) or "auto")
+        except KilnError as exc:
+            return fail(str(exc))
+        where = engine.device_plan.description
     if cancel.is_set():  # Ctrl+C while the libraries loaded
         print("kiln: cancelled before the first step; nothing was written.", file=sys.stderr)
         return EXIT_CANCELLED
 
     # 3. Run as a job of the job runner; Ctrl+C sets the cancel flag, and the run stops within a step
-    print(f"kiln: {request.mode.value}, seed {request.seed}, loading model '{args.model}' "
-          f"on {engine.device_plan.description}…", file=sys.stderr)
+    print(f"kiln: {request.mode.value}, seed {request.seed}, loading model '{args.model}' on {where}…",
+          file=sys.stderr)
     # Step previews never take the name of an input or of the output (they get step_001-2.png)
     names = OutputNames([args.image, args.mask, out])
     progress = _Progress(request, args.save_steps, names)
-    final = run_one_job(engine, request, progress.on_event, cancel)
+    final = run_one_job(engine, request, progress.on_event, cancel, run=run)
     restore_ctrl_c()
     progress.close()
 
@@ -162,6 +171,17 @@ def _generate(args, cancel: threading.Event, restore_ctrl_c) -> int:
         return fail(str(exc))
     print(f"kiln: wrote {out} ({final.image.shape[1]}×{final.image.shape[0]}, seed {final.seed}, {final.elapsed_s:.1f} s)")
     return EXIT_OK
+
+
+def _server_of(args):
+    """The ``ServerClient`` for ``--server`` (or KILN_SERVER), checked to be a Kiln server; None
+    when the job runs on this computer. Raises KilnError."""
+    from inference.remote.client import ServerClient
+
+    client = ServerClient.from_environment(getattr(args, "server", None), getattr(args, "token", None))
+    if client is not None:
+        client.health()
+    return client
 
 
 def run_one_job(engine, request, on_event, cancel: threading.Event, poll_s: float = 0.02, run=None):

@@ -166,6 +166,12 @@ class JobRunner:
         return None if job is None else job.job_id
 
     @property
+    def pending_count(self) -> int:
+        """How many jobs are queued or running."""
+        with self._lock:
+            return len(self._pending)
+
+    @property
     def busy(self) -> bool:
         """True while a job is queued or running."""
         with self._lock:

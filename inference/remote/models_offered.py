@@ -1,0 +1,51 @@
+"""Which models a Kiln server runs: those it was started with, and hub models in its own cache.
+
+A client names a model by the reference the server was started with, by its short name (a folder
+or file by its name, as ``model_display_name`` shows it), or by a hub id the server has downloaded.
+Anything else — above all a path on the server's disk it was not given — is refused with the list
+of what it has, so a client can never make the server open a file of its choosing.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from inference.core.errors import KilnError, ModelError
+
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+class ModelsOffered:
+    def __init__(self, refs: list[str] | tuple[str, ...] = ()):
+        from inference.models.model_ref import model_display_name, resolve_model_ref
+
+        self.refs: list[str] = []
+        for ref in refs:
+            self.refs.append(resolve_model_ref(ref).value)  # refused at start, with the reason
+        self.names = {model_display_name(ref): ref for ref in self.refs}
+
+    def listing(self) -> list[str]:
+        """What a client may ask for, as it would name them."""
+        return sorted(self.names)
+
+    def resolve(self, asked: str) -> str:
+        """The server-side reference for the client's ``asked``, or ModelError naming what there is."""
+        asked = (asked or "").strip()
+        if asked in self.refs:
+            return asked
+        if asked in self.names:
+            return self.names[asked]
+        if _REPO_ID.match(asked) and not Path(asked).exists() and _downloaded(asked):
+            return asked
+        there = ", ".join(self.listing()) or "none (start it with --models, or download hub models on it)"
+        raise ModelError(f"the server has no model '{asked}'; it has: {there}.")
+
+
+def _downloaded(repo_id: str) -> bool:
+    from inference.models.hub_cache import is_downloaded
+
+    try:
+        return is_downloaded(repo_id)
+    except (KilnError, OSError, ValueError):
+        return False

@@ -1,0 +1,161 @@
+"""Requests and events as they travel between a Kiln client and a Kiln server: JSON, arrays as PNG.
+
+A request is its frozen dataclass's fields as a JSON object (``Mode`` by value, tuples as lists),
+with each array (image, mask, luminance) as a base64 PNG — 8-bit RGB or 8-bit gray, lossless, so a
+remote job sees exactly the pixels a local one would. Events go back one JSON object per line
+(NDJSON), tagged by ``"event"``; previews and the finished picture are PNGs too.
+
+The server decodes arrays with the hardened image loader (``inference.files.image_io``: format
+sniffing, pixel limits, truncation) after a size check on the raw bytes, and builds the request
+through its dataclass, so every check a local request passes applies. What only makes sense on the
+client's computer is refused with a reason: LoRA files, a learned-fill model file, and branching
+from a step (each names a file or state the server does not have).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import enum
+import io
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from inference.core.api import (
+    GenerationRequest, JobCancelled, JobFailed, JobFinished, JobNotice, JobStarted, Mode, StepPreview,
+)
+from inference.core.errors import InvalidRequest
+
+ARRAY_FIELDS = ("image", "mask", "luminance")
+EVENTS = {cls.__name__: cls for cls in (JobStarted, StepPreview, JobNotice, JobFinished, JobCancelled, JobFailed)}
+MAX_REQUEST_BYTES = 256 * 1024 * 1024  # a 24 MP scan with its mask and luminance is about 60 MB of PNG
+MAX_REQUEST_MEGAPIXELS = 64.0
+
+
+def encode_png(array: np.ndarray) -> str:
+    """An H×W×3 or H×W uint8 array → base64 PNG text (lossless, fast compression)."""
+    from PIL import Image
+
+    array = np.ascontiguousarray(array)
+    if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] != 3):
+        raise InvalidRequest(f"only 8-bit RGB or gray pictures travel to a server, not {array.dtype} "
+                             f"{array.shape}.")
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", compress_level=1)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def decode_png(text: str, gray: bool = False, max_megapixels: float = MAX_REQUEST_MEGAPIXELS) -> np.ndarray:
+    """Base64 PNG text → uint8 array, through the hardened loader. Raises InvalidRequest."""
+    from inference.core.errors import KilnError
+    from inference.files.image_io import load_mask, load_rgb
+
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (ValueError, UnicodeError) as exc:
+        raise InvalidRequest(f"a picture in the request is not base64 PNG ({exc}).") from None
+    if not raw.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise InvalidRequest("a picture in the request is not a PNG.")
+    with tempfile.TemporaryDirectory(prefix="kiln-request-") as folder:
+        path = Path(folder) / "picture.png"
+        path.write_bytes(raw)
+        try:
+            return (load_mask if gray else load_rgb)(path, max_megapixels=max_megapixels)
+        except KilnError as exc:
+            raise InvalidRequest(f"a picture in the request was refused: {exc}") from None
+
+
+def request_to_json(request: GenerationRequest) -> dict:
+    """The request as a JSON object (refused with a reason when it names files on this computer)."""
+    if request.loras:
+        raise InvalidRequest("LoRAs are files on this computer: a Kiln server cannot use them yet. Turn them off "
+                             "to run on the server, or run on this computer.")
+    if request.prefill == "fill":
+        raise InvalidRequest("Pre-fill with Fill hole uses a model file on this computer: untick it to run on the "
+                             "server, or run on this computer.")
+    if request.branch_from is not None:
+        raise InvalidRequest("branching from a step runs on this computer only: the server keeps no timeline "
+                             "of this editor's jobs.")
+    out = {}
+    for f in dataclasses.fields(request):
+        value = getattr(request, f.name)
+        if f.name in ARRAY_FIELDS:
+            value = None if value is None else encode_png(np.asarray(value))
+        elif isinstance(value, enum.Enum):
+            value = value.value
+        elif isinstance(value, tuple):
+            value = [list(v) if isinstance(v, tuple) else v for v in value]
+        out[f.name] = value
+    return out
+
+
+def request_from_json(data, job_id: int = 0) -> GenerationRequest:
+    """A request built from its JSON object, every field checked. Raises InvalidRequest."""
+    if not isinstance(data, dict):
+        raise InvalidRequest("the request is not a JSON object.")
+    names = {f.name for f in dataclasses.fields(GenerationRequest)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise InvalidRequest(f"the request has fields this server does not know: {', '.join(unknown)}. "
+                             "Use the same Kiln version on both computers.")
+    values = dict(data, job_id=job_id)
+    for name in ARRAY_FIELDS:
+        if values.get(name) is not None:
+            if not isinstance(values[name], str):
+                raise InvalidRequest(f"'{name}' must be a base64 PNG.")
+            values[name] = decode_png(values[name], gray=name != "image")
+    try:
+        values["mode"] = Mode(values.get("mode"))
+    except ValueError:
+        raise InvalidRequest(f"unknown mode {values.get('mode')!r}.") from None
+    if values.get("loras") or values.get("prefill") == "fill" or values.get("branch_from"):
+        raise InvalidRequest("LoRA files, a fill model file and branching are not offered by this server.")
+    values["loras"] = ()
+    values.pop("branch_from", None)
+    for key in ("prompt", "negative_prompt", "model_ref", "scheduler", "prefill", "fill_model"):
+        if key in values and not isinstance(values[key], str):
+            raise InvalidRequest(f"'{key}' must be text.")
+    try:
+        return GenerationRequest(**values)
+    except TypeError as exc:
+        raise InvalidRequest(f"the request's fields have the wrong types ({exc}).") from None
+
+
+def event_to_line(event) -> bytes:
+    """One event as one NDJSON line."""
+    data = {"event": type(event).__name__}
+    for f in dataclasses.fields(event):
+        value = getattr(event, f.name)
+        if isinstance(value, np.ndarray):
+            value = encode_png(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        data[f.name] = value
+    return (json.dumps(data) + "\n").encode("utf-8")
+
+
+def event_from_line(line: bytes | str):
+    """One NDJSON line → the event it carries. Raises ValueError for a line that is not one."""
+    data = json.loads(line)
+    cls = EVENTS.get(data.pop("event", None)) if isinstance(data, dict) else None
+    if cls is None:
+        raise ValueError("not a Kiln event")
+    for key in ("rgb", "image"):
+        if isinstance(data.get(key), str):
+            data[key] = _png_array(data[key])
+    if isinstance(data.get("box"), list):
+        data["box"] = tuple(data["box"])
+    return cls(**data)
+
+
+def _png_array(text: str) -> np.ndarray:
+    """A PNG from the server (previews, results): decoded with Pillow's limits in force."""
+    from PIL import Image
+
+    from inference.files.image_io import kiln_pillow_limits
+
+    with kiln_pillow_limits(), Image.open(io.BytesIO(base64.b64decode(text))) as image:
+        return np.asarray(image.convert("RGB"))

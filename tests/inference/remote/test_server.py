@@ -1,0 +1,145 @@
+"""A Kiln server (Ray Serve on a local Ray) as a client meets it: the same pixels as a local run in
+every mode, every step's preview in order, cancel within a step, the token, the models it offers,
+its limits, a server that dies mid-job, and addresses that are not Kiln servers."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import numpy as np
+import pytest
+
+from inference.cli.generate import run_one_job
+from inference.core.api import GenerationRequest, JobCancelled, JobFailed, JobFinished, JobStarted, Mode, StepPreview
+from inference.engine.engine import Engine
+from inference.hardware.devices import choose_device
+from inference.remote.client import ServerClient, ServerError, run_remote_job
+from kiln_server import TOKEN, free_port, replica_actors, wait_until
+from photos import scan
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # the replica runs one thread too: same sums
+
+
+def _requests(model: str) -> dict[str, GenerationRequest]:
+    photo = scan(1, size=(96, 64), gray=False)
+    mask = np.zeros((64, 96), np.uint8)
+    mask[16:48, 24:72] = 255
+    common = dict(job_id=0, prompt="a red barn", model_ref=model, steps=4, seed=11)
+    return {
+        "txt2img": GenerationRequest(mode=Mode.TXT2IMG, width_px=64, height_px=64, **common),
+        "img2img": GenerationRequest(mode=Mode.IMG2IMG, image=photo, width_px=96, height_px=64, strength=0.6, **common),
+        "inpaint": GenerationRequest(mode=Mode.INPAINT, image=photo, mask=mask, width_px=96, height_px=64, **common),
+    }
+
+
+def _remote(client, request, on_event=None, cancel=None):
+    events = []
+
+    def listen(event):
+        events.append(event)
+        if on_event is not None:
+            on_event(event)
+
+    final = run_one_job(client, request, listen, cancel or threading.Event(), run=run_remote_job)
+    return final, events
+
+
+def test_a_remote_job_gives_the_local_pixels_with_every_step_in_order(kiln_server, tiny_model_dir):
+    client = ServerClient(kiln_server, TOKEN)
+    assert client.health()["models"] == ["tiny"]
+    local_engine = Engine(choose_device(precision="fp32"))
+    for mode, request in _requests("tiny").items():
+        final, events = _remote(client, request)
+        assert isinstance(final, JobFinished), (mode, final)
+        local_events = []
+        local = run_one_job(local_engine, request.__class__(**{**request.__dict__, "model_ref": str(tiny_model_dir)}),
+                            local_events.append, threading.Event())
+        assert np.array_equal(final.image, local.image), mode  # pixel for pixel, in every mode
+        started = [e for e in events if isinstance(e, JobStarted)]
+        steps = [e for e in events if isinstance(e, StepPreview)]
+        assert len(started) == 1 and [s.step for s in steps] == list(range(1, started[0].total_steps + 1))
+        assert all(e.job_id == final.job_id for e in events)
+        assert all(s.rgb is not None and s.rgb.dtype == np.uint8 for s in steps)
+        local_steps = [e for e in local_events if isinstance(e, StepPreview)]
+        assert [s.box for s in steps] == [s.box for s in local_steps]  # drawn in the same place
+        assert all(np.array_equal(a.rgb, b.rgb) for a, b in zip(steps, local_steps))  # the same previews
+
+
+def test_cancel_stops_the_job_within_a_step_and_nothing_is_finished(kiln_server):
+    client = ServerClient(kiln_server, TOKEN)
+    request = GenerationRequest(job_id=0, mode=Mode.TXT2IMG, prompt="slow", model_ref="tiny", width_px=64,
+                                height_px=64, steps=400, seed=1)
+    cancel = threading.Event()
+    final, events = _remote(client, request, lambda e: isinstance(e, StepPreview) and e.step == 2 and cancel.set(),
+                            cancel)
+    assert isinstance(final, JobCancelled) and not any(isinstance(e, JobFinished) for e in events)
+    assert wait_until(lambda: client.health()["jobs"] == 0, 30)  # the server stopped it, long before 400 steps
+    final, _ = _remote(client, _requests("tiny")["txt2img"])
+    assert isinstance(final, JobFinished)  # and the next job runs
+
+
+def test_the_token_and_the_models_it_offers_are_enforced(kiln_server, tmp_path):
+    request = _requests("tiny")["txt2img"]
+    for token in (None, "wrong-token-0123456789"):
+        final, _ = _remote(ServerClient(kiln_server, token), request)
+        assert isinstance(final, JobFailed) and "token was refused" in final.message
+    client = ServerClient(kiln_server, TOKEN)
+    for asked in (str(tmp_path), "/etc/passwd", "someone/not-downloaded"):
+        final, _ = _remote(client, request.__class__(**{**request.__dict__, "model_ref": asked}))
+        assert isinstance(final, JobFailed), asked
+        assert f"the server has no model '{asked}'; it has: tiny" in final.message
+    parts = urlsplit(kiln_server)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    connection.putrequest("POST", "/jobs")  # a body over the limit is refused before it is read
+    connection.putheader("Authorization", f"Bearer {TOKEN}")
+    connection.putheader("Content-Length", str(10**10))
+    connection.endheaders()
+    response = connection.getresponse()
+    assert response.status == 413 and "this server takes up to" in json.loads(response.read())["error"]
+    connection.close()
+
+
+def test_a_server_that_dies_mid_job_is_reported_and_the_next_job_works(kiln_server):
+    import ray
+
+    client = ServerClient(kiln_server, TOKEN)
+    request = GenerationRequest(job_id=0, mode=Mode.TXT2IMG, prompt="slow", model_ref="tiny", width_px=64,
+                                height_px=64, steps=400, seed=2)
+
+    def crash(event):
+        if isinstance(event, StepPreview) and event.step == 2:
+            for actor in replica_actors():
+                ray.kill(actor, no_restart=False)
+
+    final, _ = _remote(client, request, crash)
+    assert isinstance(final, JobFailed) and "stopped answering in the middle of the job" in final.message
+    assert wait_until(lambda: isinstance(_remote(client, _requests("tiny")["txt2img"])[0], JobFinished), 120)
+
+
+def test_addresses_that_are_not_kiln_servers_say_so():
+    with pytest.raises(ServerError, match="unreachable at http://127.0.0.1:"):
+        ServerClient(f"http://127.0.0.1:{free_port()}").health()
+
+    class NotKiln(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<html>a router</html>")
+
+        def log_message(self, *_args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotKiln)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(ServerError, match="not a Kiln server"):
+            ServerClient(f"127.0.0.1:{server.server_port}").health()
+    finally:
+        server.shutdown()
+    with pytest.raises(ServerError, match="not a server address"):
+        ServerClient("ftp://example.org")

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QVBoxLayout, QWidget
 from gui.session.autosave import AutoSaver, find_recoverable, restore_session
 from gui.canvas.view import CanvasView
 from gui.panels.device_panel import DevicePanel
+from gui.session.server_connection import ServerConnection
 from gui.session.document import Document
 from gui.actions.face_actions import FaceActions, install_faces
 from gui.actions.file_actions import FileActions
@@ -100,6 +101,7 @@ def build_editor(settings: Settings, engine_factory=None) -> Editor:
     worker.configure(device_panel.precision, device_panel.memory_mode)
     device_panel.changed.connect(lambda precision, memory: _set_device(settings, worker, precision, memory))
     worker.device.connect(device_panel.show_device)
+    server = _add_server_choice(device_panel, settings, worker)
     worker.problem.connect(window.show_error)
     window.add_menu_action("&File", "&Models…", lambda: _open_models(window, settings, panel), ["Ctrl+Shift+M"],
                            tip="Download recommended models, or add a folder or .safetensors file")
@@ -122,6 +124,7 @@ def build_editor(settings: Settings, engine_factory=None) -> Editor:
         worker.shutdown()
         restore.shutdown()
         faces.finding.shutdown()
+        server.shutdown()
         autosave.close()  # a clean quit leaves nothing to recover
 
     window.closing.connect(on_closing)
@@ -233,6 +236,16 @@ def _add_teaching(window: MainWindow, worker: WorkerClient, params, lora_panel: 
     window.add_menu_action("&File", "&Teach the model…", open_dialog, ["Ctrl+Shift+T"],
                            tip="Teach the model a person, place or style from your photos (a LoRA)")
     return training
+
+
+def _add_server_choice(device_panel: DevicePanel, settings: Settings, worker: WorkerClient) -> ServerConnection:
+    """Run on: this computer or a Kiln server — the Device panel bound to the connection."""
+    server = ServerConnection(settings, worker, device_panel)
+    device_panel.set_server(server.on, server.url, server.token)
+    device_panel.server_changed.connect(server.apply)
+    server.status_changed.connect(device_panel.show_server_status)
+    server.start()
+    return server
 
 
 def _set_device(settings: Settings, worker: WorkerClient, precision: str, memory_mode: str) -> None:

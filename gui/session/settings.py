@@ -98,3 +98,17 @@ class Settings:
     def set_allow_noncommercial(self, allowed: bool) -> None:
         self._qs.setValue("restoration/allow_noncommercial", "true" if allowed else "false")
         self._qs.sync()
+
+    # Where generation runs: this computer, or a Kiln server (main.py serve) at a URL with a token.
+    # The token is kept in this settings file, readable by this user only as the file is.
+
+    def server_choice(self) -> tuple[bool, str, str]:
+        """(run on the server, its URL, its token)."""
+        on = str(self._qs.value("server/on", "false")).lower() == "true"
+        return on, str(self._qs.value("server/url", "") or ""), str(self._qs.value("server/token", "") or "")
+
+    def save_server_choice(self, on: bool, url: str, token: str) -> None:
+        self._qs.setValue("server/on", "true" if on else "false")
+        self._qs.setValue("server/url", url.strip())
+        self._qs.setValue("server/token", token.strip())
+        self._qs.sync()

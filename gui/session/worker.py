@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from inference.core.api import ForwardViewReady, JobCancelled, JobFailed, JobFinished, JobNotice, JobStarted, StepPreview
+from inference.core.api import (
+    ForwardViewReady, ForwardViewRequest, GenerationRequest, JobCancelled, JobFailed, JobFinished, JobNotice, JobStarted,
+    StepPreview,
+)
 from inference.core.jobs import JobRunner, Policy
 from inference.core.training_requests import TrainingFinished, TrainingProgress, TrainingRequest, TrainingSample
 from inference.engine.jobs import run_engine_job
@@ -68,6 +71,8 @@ class WorkerClient(QObject):
         self._terminal = {JobFinished: self.finished, JobCancelled: self.cancelled, JobFailed: self.failed,
                           ForwardViewReady: self.view_ready, TrainingFinished: self.training}
         self._teaching = False
+        self._server = None  # a ServerClient: generation jobs run there (read and set in the worker thread)
+        self.server_url = ""  # the GUI thread's copy, for what the panels say
         self._runner = JobRunner(self._make_engine, self._relay.event.emit, run=self._run,
                                  thread_name="kiln-inference")
 
@@ -99,6 +104,12 @@ class WorkerClient(QObject):
         """Precision ("auto", "fp16", "bf16", "fp32") and memory mode (``inference.hardware.memory``'s
         names) for the next jobs; applied in the worker thread between jobs."""
         self._runner.call_between_jobs(lambda runner: self._apply_settings(runner, precision, memory_mode))
+
+    def use_server(self, client) -> None:
+        """Run generation jobs on ``client`` (an ``inference.remote.client.ServerClient``) from the
+        next job on, or on this computer when None. Upscale, faces, fill and teaching stay here."""
+        self.server_url = client.url if client is not None else ""
+        self._runner.call_between_jobs(lambda _runner: setattr(self, "_server", client))
 
     def cancel(self) -> None:
         """Stop the current job within a step; its JobCancelled still arrives."""
@@ -139,10 +150,24 @@ class WorkerClient(QObject):
             self._relay.status.emit(request.job_id, "Loading the model to teach…")
             run_training_job(engine, request, emit, cancel)
             return
+        server = self._server
+        if server is not None and isinstance(request, (GenerationRequest, ForwardViewRequest)):
+            self._run_on_server(server, request, emit, cancel)
+            return
         if not engine.has_model(request.model_ref):
             self._relay.status.emit(request.job_id, "Loading the model…")
         run_engine_job(engine, request, emit, cancel)
         self._report_device(engine)
+
+    def _run_on_server(self, server, request, emit, cancel) -> None:
+        from inference.remote.client import run_remote_job
+
+        if isinstance(request, ForwardViewRequest):
+            emit(JobFailed(request.job_id, "The strength view runs on this computer only: choose Run on: This "
+                                           "computer in the Device panel to see it."))
+            return
+        self._relay.status.emit(request.job_id, f"Running on the server at {server.url}…")
+        run_remote_job(server, request, emit, cancel)
 
     def _report_device(self, engine) -> None:
         from inference.hardware.devices import device_info, precision_name

@@ -1,0 +1,127 @@
+"""The editor against a Kiln server (Ray Serve on a local Ray): Run on in the Device panel, previews
+drawn in place from the server, Stop restoring the canvas, a server that dies mid-job reported with
+the canvas as it was, and the next job working once the server is back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+from gui.app import build_editor
+from gui.session.server_connection import ServerConnection
+from gui.session.settings import Settings
+from kiln_server import TOKEN, free_port, replica_actors
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture
+def editor(qtbot, tmp_path, monkeypatch):
+    errors = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _parent, _title, text, *a: errors.append(text))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
+    ed = build_editor(Settings(str(tmp_path / "settings.ini")))
+    ed.errors = errors
+    qtbot.addWidget(ed.window)
+    ed.window.show()
+    yield ed
+    ed.worker.shutdown()
+    ed.autosave.close()
+
+
+def _connect(editor, qtbot, url, token=TOKEN):
+    panel = editor.device_panel
+    connection = panel.findChild(ServerConnection)
+    panel.url_edit.setText(url)
+    panel.token_edit.setText(token)
+    if panel.on_server:
+        panel.connect_button.click()
+    else:
+        panel.run_on_combo.setCurrentIndex(panel.run_on_combo.findData(True))  # connects at once
+    assert panel.server_row.isVisible() and not panel.precision_combo.isEnabled()
+    assert connection.wait(30)
+    qtbot.waitUntil(lambda: not panel.server_status.text().startswith("Checking"), timeout=30_000)
+    return connection
+
+
+def test_the_editor_generates_on_a_server_with_previews_and_stop(editor, qtbot, kiln_server, tmp_path):
+    panel = editor.device_panel
+    _connect(editor, qtbot, f"127.0.0.1:{free_port()}")
+    assert "unreachable" in panel.server_status.text()  # a wrong address says so at once
+    _connect(editor, qtbot, kiln_server)
+    assert panel.server_status.text().startswith(f"Connected to the Kiln server at {kiln_server} — models: tiny")
+
+    editor.document.new_blank(64, 64)
+    editor.panel.model_combo.setEditText("tiny")  # the server's name for its model
+    editor.panel.prompt_edit.setPlainText("a lighthouse")
+    editor.panel.steps_spin.setValue(3)
+    original = editor.document.image.copy()
+    shown, steps = [], []
+    real_show = editor.canvas.show_preview
+    editor.canvas.show_preview = lambda rgb, rect: (shown.append(rect), real_show(rgb, rect))
+    editor.worker.step.connect(lambda event: steps.append(event.step))
+    editor.controller.generate()
+    qtbot.waitUntil(lambda: editor.history.count() == 1, timeout=120_000)
+    assert steps == [1, 2, 3] and len(shown) >= 3  # every step drawn on the canvas, from the server
+
+    # Stop in the middle: the canvas is as it was, and nothing new is in the history
+    editor.controller.discard()
+    editor.panel.steps_spin.setValue(300)
+    editor.worker.step.connect(lambda event: event.step == 2 and editor.controller.cancel())
+    editor.controller.generate()
+    qtbot.waitUntil(lambda: not editor.controller.busy, timeout=60_000)
+    assert editor.history.count() == 1 and not editor.canvas.preview_visible
+    assert np.array_equal(editor.document.image, original)
+
+
+def test_a_server_that_dies_mid_job_leaves_the_canvas_and_the_next_job_works(editor, qtbot, kiln_server):
+    import ray
+
+    _connect(editor, qtbot, kiln_server)
+    editor.document.new_blank(64, 64)
+    editor.panel.model_combo.setEditText("tiny")
+    editor.panel.prompt_edit.setPlainText("a storm")
+    editor.panel.steps_spin.setValue(300)
+    original = editor.document.image.copy()
+    failures = []
+    editor.worker.failed.connect(lambda event: failures.append(event.message))
+    killed = []
+
+    def crash(event):
+        if event.step == 2 and not killed:
+            killed.append(True)
+            for actor in replica_actors():
+                ray.kill(actor, no_restart=False)
+
+    editor.worker.step.connect(crash)
+    editor.controller.generate()
+    qtbot.waitUntil(lambda: not editor.controller.busy, timeout=60_000)
+    assert failures and "stopped answering in the middle of the job" in failures[0]
+    assert np.array_equal(editor.document.image, original) and editor.history.count() == 0
+
+    editor.panel.steps_spin.setValue(2)
+    for _attempt in range(60):  # the server brings the replica back; the next Generate works
+        editor.controller.generate()
+        qtbot.waitUntil(lambda: not editor.controller.busy, timeout=60_000)
+        if editor.history.count() == 1:
+            break
+        qtbot.wait(1000)
+    assert editor.history.count() == 1
+
+
+def test_run_on_is_remembered_and_this_computer_is_the_default(qtbot, tmp_path):
+    settings = Settings(str(tmp_path / "settings.ini"))
+    assert settings.server_choice() == (False, "", "")
+    settings.save_server_choice(True, " http://gpu-box:7860 ", "secret-token-0123456789")
+    ed = build_editor(Settings(str(tmp_path / "settings.ini")))
+    qtbot.addWidget(ed.window)
+    try:
+        panel = ed.device_panel
+        assert panel.on_server and panel.url_edit.text() == "http://gpu-box:7860"
+        assert ed.worker.server_url == "http://gpu-box:7860"
+        panel.run_on_combo.setCurrentIndex(panel.run_on_combo.findData(False))
+        assert ed.worker.server_url == "" and Settings(str(tmp_path / "settings.ini")).server_choice()[0] is False
+    finally:
+        ed.worker.shutdown()
+        ed.autosave.close()

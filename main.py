@@ -98,6 +98,7 @@ def _restore_parser(sub) -> None:
     p.add_argument("--scale", type=int, default=2, help="with --upscale: 2, 3 or 4 (default 2)")
     p.add_argument("--save-mask", action="store_true", help="also write NAME-mask.png, the mask that was repaired")
     p.add_argument("--changes", action="store_true", help="also write NAME-changes.png, white where pixels changed")
+    _server_arguments(p)
 
 
 def _train_lora_parser(sub) -> None:
@@ -141,6 +142,7 @@ def _upscale_parser(sub) -> None:
     p.add_argument("--detail-strength", type=float, default=0.3, help="with --detail: how much may change (default 0.3)")
     p.add_argument("--steps", type=int, default=20, help="with --detail: denoising steps (default 20)")
     p.add_argument("--seed", type=int, default=0, help="with --detail: seed (default 0, so reruns match)")
+    _server_arguments(p)
 
 
 def _make_test_model_parser(sub) -> None:

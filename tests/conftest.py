@@ -63,12 +63,13 @@ def firing_finder(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def kiln_server(tiny_model_dir):
-    """The URL of a Kiln server (Ray Serve on a local Ray, one CPU replica) offering the tiny model,
-    token required (``kiln_server.TOKEN``). Started once per session: Ray and Serve take ~30 s."""
+def kiln_server(tiny_model_dir, compact_upscaler):
+    """The URL of a Kiln server (Ray Serve on a local Ray, one CPU replica) offering the tiny model
+    and the Compact ×2 upscaler, token required (``kiln_server.TOKEN``). Started once per session:
+    Ray and Serve take ~30 s."""
     from kiln_server import start_kiln_server, stop_kiln_server
 
-    url = start_kiln_server([tiny_model_dir])
+    url = start_kiln_server([tiny_model_dir, compact_upscaler])
     yield url
     stop_kiln_server()
 

@@ -117,7 +117,7 @@ def _generate(args, cancel: threading.Event, restore_ctrl_c) -> int:
     try:
         check_output_path(out, [args.image, args.mask])
         request = build_generate_request(args)
-        server = _server_of(args)
+        server = server_of(args)
         model_name = args.model if server else resolve_model_ref(args.model).display_name
     except KilnError as exc:
         return fail(str(exc))
@@ -173,7 +173,7 @@ def _generate(args, cancel: threading.Event, restore_ctrl_c) -> int:
     return EXIT_OK
 
 
-def _server_of(args):
+def server_of(args):
     """The ``ServerClient`` for ``--server`` (or KILN_SERVER), checked to be a Kiln server; None
     when the job runs on this computer. Raises KilnError."""
     from inference.remote.client import ServerClient

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.cli.generate import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, fail, quiet_libraries
+from inference.cli.generate import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, fail, quiet_libraries, server_of
 from inference.core.errors import KilnError
 from inference.files.output_names import OutputNames, same_file_key
 from inference.files.photo_inputs import collect_inputs
@@ -50,6 +50,7 @@ class _Restorer:
         self.engine = None
         self.cancel = threading.Event()
         self.given_mask = None
+        self.server = server_of(args)
         self.finder = None
         if getattr(args, "find_faces", None):
             from inference.restoration_models.face_finder import load_face_finder
@@ -123,7 +124,7 @@ class _Restorer:
     def _model_step(self, request):
         from inference.cli.model_steps import run_model_step
 
-        return run_model_step(request, self.cancel)
+        return run_model_step(request, self.cancel, server=self.server)
 
     def colorize(self, image, job_id: int):
         """→ (``image`` in the model's colours on its own luminance, parameters text)."""
@@ -142,10 +143,10 @@ class _Restorer:
         from inference.files.metadata import format_parameters
         from inference.models.model_ref import model_display_name
 
-        if self.engine is None:
+        if self.engine is None and self.server is None:
             self.engine = Engine()
         # A job of the job runner; Ctrl+C meanwhile cancels it within a step (then ends the batch)
-        final = run_job_or_raise(self.engine, request, self.cancel)
+        final = run_job_or_raise(self.engine, request, self.cancel, server=self.server)
         return final.image, format_parameters(request, model_display_name(self.args.model))
 
 
@@ -185,12 +186,13 @@ def restore_command(args) -> int:
     out_dir = Path(args.out)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        if args.model:
-            from inference.models.model_ref import resolve_model_ref
-
-            resolve_model_ref(args.model)
-        _check_model_files(args)
         restorer = _Restorer(args)
+        if restorer.server is None:  # on a server, the models are its own: it checks them
+            if args.model:
+                from inference.models.model_ref import resolve_model_ref
+
+                resolve_model_ref(args.model)
+            _check_model_files(args)
     except KilnError as exc:
         return fail(str(exc))
     except OSError as exc:

@@ -12,7 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
-from inference.cli.generate import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, fail, quiet_libraries
+from inference.cli.generate import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, fail, quiet_libraries, server_of
 from inference.core.errors import KilnError
 
 
@@ -35,8 +35,10 @@ def upscale_command(args) -> int:
     out_dir = Path(args.out)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        check_model_file(args.model, "upscale", "--model")
-        if args.detail:
+        server = server_of(args)  # the models are the server's then: it checks them
+        if server is None:
+            check_model_file(args.model, "upscale", "--model")
+        if args.detail and server is None:
             from inference.models.model_ref import resolve_model_ref
 
             resolve_model_ref(args.detail)
@@ -60,10 +62,10 @@ def upscale_command(args) -> int:
             try:
                 image = load_picture_with_notes(path).rgb
                 request = UpscaleRequest(job_id=index, model_path=str(args.model), image=image, factor=args.scale)
-                result = run_model_step(request, cancel)
+                result = run_model_step(request, cancel, server=server)
                 parameters = None
                 if args.detail:
-                    result, parameters = _add_detail(args, result, index, cancel)
+                    result, parameters = _add_detail(args, result, index, cancel, server)
                 target = names.claim_group([out_dir / f"{path.stem}-x{args.scale}.png"])[0]
                 save_image(target, result, parameters)
                 written += 1
@@ -84,7 +86,7 @@ def upscale_command(args) -> int:
     return EXIT_OK
 
 
-def _add_detail(args, image, job_id: int, cancel):
+def _add_detail(args, image, job_id: int, cancel, server=None):
     """The enlarged ``image`` through the diffusion model at low strength, tile by tile."""
     from inference.cli.model_steps import run_job_or_raise
     from inference.core.api import GenerationRequest, Mode
@@ -93,12 +95,12 @@ def _add_detail(args, image, job_id: int, cancel):
     from inference.models.model_ref import model_display_name
 
     global _ENGINE
-    if _ENGINE is None:
+    if _ENGINE is None and server is None:
         _ENGINE = Engine()
     request = GenerationRequest(job_id=job_id, mode=Mode.IMG2IMG, prompt=args.prompt, model_ref=args.detail,
                                 image=image, steps=args.steps, strength=args.detail_strength, seed=args.seed,
                                 detail=True)
-    final = run_job_or_raise(_ENGINE, request, cancel)
+    final = run_job_or_raise(_ENGINE, request, cancel, server=server)
     return final.image, format_parameters(request, model_display_name(args.detail))
 
 

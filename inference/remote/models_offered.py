@@ -1,4 +1,5 @@
-"""Which models a Kiln server runs: those it was started with, and hub models in its own cache.
+"""Which models a Kiln server runs: those it was started with (diffusion models, and restoration
+models for upscale, faces and fill), and hub models in its own cache.
 
 A client names a model by the reference the server was started with, by its short name (a folder
 or file by its name, as ``model_display_name`` shows it), or by a hub id the server has downloaded.
@@ -22,7 +23,12 @@ class ModelsOffered:
 
         self.refs: list[str] = []
         for ref in refs:
-            self.refs.append(resolve_model_ref(ref).value)  # refused at start, with the reason
+            try:
+                self.refs.append(resolve_model_ref(ref).value)  # refused at start, with the reason
+            except KilnError:
+                if not _restoration_model(ref):  # an upscaler, face or fill model (.pth) is offered too
+                    raise
+                self.refs.append(str(Path(ref).expanduser()))
         self.names = {model_display_name(ref): ref for ref in self.refs}
 
     def listing(self) -> list[str]:
@@ -40,6 +46,12 @@ class ModelsOffered:
             return asked
         there = ", ".join(self.listing()) or "none (start it with --models, or download hub models on it)"
         raise ModelError(f"the server has no model '{asked}'; it has: {there}.")
+
+
+def _restoration_model(ref: str) -> bool:
+    from inference.restoration_models.inspection import inspect_files
+
+    return Path(ref).expanduser().is_file() and inspect_files([str(Path(ref).expanduser())], False)[0].ok
 
 
 def _downloaded(repo_id: str) -> bool:

@@ -78,7 +78,8 @@ class KilnServer:
             return _error(413, f"the request is over {MAX_REQUEST_BYTES / 1e6:.0f} MB.")
         try:
             job = request_from_json(json.loads(body))
-            job = dataclasses.replace(job, model_ref=self._models.resolve(job.model_ref))
+            field = "model_ref" if hasattr(job, "model_ref") else "model_path"
+            job = dataclasses.replace(job, **{field: self._models.resolve(getattr(job, field))})
         except ValueError as exc:  # json.JSONDecodeError included
             return _error(400, f"the request is not valid JSON ({exc}).")
         except InvalidRequest as exc:

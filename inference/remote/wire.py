@@ -68,8 +68,27 @@ def decode_png(text: str, gray: bool = False, max_megapixels: float = MAX_REQUES
             raise InvalidRequest(f"a picture in the request was refused: {exc}") from None
 
 
-def request_to_json(request: GenerationRequest) -> dict:
-    """The request as a JSON object (refused with a reason when it names files on this computer)."""
+def _kinds() -> dict:
+    from inference.restoration_models.jobs import FaceRequest, FillRequest, UpscaleRequest
+
+    return {cls.__name__: cls for cls in (GenerationRequest, UpscaleRequest, FaceRequest, FillRequest)}
+
+
+def request_to_json(request) -> dict:
+    """The request as a JSON object, ``"kind"`` its class (refused with a reason when it names files
+    on this computer). Restoration requests name their model by the server's name for it."""
+    if not isinstance(request, GenerationRequest):
+        out = {"kind": type(request).__name__}
+        for f in dataclasses.fields(request):
+            value = getattr(request, f.name)
+            if f.name in ARRAY_FIELDS:
+                value = encode_png(np.asarray(value))
+            elif f.name == "model_path":
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = [list(v) for v in value]
+            out[f.name] = value
+        return out
     if request.loras:
         raise InvalidRequest("LoRAs are files on this computer: a Kiln server cannot use them yet. Turn them off "
                              "to run on the server, or run on this computer.")
@@ -79,7 +98,7 @@ def request_to_json(request: GenerationRequest) -> dict:
     if request.branch_from is not None:
         raise InvalidRequest("branching from a step runs on this computer only: the server keeps no timeline "
                              "of this editor's jobs.")
-    out = {}
+    out = {"kind": "GenerationRequest"}
     for f in dataclasses.fields(request):
         value = getattr(request, f.name)
         if f.name in ARRAY_FIELDS:
@@ -92,10 +111,16 @@ def request_to_json(request: GenerationRequest) -> dict:
     return out
 
 
-def request_from_json(data, job_id: int = 0) -> GenerationRequest:
+def request_from_json(data, job_id: int = 0):
     """A request built from its JSON object, every field checked. Raises InvalidRequest."""
     if not isinstance(data, dict):
         raise InvalidRequest("the request is not a JSON object.")
+    data = dict(data)
+    cls = _kinds().get(data.pop("kind", "GenerationRequest"))
+    if cls is None:
+        raise InvalidRequest("this server does not run that kind of job: use the same Kiln version on both computers.")
+    if cls is not GenerationRequest:
+        return _restoration_from_json(cls, data, job_id)
     names = {f.name for f in dataclasses.fields(GenerationRequest)}
     unknown = sorted(set(data) - names)
     if unknown:
@@ -122,6 +147,29 @@ def request_from_json(data, job_id: int = 0) -> GenerationRequest:
         return GenerationRequest(**values)
     except TypeError as exc:
         raise InvalidRequest(f"the request's fields have the wrong types ({exc}).") from None
+
+
+def _restoration_from_json(cls, data: dict, job_id: int):
+    names = {f.name for f in dataclasses.fields(cls)}
+    if set(data) - names or not isinstance(data.get("model_path"), str) or not isinstance(data.get("image"), str):
+        raise InvalidRequest(f"the {cls.__name__} has unknown or missing fields: use the same Kiln version on both "
+                             "computers.")
+    values = dict(data, job_id=job_id, image=decode_png(data["image"]))
+    if cls.__name__ == "FillRequest":
+        if not isinstance(data.get("mask"), str):
+            raise InvalidRequest("a fill needs its mask.")
+        values["mask"] = decode_png(data["mask"], gray=True)
+        if values["mask"].shape != values["image"].shape[:2]:
+            raise InvalidRequest("the mask and the picture differ in size.")
+    if "boxes" in values:
+        try:
+            values["boxes"] = tuple(tuple(int(v) for v in box) for box in values["boxes"])[:64]
+        except (TypeError, ValueError):
+            raise InvalidRequest("face boxes must be [x, y, width, height] lists.") from None
+    for key in ("factor", "fidelity"):
+        if key in values and not isinstance(values[key], (int, float)):
+            raise InvalidRequest(f"'{key}' must be a number.")
+    return cls(**values)
 
 
 def event_to_line(event) -> bytes:

@@ -50,7 +50,7 @@ def _remote(client, request, on_event=None, cancel=None):
 
 def test_a_remote_job_gives_the_local_pixels_with_every_step_in_order(kiln_server, tiny_model_dir):
     client = ServerClient(kiln_server, TOKEN)
-    assert client.health()["models"] == ["tiny"]
+    assert client.health()["models"] == ["compact-x2.safetensors", "tiny"]
     local_engine = Engine(choose_device(precision="fp32"))
     for mode, request in _requests("tiny").items():
         final, events = _remote(client, request)
@@ -91,7 +91,7 @@ def test_the_token_and_the_models_it_offers_are_enforced(kiln_server, tmp_path):
     for asked in (str(tmp_path), "/etc/passwd", "someone/not-downloaded"):
         final, _ = _remote(client, request.__class__(**{**request.__dict__, "model_ref": asked}))
         assert isinstance(final, JobFailed), asked
-        assert f"the server has no model '{asked}'; it has: tiny" in final.message
+        assert f"the server has no model '{asked}'; it has: compact-x2.safetensors, tiny" in final.message
     parts = urlsplit(kiln_server)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
     connection.putrequest("POST", "/jobs")  # a body over the limit is refused before it is read
@@ -143,3 +143,32 @@ def test_addresses_that_are_not_kiln_servers_say_so():
         server.shutdown()
     with pytest.raises(ServerError, match="not a server address"):
         ServerClient("ftp://example.org")
+
+
+def test_upscale_and_restore_run_on_the_server_with_the_local_results(kiln_server, tmp_path, tiny_model_dir,
+                                                                      compact_upscaler, capsys):
+    import main
+    from PIL import Image
+
+    photo = scan(4, size=(120, 90), gray=False)
+    Image.fromarray(photo).save(tmp_path / "p.png")
+    remote = ["--server", kiln_server, "--token", TOKEN]
+    runs = {
+        "upscale": (["upscale", tmp_path / "p.png", "--scale", 2, "--model"], "compact-x2.safetensors",
+                    compact_upscaler, "p-x2.png"),
+        "restore": (["restore", tmp_path / "p.png", "--detect", "--steps", 2, "--model"], "tiny", tiny_model_dir,
+                    "p-restored.png"),
+    }
+    for name, (args, server_name, local_path, output) in runs.items():
+        assert main.main([str(a) for a in [*args, server_name, "--out", tmp_path / f"{name}-remote", *remote]]) == 0, \
+            capsys.readouterr().err
+        assert main.main([str(a) for a in [*args, local_path, "--out", tmp_path / f"{name}-local"]]) == 0
+        there = np.array(Image.open(tmp_path / f"{name}-remote" / output))
+        here = np.array(Image.open(tmp_path / f"{name}-local" / output))
+        assert np.array_equal(there, here), name
+    capsys.readouterr()
+    other = tmp_path / "copy.safetensors"
+    other.write_bytes(compact_upscaler.read_bytes())
+    assert main.main(["upscale", str(tmp_path / "p.png"), "--model", str(other), "--out",
+                      str(tmp_path / "o"), *remote]) == 1  # a path on the server it was not given
+    assert "the server has no model" in capsys.readouterr().err

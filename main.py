@@ -99,6 +99,11 @@ def _restore_parser(sub) -> None:
     p.add_argument("--save-mask", action="store_true", help="also write NAME-mask.png, the mask that was repaired")
     p.add_argument("--changes", action="store_true", help="also write NAME-changes.png, white where pixels changed")
     _server_arguments(p)
+    p.add_argument("--cluster", nargs="?", const="auto", metavar="auto|ray://HOST:10001",
+                   help="spread the photos over a Ray cluster's workers (auto: the one on this computer, or a new "
+                        "local one); resumable: photos already done are skipped; writes DIR/kiln-report.json")
+    p.add_argument("--workers", type=int, help="with --cluster: how many workers (default: one per GPU, else one per "
+                                               "two CPUs)")
 
 
 def _train_lora_parser(sub) -> None:

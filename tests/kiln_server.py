@@ -21,12 +21,21 @@ def start_kiln_server(models, token: str | None = TOKEN) -> str:
 
     from inference.remote.server import build_app
 
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ensure_ray()
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app(token, [str(m) for m in models], "test"), name="kiln", route_prefix="/")
     return f"http://127.0.0.1:{port}"
+
+
+def ensure_ray():
+    """The test session's local Ray: 4 logical CPUs on this 2-core machine, so the server's replica
+    and two cluster workers fit at once."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    return ray
 
 
 def replica_actors() -> list:

@@ -12,6 +12,7 @@ when every file was restored, 1 when any was skipped (or nothing could start), 1
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from pathlib import Path
@@ -45,18 +46,18 @@ def read_face_boxes(photo: Path) -> list[tuple[int, int, int, int]]:
 class _Restorer:
     """Restores one image at a time with the method the arguments chose."""
 
-    def __init__(self, args):
+    def __init__(self, args, given_mask=None):
         self.args = args
         self.engine = None
         self.cancel = threading.Event()
-        self.given_mask = None
-        self.server = server_of(args)
+        self.given_mask = given_mask
+        self.server = server_of(args) if not getattr(args, "cluster", None) else None
         self.finder = None
         if getattr(args, "find_faces", None):
             from inference.restoration_models.face_finder import load_face_finder
 
             self.finder = load_face_finder(args.find_faces)
-        if args.mask:
+        if args.mask and given_mask is None:
             from inference.files.image_io import load_mask
 
             self.given_mask = load_mask(args.mask)
@@ -95,10 +96,27 @@ class _Restorer:
             prefill="fill" if self.args.fill else "none", fill_model=self.args.fill or "",
         ))
 
-    def faces(self, image, path, job_id: int):
-        """→ (``image`` with its faces restored, how many): the faces boxed in ``NAME.faces.json``,
-        or without one those the ``--find-faces`` detector finds (unchanged when there are none)."""
-        boxes = read_face_boxes(path)
+    def recipe(self, image, boxes, job_id: int):
+        """The steps the arguments ask for, in order, on one photo (``boxes``: its NAME.faces.json's)
+        → (restored, parameters text or None, the repaired mask, whether the result keeps the
+        photo's size and tones — so a 16-bit or gray source can be kept —, faces restored or None)."""
+        args = self.args
+        repairs = args.mask or args.detect
+        mask = self.mask_for(image) if repairs else np.zeros(image.shape[:2], np.uint8)
+        restored, parameters = self.restore(image, mask, job_id) if mask.any() else (image, None)
+        faces, keeps_source = None, True
+        if args.faces:
+            restored, faces = self.faces(restored, boxes, job_id)
+        if args.upscale:  # a new size: written as 8-bit
+            restored, keeps_source = self.upscale(restored, job_id), False
+        if args.colorize:  # last, on the repaired picture; written as 8-bit colour
+            (restored, parameters), keeps_source = self.colorize(restored, job_id), False
+        return restored, parameters, mask, keeps_source, faces
+
+    def faces(self, image, boxes, job_id: int):
+        """→ (``image`` with its faces restored, how many): ``boxes`` (from ``NAME.faces.json``),
+        or without any those the ``--find-faces`` detector finds (unchanged when there are none)."""
+        boxes = list(boxes)
         if not boxes and self.finder is not None:
             from inference.restoration_models.face_finder import face_boxes_to_propose
 
@@ -160,6 +178,8 @@ def restore_command(args) -> int:
 
     # 1. Check what applies to the whole batch before any work
     repairs = args.mask or args.detect
+    if getattr(args, "cluster", None) and (getattr(args, "server", None) or os.environ.get("KILN_SERVER")):
+        return fail("--cluster and --server are two places to run: choose one (unset KILN_SERVER for --cluster).")
     if getattr(args, "find_faces", None) and not args.faces:
         return fail("--find-faces finds the faces for --faces: add --faces MODEL (or --faces diffusion).")
     if args.fill and not repairs:
@@ -205,6 +225,14 @@ def restore_command(args) -> int:
         return fail("no images found in the given inputs.")
     if args.model or args.fill or args.faces or args.upscale:
         quiet_libraries()
+    if getattr(args, "cluster", None):
+        from inference.cli.restore_cluster import run_on_cluster
+
+        extras = [name for name, wanted in (("mask", args.save_mask), ("changes", args.changes)) if wanted]
+        try:
+            return run_on_cluster(args, inputs, skipped, out_dir, OutputNames([*inputs, args.mask]), extras)
+        except KilnError as exc:
+            return fail(str(exc))
 
     # 2. One file at a time; a bad file is reported and skipped. No output takes the name of an
     # input (the photos, the given mask) or of another output: a photo whose names are taken
@@ -220,21 +248,12 @@ def restore_command(args) -> int:
             usual = [out_dir / f"{path.stem}-{kind}.png" for kind in ["restored", *extras]]
             try:
                 image, _notes, source = load_picture_with_notes(path)
-                mask = restorer.mask_for(image) if repairs else np.zeros(image.shape[:2], np.uint8)
-                if mask.any():
-                    restored, parameters = restorer.restore(image, mask, index)
-                else:
-                    restored, parameters = image, None
-                if args.faces:
-                    restored, boxed = restorer.faces(restored, path, index)
-                    if not boxed:
-                        why = ("no faces found" if restorer.finder is not None
-                               else f"no {path.stem}.faces.json beside it")
-                        tqdm.write(f"kiln: {path.name}: {why}, faces left as they are", file=sys.stderr)
-                if args.upscale:  # a new size: written as 8-bit
-                    restored, source = restorer.upscale(restored, index), None
-                if args.colorize:  # last, on the repaired picture; written as 8-bit colour
-                    (restored, parameters), source = restorer.colorize(restored, index), None
+                boxes = read_face_boxes(path) if args.faces else []
+                restored, parameters, mask, keeps_source, faces = restorer.recipe(image, boxes, index)
+                source = source if keeps_source else None
+                if faces == 0:
+                    why = "no faces found" if restorer.finder is not None else f"no {path.stem}.faces.json beside it"
+                    tqdm.write(f"kiln: {path.name}: {why}, faces left as they are", file=sys.stderr)
                 target, *extra_paths = names.claim_group(usual)
                 if target != usual[0]:
                     tqdm.write(f"kiln: {path} → {target.name}: {_why_renamed(usual, input_keys)}", file=sys.stderr)

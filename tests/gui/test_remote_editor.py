@@ -50,7 +50,8 @@ def test_the_editor_generates_on_a_server_with_previews_and_stop(editor, qtbot, 
     _connect(editor, qtbot, f"127.0.0.1:{free_port()}")
     assert "unreachable" in panel.server_status.text()  # a wrong address says so at once
     _connect(editor, qtbot, kiln_server)
-    assert panel.server_status.text().startswith(f"Connected to the Kiln server at {kiln_server} — models: tiny")
+    assert panel.server_status.text().startswith(f"Connected to the Kiln server at {kiln_server} — models: "
+                                                 "compact-x2.safetensors, tiny")
 
     editor.document.new_blank(64, 64)
     editor.panel.model_combo.setEditText("tiny")  # the server's name for its model

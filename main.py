@@ -148,6 +148,10 @@ def _upscale_parser(sub) -> None:
     p.add_argument("--steps", type=int, default=20, help="with --detail: denoising steps (default 20)")
     p.add_argument("--seed", type=int, default=0, help="with --detail: seed (default 0, so reruns match)")
     _server_arguments(p)
+    p.add_argument("--cluster", nargs="?", const="auto", metavar="auto|ray://HOST:10001",
+                   help="spread the photos over a Ray cluster's workers (as restore --cluster)")
+    p.add_argument("--workers", type=int, help="with --cluster: how many workers (default: one per GPU, else one per "
+                                               "two CPUs)")
 
 
 def _make_test_model_parser(sub) -> None:

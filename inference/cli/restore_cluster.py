@@ -1,4 +1,4 @@
-"""``main.py restore … --cluster``: the recipe spread over the workers of a Ray cluster.
+"""``main.py restore … --cluster`` (and ``upscale … --cluster``): photos spread over a Ray cluster.
 
 The driver (this process) lists the photos, skips those whose outputs are already there (outputs
 are written atomically, so one that exists is complete: a batch that was stopped or crashed is
@@ -67,14 +67,21 @@ def _worker_class(ray):
     class RestoreWorker:
         """Holds the models once; restores one photo per call."""
 
-        def __init__(self, args, given_mask):
+        def __init__(self, command, args, given_mask):
+            import threading
+
             import inference  # noqa: F401 - torchvision on a CPU torch, before spandrel
             from inference.cli.restore import _Restorer
 
-            self.restorer = _Restorer(args, given_mask)
+            self.command, self.args, self.cancel = command, args, threading.Event()
+            self.restorer = _Restorer(args, given_mask) if command == "restore" else None
 
         def restore(self, index, image, boxes):
             try:
+                if self.restorer is None:
+                    from inference.cli.upscale import upscale_one
+
+                    return ("done", *upscale_one(self.args, image, index, self.cancel), None, False, None)
                 return ("done", *self.restorer.recipe(image, boxes, index))
             except KilnError as exc:
                 return ("failed", str(exc))
@@ -82,8 +89,9 @@ def _worker_class(ray):
     return RestoreWorker
 
 
-def run_on_cluster(args, inputs: list[Path], problems: list[str], out_dir: Path, names, extras: list[str]) -> int:
-    """Restore ``inputs`` on the cluster; writes the outputs and the report. Returns the exit status."""
+def run_on_cluster(args, inputs: list[Path], problems: list[str], out_dir: Path, names, extras: list[str],
+                   command: str = "restore") -> int:
+    """Restore (or upscale) ``inputs`` on the cluster; writes the outputs and the report → the exit status."""
     from tqdm import tqdm
 
     from inference.cli.restore import _gray_to_rgb, read_face_boxes
@@ -94,18 +102,19 @@ def run_on_cluster(args, inputs: list[Path], problems: list[str], out_dir: Path,
     started = time.monotonic()
     ray = connect(args.cluster)
     count, per_worker = worker_count(ray, getattr(args, "workers", None))
-    given_mask = load_mask(args.mask) if args.mask else None
+    given_mask = load_mask(args.mask) if getattr(args, "mask", None) else None
+    kinds = ["restored", *extras] if command == "restore" else [f"x{args.scale}"]
     # 1. What is already done (every output of the photo is there), and what is left
     targets, already, to_do = {}, [], []
     for path in inputs:
-        group = names.claim_group([out_dir / f"{path.stem}-{kind}.png" for kind in ["restored", *extras]])
+        group = names.claim_group([out_dir / f"{path.stem}-{kind}.png" for kind in kinds])
         targets[path] = group
         (already if all(_complete(p) for p in group) else to_do).append(path)
     report = {"total": len(inputs) + len(problems), "workers": count, "done": [], "retried": [],
               "already_done": [str(p) for p in already],
               "failed": [{"photo": line, "reason": "could not be read"} for line in problems]}
     cls = _worker_class(ray)
-    workers = [cls.options(**per_worker, name=f"kiln-restore-{os.getpid()}-{i}").remote(args, given_mask)
+    workers = [cls.options(**per_worker, name=f"kiln-{command}-{os.getpid()}-{i}").remote(command, args, given_mask)
                for i in range(count)]
     # 2. Hand out photos, two in flight per worker; write each result as it comes
     pending, attempts, sources = {}, {}, {}
@@ -113,7 +122,7 @@ def run_on_cluster(args, inputs: list[Path], problems: list[str], out_dir: Path,
     lost = tuple(getattr(ray.exceptions, name) for name in ("RayActorError", "ActorUnavailableError",
                                                           "WorkerCrashedError", "ObjectLostError")
                  if hasattr(ray.exceptions, name))
-    bar = tqdm(total=len(to_do), unit="photo", desc=f"restore on {count} worker{'s' if count > 1 else ''}",
+    bar = tqdm(total=len(to_do), unit="photo", desc=f"{command} on {count} worker{'s' if count > 1 else ''}",
                file=sys.stderr)
 
     def submit(path, worker_index):
@@ -124,7 +133,7 @@ def run_on_cluster(args, inputs: list[Path], problems: list[str], out_dir: Path,
                 report["failed"].append({"photo": str(path), "reason": str(exc)})
                 bar.update(1)
                 return
-            sources[path] = (image, source, read_face_boxes(path) if args.faces else [])
+            sources[path] = (image, source, read_face_boxes(path) if getattr(args, "faces", None) else [])
         image, _source, boxes = sources[path]
         attempts[path] = attempts.get(path, 0) + 1
         pending[workers[worker_index].restore.remote(numbers[path], image, boxes)] = (path, worker_index)
@@ -160,7 +169,8 @@ def run_on_cluster(args, inputs: list[Path], problems: list[str], out_dir: Path,
     for worker in workers:
         ray.kill(worker)
     _write_report(out_dir, report, to_do, started)
-    print(f"kiln: restored {len(report['done'])} of {report['total']} photos into {out_dir} on {count} worker(s); "
+    print(f"kiln: {'restored' if command == 'restore' else 'enlarged'} {len(report['done'])} of {report['total']} "
+          f"photos into {out_dir} on {count} worker(s); "
           f"{len(already)} were already done; report: {out_dir / REPORT_NAME}")
     if report["failed"]:
         print(f"kiln: failed {len(report['failed'])}:", file=sys.stderr)
@@ -177,8 +187,8 @@ def _finish(path, answer, group, kept, report, args, save_image, gray_to_rgb, ch
     _, restored, parameters, mask, keeps_source, _faces = answer
     image, source, _boxes = kept
     target, *extra_paths = group
-    extra_path = dict(zip([k for k, wanted in (("mask", args.save_mask), ("changes", args.changes)) if wanted],
-                          extra_paths))
+    wanted = (("mask", getattr(args, "save_mask", False)), ("changes", getattr(args, "changes", False)))
+    extra_path = dict(zip([kind for kind, asked in wanted if asked], extra_paths))
     try:  # the extras first: the restored file, written last, marks the photo done
         if "mask" in extra_path:
             save_image(extra_path["mask"], gray_to_rgb(mask))

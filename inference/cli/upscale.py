@@ -19,12 +19,11 @@ from inference.core.errors import KilnError
 def upscale_command(args) -> int:
     from tqdm import tqdm
 
-    from inference.cli.model_steps import check_model_file, run_model_step
+    from inference.cli.model_steps import check_model_file
     from inference.files.image_io import load_picture_with_notes
     from inference.files.image_save import save_image
     from inference.files.output_names import OutputNames
     from inference.files.photo_inputs import collect_inputs
-    from inference.restoration_models.jobs import UpscaleRequest
     from inference.restoration_models.upscale import FACTORS
 
     if args.scale not in FACTORS:
@@ -53,6 +52,13 @@ def upscale_command(args) -> int:
     if not inputs and not skipped:
         return fail("no images found in the given inputs.")
     names = OutputNames(inputs)
+    if getattr(args, "cluster", None):
+        from inference.cli.restore_cluster import run_on_cluster
+
+        try:
+            return run_on_cluster(args, inputs, skipped, out_dir, names, [], command="upscale")
+        except KilnError as exc:
+            return fail(str(exc))
     cancel = threading.Event()
     written = 0
     bar = tqdm(inputs, unit="photo", desc="upscale", file=sys.stderr)
@@ -61,11 +67,7 @@ def upscale_command(args) -> int:
             bar.set_postfix_str(path.name)
             try:
                 image = load_picture_with_notes(path).rgb
-                request = UpscaleRequest(job_id=index, model_path=str(args.model), image=image, factor=args.scale)
-                result = run_model_step(request, cancel, server=server)
-                parameters = None
-                if args.detail:
-                    result, parameters = _add_detail(args, result, index, cancel, server)
+                result, parameters = upscale_one(args, image, index, cancel, server)
                 target = names.claim_group([out_dir / f"{path.stem}-x{args.scale}.png"])[0]
                 save_image(target, result, parameters)
                 written += 1
@@ -84,6 +86,18 @@ def upscale_command(args) -> int:
             print(f"  {line}", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_OK
+
+
+def upscale_one(args, image, job_id: int, cancel, server=None):
+    """One photo enlarged (and with ``--detail``, detail added) → (picture, parameters text or None)."""
+    from inference.cli.model_steps import run_model_step
+    from inference.restoration_models.jobs import UpscaleRequest
+
+    request = UpscaleRequest(job_id=job_id, model_path=str(args.model), image=image, factor=args.scale)
+    result = run_model_step(request, cancel, server=server)
+    if args.detail:
+        return _add_detail(args, result, job_id, cancel, server)
+    return result, None
 
 
 def _add_detail(args, image, job_id: int, cancel, server=None):

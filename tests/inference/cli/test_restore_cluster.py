@@ -52,3 +52,20 @@ def test_a_batch_survives_a_dead_worker_and_resumes(tmp_path, compact_upscaler, 
     again = json.loads((out / "kiln-report.json").read_text())
     assert len(again["already_done"]) == 200 and again["done"] == [] and again["missing"] == []
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*-restored.png")} == stamps  # nothing written twice
+
+
+def test_upscale_on_the_cluster_gives_the_local_pictures(tmp_path, compact_upscaler):
+    import main
+
+    ensure_ray()
+    for i in range(6):
+        Image.fromarray(scan(i, size=(40, 30), gray=False)).save(tmp_path / f"p{i}.png")
+    photos = [str(tmp_path / f"p{i}.png") for i in range(6)]
+    common = ["--model", str(compact_upscaler), "--scale", "2"]
+    assert main.main(["upscale", *photos, "--out", str(tmp_path / "c"), *common, "--cluster", "--workers", "2"]) == 0
+    assert main.main(["upscale", *photos, "--out", str(tmp_path / "l"), *common]) == 0
+    for i in range(6):
+        there, here = (np.array(Image.open(tmp_path / d / f"p{i}-x2.png")) for d in ("c", "l"))
+        assert there.shape == (60, 80, 3) and np.array_equal(there, here)
+    report = json.loads((tmp_path / "c" / "kiln-report.json").read_text())
+    assert len(report["done"]) == 6 and report["missing"] == []

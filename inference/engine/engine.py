@@ -41,7 +41,6 @@ from inference.engine.previews import LatentPreviewer, X0Tap
 from inference.restore.regions import budget_side_px, generation_size, image_size, plan_windows
 from inference.engine.schedulers import make_scheduler
 from inference.engine.step_count import StepProgress, image_mode_steps, real_step_count, was_provisional
-from inference.engine.step_count import real_step_count as _real_step_count  # noqa: F401 - the name tests plan with
 from inference.engine.timeline import Timeline, TimelineRecorder, branch_source, branch_start
 from inference.restore.chroma import transfer_chroma
 from inference.restore.tone_match import is_grayscale, to_gray
@@ -71,7 +70,7 @@ class Engine:
         self._plan = plan
         self._model: LoadedModel | None = None
         self._budget_side_px = budget_side_px
-        self._timeline: Timeline | None = None  # the last finished txt2img/img2img job's steps
+        self.timeline: Timeline | None = None  # the last txt2img/img2img job's steps (a server keeps one per client)
         self.set_memory_mode(memory_mode)
 
     @property
@@ -104,7 +103,7 @@ class Engine:
 
     def release_model(self) -> None:
         """Drop the loaded model and its timeline (a training job needs the memory)."""
-        self._model, self._timeline = None, None
+        self._model, self.timeline = None, None
 
     def _load(self, ref: str) -> LoadedModel:
         """The model for ``ref`` as loaded, placed or not (a new one waits in system memory:
@@ -218,10 +217,10 @@ class Engine:
                     image = add_detail_in_tiles(request.image, tiles, generate_tile, check_cancel, request.seed)
                 else:
                     image = colorize_in_windows(request, work, tiles, colour_whole, generate_tile, check_cancel)
-                    self._timeline = None  # windows cannot be branched from one step
+                    self.timeline = None  # windows cannot be branched from one step
             else:
                 image, timeline = self._run_whole(request, model, pipe, budget, progress, cancel)
-                self._timeline = timeline
+                self.timeline = timeline
         except _Cancelled:
             return JobCancelled(request.job_id, progress.step)
         return JobFinished(request.job_id, image, request.seed, progress.elapsed_s())
@@ -235,7 +234,7 @@ class Engine:
         gray = request.image is not None and not request.colorize and is_grayscale(request.image)
         scheduler, recorder = None, None
         if request.branch_from is not None:
-            source, step = branch_source(self._timeline, request.branch_from, model.inpainting)
+            source, step = branch_source(self.timeline, request.branch_from, model.inpainting)
             fresh = make_scheduler(source.scheduler_name, model.base.scheduler)
             start = branch_start(source, step, request.seed, fresh, model.plan.device, model.plan.dtype)
             scheduler, size, gray = start.scheduler, start.size, source.gray

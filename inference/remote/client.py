@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import secrets
 import socket
 import threading
 from urllib.parse import urlsplit
@@ -37,6 +38,7 @@ class ServerClient:
             raise ServerError(f"'{url}' is not a server address: give one like http://192.168.1.20:7860.")
         self.url = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
         self._parts, self.token = parts, (token or None)
+        self.session = secrets.token_hex(8)  # the server keeps this client's last timeline under it
 
     @classmethod
     def from_environment(cls, url: str | None = None, token: str | None = None) -> ServerClient | None:
@@ -66,6 +68,18 @@ class ServerClient:
                               "address and port.")
         return data
 
+    def cancel_job(self, server_job: str) -> None:
+        """Ask the server to stop its job ``server_job`` (best effort: closing the stream stops it too)."""
+        connection = self._connect(2.0)
+        try:
+            headers = {"Content-Length": "0", **({"Authorization": f"Bearer {self.token}"} if self.token else {})}
+            connection.request("POST", self._path(f"/jobs/{int(server_job)}/cancel"), headers=headers)
+            connection.getresponse().read(10_000)
+        except (OSError, http.client.HTTPException, ValueError):
+            pass
+        finally:
+            connection.close()
+
     # --- jobs ----------------------------------------------------------------------------------
 
     def run(self, request, emit, cancel: threading.Event) -> None:
@@ -80,9 +94,10 @@ class ServerClient:
             emit(JobFailed(job_id, str(exc)))
             return
         connection = self._connect(READ_TIMEOUT_S)
-        watcher = _CloseOnCancel(connection, cancel)
+        watcher = _CloseOnCancel(self, connection, cancel)
         try:
-            headers = {"Content-Type": "application/json", "Content-Length": str(len(body))}
+            headers = {"Content-Type": "application/json", "Content-Length": str(len(body)),
+                       "X-Kiln-Session": self.session}
             if self.token:
                 headers["Authorization"] = f"Bearer {self.token}"
             try:
@@ -94,6 +109,7 @@ class ServerClient:
             if response.status != 200:
                 emit(JobFailed(job_id, self._refusal(response)))
                 return
+            watcher.server_job = response.getheader("X-Kiln-Job")
             for line in response:
                 if not line.strip():
                     continue  # the server's heartbeat
@@ -154,10 +170,12 @@ def run_remote_job(client: ServerClient, request, emit, cancel: threading.Event)
 
 
 class _CloseOnCancel:
-    """Shuts the connection's socket when ``cancel`` is set, so a blocked read ends at once."""
+    """When ``cancel`` is set: asks the server to stop the job, and shuts the connection's socket so
+    a blocked read ends at once (the server stops a job whose client went away, too)."""
 
-    def __init__(self, connection, cancel: threading.Event):
-        self._connection, self._cancel, self._done = connection, cancel, threading.Event()
+    def __init__(self, client: ServerClient, connection, cancel: threading.Event):
+        self._client, self._connection, self._cancel, self._done = client, connection, cancel, threading.Event()
+        self.server_job: str | None = None
         threading.Thread(target=self._watch, name="kiln-remote-cancel", daemon=True).start()
 
     def _watch(self) -> None:
@@ -169,6 +187,8 @@ class _CloseOnCancel:
                         sock.shutdown(socket.SHUT_RDWR)
                     except OSError:
                         pass
+                if self.server_job and self.server_job.isdigit():
+                    self._client.cancel_job(self.server_job)
                 return
 
     def stop(self) -> None:

@@ -8,6 +8,12 @@ and the stream's generator tells the runner. ``GET /health`` answers without a t
 tell "not a Kiln server" from "token refused"); everything else needs ``Authorization: Bearer
 TOKEN`` when the server has one. Requests over ``MAX_REQUEST_BYTES`` or ``MAX_REQUEST_MEGAPIXELS``,
 models the server does not offer (``models_offered``) and a full queue are refused with a message.
+``POST /jobs/{id}/cancel`` (the id from the ``X-Kiln-Job`` header) stops a job explicitly.
+
+Branching from a step: each client sends ``X-Kiln-Session``; the replica keeps the last job's
+timeline per session (``SESSIONS_KEPT`` of them) under the client's own job id, and puts it back
+in the engine before that client's branch request runs. With several replicas a branch needs the
+replica that ran the job; elsewhere it is refused with the engine's "can no longer be branched".
 
 Needs Ray Serve (``pip install -e ".[cluster]"``); this module is imported only to serve.
 """
@@ -30,6 +36,7 @@ from inference.remote.wire import MAX_REQUEST_BYTES, event_to_line, request_from
 
 log = logging.getLogger(__name__)
 MAX_WAITING = 8  # jobs queued on one replica before new ones are refused as busy
+SESSIONS_KEPT = 16  # clients whose last timeline a replica keeps for branching
 HEARTBEAT_S = 10.0  # an empty line this often while no event comes, so a dead network is noticed
 app = FastAPI(title="Kiln server", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -55,7 +62,10 @@ class KilnServer:
         self._terminal = TERMINAL_EVENTS
         self._lock = threading.Lock()
         self._streams = {}  # job id → (its stream's event loop, its queue)
-        self._runner = JobRunner(Engine, self._on_event, run=run_engine_job, thread_name="kiln-serve")
+        self._job_sessions = {}  # job id → (the client's session, the client's job id)
+        self._timelines = {}  # session → (the client's job id, that job's timeline); oldest first
+        self._run_engine_job = run_engine_job
+        self._runner = JobRunner(Engine, self._on_event, run=self._run, thread_name="kiln-serve")
 
     # --- HTTP ---------------------------------------------------------------------------------
 
@@ -77,7 +87,9 @@ class KilnServer:
         if len(body) > MAX_REQUEST_BYTES:
             return _error(413, f"the request is over {MAX_REQUEST_BYTES / 1e6:.0f} MB.")
         try:
-            job = request_from_json(json.loads(body))
+            data = json.loads(body)
+            client_job = data.get("job_id") if isinstance(data, dict) and isinstance(data.get("job_id"), int) else 0
+            job = request_from_json(data)
             field = "model_ref" if hasattr(job, "model_ref") else "model_path"
             job = dataclasses.replace(job, **{field: self._models.resolve(getattr(job, field))})
         except ValueError as exc:  # json.JSONDecodeError included
@@ -90,11 +102,43 @@ class KilnServer:
         if ahead >= MAX_WAITING:
             return _error(503, f"the server is busy: {ahead} jobs ahead. Try again in a while.")
         loop, queue = asyncio.get_running_loop(), asyncio.Queue()
+        session = request.headers.get("x-kiln-session", "")[:64]
         with self._lock:  # registered before its first event can arrive
             job = self._runner.submit(job)
             self._streams[job.job_id] = (loop, queue)
+            self._job_sessions[job.job_id] = (session, client_job)
         return StreamingResponse(self._stream(job.job_id, queue, ahead), media_type="application/x-ndjson",
                                  headers={"X-Kiln-Job": str(job.job_id)})
+
+    @app.post("/jobs/{job_id}/cancel")
+    def cancel(self, job_id: int, request: Request):
+        refused = self._refuse_token(request)
+        if refused is not None:
+            return refused
+        known = job_id in self._streams
+        self._runner.cancel(job_id)
+        return {"cancelled": known}
+
+    # --- the runner's thread --------------------------------------------------------------------
+
+    def _run(self, engine, job, emit, cancel) -> None:
+        """Run ``job``; a branch gets its client's timeline back, and a job's timeline is kept for its client."""
+        session, client_job = self._job_sessions.pop(job.job_id, ("", 0))
+        branch = getattr(job, "branch_from", None)
+        if branch is not None:
+            kept = self._timelines.get(session) if session else None
+            if kept is not None and kept[0] == branch[0]:
+                engine.timeline = kept[1]
+                job = dataclasses.replace(job, branch_from=(kept[1].job_id, branch[1]))
+            else:
+                engine.timeline = None  # refused by the engine, with its reason
+        self._run_engine_job(engine, job, emit, cancel)
+        timeline = getattr(engine, "timeline", None)
+        if session and timeline is not None and timeline.job_id == job.job_id:
+            self._timelines.pop(session, None)
+            self._timelines[session] = (client_job, timeline)
+            while len(self._timelines) > SESSIONS_KEPT:
+                self._timelines.pop(next(iter(self._timelines)))
 
     # --- the job's events -----------------------------------------------------------------------
 

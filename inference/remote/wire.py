@@ -8,8 +8,8 @@ remote job sees exactly the pixels a local one would. Events go back one JSON ob
 The server decodes arrays with the hardened image loader (``inference.files.image_io``: format
 sniffing, pixel limits, truncation) after a size check on the raw bytes, and builds the request
 through its dataclass, so every check a local request passes applies. What only makes sense on the
-client's computer is refused with a reason: LoRA files, a learned-fill model file, and branching
-from a step (each names a file or state the server does not have).
+client's computer is refused with a reason: LoRA files and a learned-fill model file (each names a
+file the server does not have). ``branch_from`` carries the client's job id; the server maps it.
 """
 
 from __future__ import annotations
@@ -95,9 +95,6 @@ def request_to_json(request) -> dict:
     if request.prefill == "fill":
         raise InvalidRequest("Pre-fill with Fill hole uses a model file on this computer: untick it to run on the "
                              "server, or run on this computer.")
-    if request.branch_from is not None:
-        raise InvalidRequest("branching from a step runs on this computer only: the server keeps no timeline "
-                             "of this editor's jobs.")
     out = {"kind": "GenerationRequest"}
     for f in dataclasses.fields(request):
         value = getattr(request, f.name)
@@ -136,10 +133,14 @@ def request_from_json(data, job_id: int = 0):
         values["mode"] = Mode(values.get("mode"))
     except ValueError:
         raise InvalidRequest(f"unknown mode {values.get('mode')!r}.") from None
-    if values.get("loras") or values.get("prefill") == "fill" or values.get("branch_from"):
-        raise InvalidRequest("LoRA files, a fill model file and branching are not offered by this server.")
+    if values.get("loras") or values.get("prefill") == "fill":
+        raise InvalidRequest("LoRA files and a fill model file are not offered by this server.")
     values["loras"] = ()
-    values.pop("branch_from", None)
+    branch = values.get("branch_from")
+    if branch is not None:
+        if not (isinstance(branch, list) and len(branch) == 2 and all(isinstance(v, int) for v in branch)):
+            raise InvalidRequest("'branch_from' must be [job id, step].")
+        values["branch_from"] = tuple(branch)
     for key in ("prompt", "negative_prompt", "model_ref", "scheduler", "prefill", "fill_model"):
         if key in values and not isinstance(values[key], str):
             raise InvalidRequest(f"'{key}' must be text.")

@@ -53,7 +53,7 @@ def test_the_timeline_has_one_frame_per_step_and_branches_from_it(engine, tiny_m
     request = GenerationRequest(job_id=40, mode=Mode.TXT2IMG, prompt="a barn", model_ref=str(tiny_model_dir),
                                 width_px=64, height_px=64, steps=6, seed=2)
     first = engine.run(request, lambda e: None, threading.Event())
-    assert len(engine._timeline.steps_state) == 6
+    assert len(engine.timeline.steps_state) == 6
     events = []
     branch = engine.run(GenerationRequest(job_id=41, mode=Mode.TXT2IMG, prompt="a barn", model_ref=str(tiny_model_dir),
                                           width_px=64, height_px=64, steps=6, seed=2, branch_from=(40, 1)),

@@ -172,3 +172,48 @@ def test_upscale_and_restore_run_on_the_server_with_the_local_results(kiln_serve
     assert main.main(["upscale", str(tmp_path / "p.png"), "--model", str(other), "--out",
                       str(tmp_path / "o"), *remote]) == 1  # a path on the server it was not given
     assert "the server has no model" in capsys.readouterr().err
+
+
+def test_branching_from_a_step_works_against_the_server_per_client(kiln_server, tiny_model_dir):
+    import dataclasses
+
+    client, other = ServerClient(kiln_server, TOKEN), ServerClient(kiln_server, TOKEN)
+    first = dataclasses.replace(_requests("tiny")["txt2img"], steps=6)
+    final, _ = _remote(client, first)
+    assert isinstance(final, JobFinished)
+    assert isinstance(_remote(other, first)[0], JobFinished)  # another client's job in between
+    branch = dataclasses.replace(first, seed=99, branch_from=(final.job_id, 3))
+    remote_varied, _ = _remote(client, branch)
+    assert isinstance(remote_varied, JobFinished), remote_varied
+
+    local_engine = Engine(choose_device(precision="fp32"))
+    done = run_one_job(local_engine, dataclasses.replace(first, model_ref=str(tiny_model_dir)), lambda _e: None,
+                       threading.Event())
+    local_varied = run_one_job(local_engine, dataclasses.replace(branch, model_ref=str(tiny_model_dir),
+                                                                 branch_from=(done.job_id, 3)),
+                               lambda _e: None, threading.Event())
+    assert np.array_equal(remote_varied.image, local_varied.image)  # as a branch on this computer
+    assert not np.array_equal(remote_varied.image, final.image)
+    refused, _ = _remote(client, dataclasses.replace(branch, branch_from=(final.job_id + 5, 2)))
+    assert isinstance(refused, JobFailed) and "can no longer be branched" in refused.message
+
+
+def test_an_explicit_cancel_call_stops_a_job(kiln_server):
+    client = ServerClient(kiln_server, TOKEN)
+    parts = urlsplit(kiln_server)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    from inference.remote.wire import request_to_json
+
+    request = GenerationRequest(job_id=5, mode=Mode.TXT2IMG, prompt="slow", model_ref="tiny", width_px=64,
+                                height_px=64, steps=400, seed=1)
+    body = json.dumps(request_to_json(request))
+    connection.request("POST", "/jobs", body=body, headers={"Authorization": f"Bearer {TOKEN}",
+                                                           "Content-Type": "application/json"})
+    response = connection.getresponse()
+    job = response.getheader("X-Kiln-Job")
+    assert response.readline()  # it started
+    client.cancel_job(job)
+    lines = [line for line in response if line.strip()]
+    assert json.loads(lines[-1])["event"] == "JobCancelled"  # the stream ends with the cancel, well before 400 steps
+    assert json.loads(lines[-1])["step"] < 100
+    connection.close()

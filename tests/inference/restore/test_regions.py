@@ -11,7 +11,8 @@ import pytest
 
 from inference.core.api import GenerationRequest, JobCancelled, JobFinished, JobStarted, Mode, StepPreview
 from inference.restore.compositing import feather_mask, feather_reach_px
-from inference.engine.engine import Engine, _real_step_count
+from inference.engine.engine import Engine
+from inference.engine.step_count import real_step_count as _real_step_count
 from inference.core.errors import InvalidRequest
 from inference.restore.regions import MAX_WINDOWS, SPECK_SIDE_PX, Window, generation_size, plan_windows
 from inference.engine.schedulers import make_scheduler

@@ -114,7 +114,8 @@ def run_on_cluster(args, inputs: list[Path], problems: list[str], out_dir: Path,
               "already_done": [str(p) for p in already],
               "failed": [{"photo": line, "reason": "could not be read"} for line in problems]}
     cls = _worker_class(ray)
-    workers = [cls.options(**per_worker, name=f"kiln-{command}-{os.getpid()}-{i}").remote(command, args, given_mask)
+    count = min(count, max(1, len(to_do)))  # a rerun with little left starts few workers
+    workers = [] if not to_do else [cls.options(**per_worker, name=f"kiln-{command}-{os.getpid()}-{i}").remote(command, args, given_mask)
                for i in range(count)]
     # 2. Hand out photos, two in flight per worker; write each result as it comes
     pending, attempts, sources = {}, {}, {}

@@ -119,8 +119,11 @@ class DevicePanel(QGroupBox):
 
     def _show_server_rows(self) -> None:
         on = self.on_server
-        self.server_row.setVisible(on)
-        for widget in (self.precision_combo, self.memory_combo):  # this computer's settings
+        layout = self.layout()
+        layout.setRowVisible(self.server_row, on)
+        layout.setRowVisible(self.server_status, on)
+        for widget in (self.device_label, self.precision_combo, self.memory_combo):  # this computer's
+            layout.setRowVisible(widget, not on)
             widget.setEnabled(not on)
 
     def _emit_server(self) -> None:

@@ -39,7 +39,7 @@ def _connect(editor, qtbot, url, token=TOKEN):
         panel.connect_button.click()
     else:
         panel.run_on_combo.setCurrentIndex(panel.run_on_combo.findData(True))  # connects at once
-    assert panel.server_row.isVisible() and not panel.precision_combo.isEnabled()
+    assert panel.server_row.isVisible() and not panel.precision_combo.isVisible()
     assert connection.wait(30)
     qtbot.waitUntil(lambda: not panel.server_status.text().startswith("Checking"), timeout=30_000)
     return connection

@@ -217,3 +217,28 @@ def test_an_explicit_cancel_call_stops_a_job(kiln_server):
     assert json.loads(lines[-1])["event"] == "JobCancelled"  # the stream ends with the cancel, well before 400 steps
     assert json.loads(lines[-1])["step"] < 100
     connection.close()
+
+
+def test_a_job_behind_another_is_told_how_many_are_ahead(kiln_server):
+    from inference.core.api import JobNotice
+
+    client = ServerClient(kiln_server, TOKEN)
+    long = GenerationRequest(job_id=0, mode=Mode.TXT2IMG, prompt="slow", model_ref="tiny", width_px=64,
+                             height_px=64, steps=400, seed=3)
+    first_cancel, started = threading.Event(), threading.Event()
+    first = threading.Thread(target=_remote, args=(client, long, lambda e: isinstance(e, StepPreview) and started.set(),
+                                                   first_cancel))
+    first.start()
+    assert started.wait(60)
+    second_cancel, notices = threading.Event(), []
+
+    def on_event(event):
+        if isinstance(event, JobNotice):
+            notices.append(event.message)
+            second_cancel.set()  # told; stop waiting
+
+    final, _ = _remote(ServerClient(kiln_server, TOKEN), long, on_event, second_cancel)
+    first_cancel.set()
+    first.join(60)
+    assert notices and notices[0].startswith("The server is busy: 1 job ahead")
+    assert isinstance(final, JobCancelled)

@@ -34,6 +34,10 @@ def ensure_ray():
     import ray
 
     if not ray.is_initialized():
+        import os
+        import tempfile
+
+        os.environ["KILN_LORA_STORE"] = tempfile.mkdtemp(prefix="kiln-server-loras-")  # the workers inherit it
         ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
     return ray
 

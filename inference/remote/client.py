@@ -39,6 +39,8 @@ class ServerClient:
         self.url = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
         self._parts, self.token = parts, (token or None)
         self.session = secrets.token_hex(8)  # the server keeps this client's last timeline under it
+        self._lora_names: dict[tuple, str] = {}  # (path, size, mtime) → sha256 name
+        self._sent: set[str] = set()  # LoRAs the server has
 
     @classmethod
     def from_environment(cls, url: str | None = None, token: str | None = None) -> ServerClient | None:
@@ -89,7 +91,7 @@ class ServerClient:
 
         job_id, last_step = request.job_id, 0
         try:
-            body = json.dumps(request_to_json(request)).encode("utf-8")
+            body = json.dumps(request_to_json(request, self._send_loras(request))).encode("utf-8")
         except KilnError as exc:
             emit(JobFailed(job_id, str(exc)))
             return
@@ -133,6 +135,54 @@ class ServerClient:
         finally:
             watcher.stop()
             connection.close()
+
+    def _send_loras(self, request) -> dict[str, str]:
+        """Upload the request's LoRA files the server does not have yet → path → travelling name."""
+        from inference.remote.lora_store import lora_name
+
+        names = {}
+        for path, _weight in getattr(request, "loras", ()) or ():
+            try:
+                stat = os.stat(path)
+                key = (path, stat.st_size, stat.st_mtime_ns)
+                name = self._lora_names.get(key) or lora_name(path)
+            except OSError as exc:
+                raise ServerError(f"cannot read the LoRA '{path}': {exc.strerror or exc}.") from None
+            self._lora_names[key] = names[path] = name
+            if name in self._sent:
+                continue
+            digest = name.split(":", 1)[1]
+            status, message = self._call("HEAD", f"/loras/{digest}")
+            if status == 404:
+                with open(path, "rb") as fh:
+                    status, message = self._call("PUT", f"/loras/{digest}", fh.read(), timeout=600.0)
+            if status == 401:
+                raise ServerError(f"the token was refused by {self.url}.")
+            if status != 200:
+                raise ServerError(f"the server did not take the LoRA {os.path.basename(path)}: "
+                                  f"{message or f'HTTP {status}'}")
+            self._sent.add(name)
+        return names
+
+    def _call(self, method: str, route: str, body: bytes | None = None, timeout: float = CONNECT_TIMEOUT_S):
+        """One plain request → (status, the server's error message or "")."""
+        connection = self._connect(timeout)
+        headers = {"Content-Length": str(len(body or b""))}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            connection.request(method, self._path(route), body=body, headers=headers)
+            response = connection.getresponse()
+            raw = response.read(1_000_000)
+        except (OSError, http.client.HTTPException) as exc:
+            raise self._unreachable(exc) from None
+        finally:
+            connection.close()
+        try:
+            message = json.loads(raw).get("error", "") if raw else ""
+        except (ValueError, AttributeError):
+            message = ""
+        return response.status, message
 
     # --- inside --------------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 models for upscale, faces and fill), and hub models in its own cache.
 
 A client names a model by the reference the server was started with, by its short name (a folder
-or file by its name, as ``model_display_name`` shows it), or by a hub id the server has downloaded.
+or file by its name, as ``model_display_name`` shows it; a path on the client whose last part is
+such a name means the server's model of that name), or by a hub id the server has downloaded.
 Anything else — above all a path on the server's disk it was not given — is refused with the list
 of what it has, so a client can never make the server open a file of its choosing.
 """
@@ -42,6 +43,8 @@ class ModelsOffered:
             return asked
         if asked in self.names:
             return self.names[asked]
+        if Path(asked).name in self.names:  # the client's copy of a model the server has: the server's own
+            return self.names[Path(asked).name]
         if _REPO_ID.match(asked) and not Path(asked).exists() and _downloaded(asked):
             return asked
         there = ", ".join(self.listing()) or "none (start it with --models, or download hub models on it)"

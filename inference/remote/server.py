@@ -88,12 +88,11 @@ class KilnServer:
             return _error(413, f"the request is over {MAX_REQUEST_BYTES / 1e6:.0f} MB.")
         try:
             data = json.loads(body)
-            client_job = data.get("job_id") if isinstance(data, dict) and isinstance(data.get("job_id"), int) else 0
-            job = request_from_json(data)
-            field = "model_ref" if hasattr(job, "model_ref") else "model_path"
-            job = dataclasses.replace(job, **{field: self._models.resolve(getattr(job, field))})
         except ValueError as exc:  # json.JSONDecodeError included
             return _error(400, f"the request is not valid JSON ({exc}).")
+        client_job = data.get("job_id") if isinstance(data, dict) and isinstance(data.get("job_id"), int) else 0
+        try:
+            job = request_from_json(data, resolve=self._models.resolve)
         except InvalidRequest as exc:
             return _error(400, str(exc))
         except KilnError as exc:
@@ -109,6 +108,34 @@ class KilnServer:
             self._job_sessions[job.job_id] = (session, client_job)
         return StreamingResponse(self._stream(job.job_id, queue, ahead), media_type="application/x-ndjson",
                                  headers={"X-Kiln-Job": str(job.job_id)})
+
+    @app.head("/loras/{digest}")
+    def has_lora(self, digest: str, request: Request):
+        from inference.remote.lora_store import stored_path
+
+        refused = self._refuse_token(request)
+        if refused is not None:
+            return refused
+        try:
+            return JSONResponse({}, status_code=200 if stored_path(f"sha256:{digest}") else 404)
+        except InvalidRequest as exc:
+            return _error(400, str(exc))
+
+    @app.put("/loras/{digest}")
+    async def put_lora(self, digest: str, request: Request):
+        from inference.remote.lora_store import MAX_LORA_BYTES, store
+
+        refused = self._refuse_token(request)
+        if refused is not None:
+            return refused
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_LORA_BYTES:
+            return _error(413, f"the LoRA is over {MAX_LORA_BYTES >> 20} MB.")
+        try:
+            store(digest, await request.body())
+        except InvalidRequest as exc:
+            return _error(400, str(exc))
+        return {"stored": f"sha256:{digest}"}
 
     @app.post("/jobs/{job_id}/cancel")
     def cancel(self, job_id: int, request: Request):

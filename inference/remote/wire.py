@@ -7,9 +7,10 @@ remote job sees exactly the pixels a local one would. Events go back one JSON ob
 
 The server decodes arrays with the hardened image loader (``inference.files.image_io``: format
 sniffing, pixel limits, truncation) after a size check on the raw bytes, and builds the request
-through its dataclass, so every check a local request passes applies. What only makes sense on the
-client's computer is refused with a reason: LoRA files and a learned-fill model file (each names a
-file the server does not have). ``branch_from`` carries the client's job id; the server maps it.
+through its dataclass, so every check a local request passes applies. Model references (the
+diffusion model, a learned-fill model, a restoration model) go through the server's ``resolve``;
+LoRAs travel by the SHA-256 of their file (``lora_store``: the client uploads one the server lacks).
+``branch_from`` carries the client's job id; the server maps it.
 """
 
 from __future__ import annotations
@@ -74,9 +75,9 @@ def _kinds() -> dict:
     return {cls.__name__: cls for cls in (GenerationRequest, UpscaleRequest, FaceRequest, FillRequest)}
 
 
-def request_to_json(request) -> dict:
-    """The request as a JSON object, ``"kind"`` its class (refused with a reason when it names files
-    on this computer). Restoration requests name their model by the server's name for it."""
+def request_to_json(request, lora_names: dict[str, str] | None = None) -> dict:
+    """The request as a JSON object, ``"kind"`` its class. LoRAs go by ``lora_names`` (path →
+    ``sha256:…``, the names they were uploaded under); without it a request with LoRAs is refused."""
     if not isinstance(request, GenerationRequest):
         out = {"kind": type(request).__name__}
         for f in dataclasses.fields(request):
@@ -89,12 +90,8 @@ def request_to_json(request) -> dict:
                 value = [list(v) for v in value]
             out[f.name] = value
         return out
-    if request.loras:
-        raise InvalidRequest("LoRAs are files on this computer: a Kiln server cannot use them yet. Turn them off "
-                             "to run on the server, or run on this computer.")
-    if request.prefill == "fill":
-        raise InvalidRequest("Pre-fill with Fill hole uses a model file on this computer: untick it to run on the "
-                             "server, or run on this computer.")
+    if request.loras and not all(path in (lora_names or {}) for path, _ in request.loras):
+        raise InvalidRequest("LoRAs are files on this computer: they must be sent to the server first.")
     out = {"kind": "GenerationRequest"}
     for f in dataclasses.fields(request):
         value = getattr(request, f.name)
@@ -102,14 +99,18 @@ def request_to_json(request) -> dict:
             value = None if value is None else encode_png(np.asarray(value))
         elif isinstance(value, enum.Enum):
             value = value.value
+        elif f.name == "loras":
+            value = [[lora_names[path], weight] for path, weight in value]
         elif isinstance(value, tuple):
             value = [list(v) if isinstance(v, tuple) else v for v in value]
         out[f.name] = value
     return out
 
 
-def request_from_json(data, job_id: int = 0):
-    """A request built from its JSON object, every field checked. Raises InvalidRequest."""
+def request_from_json(data, job_id: int = 0, resolve=lambda ref: ref):
+    """A request built from its JSON object, every field checked; each model reference goes through
+    ``resolve`` (the server's models; it raises KilnError for one it does not offer) and each LoRA
+    must be in the server's store. Raises InvalidRequest (or resolve's KilnError)."""
     if not isinstance(data, dict):
         raise InvalidRequest("the request is not a JSON object.")
     data = dict(data)
@@ -117,6 +118,8 @@ def request_from_json(data, job_id: int = 0):
     if cls is None:
         raise InvalidRequest("this server does not run that kind of job: use the same Kiln version on both computers.")
     if cls is not GenerationRequest:
+        if isinstance(data.get("model_path"), str):
+            data["model_path"] = resolve(data["model_path"])
         return _restoration_from_json(cls, data, job_id)
     names = {f.name for f in dataclasses.fields(GenerationRequest)}
     unknown = sorted(set(data) - names)
@@ -133,9 +136,10 @@ def request_from_json(data, job_id: int = 0):
         values["mode"] = Mode(values.get("mode"))
     except ValueError:
         raise InvalidRequest(f"unknown mode {values.get('mode')!r}.") from None
-    if values.get("loras") or values.get("prefill") == "fill":
-        raise InvalidRequest("LoRA files and a fill model file are not offered by this server.")
-    values["loras"] = ()
+    values["loras"] = _stored_loras(values.get("loras") or [])
+    for key in ("model_ref", "fill_model"):
+        if isinstance(values.get(key), str) and (key == "model_ref" or values[key]):
+            values[key] = resolve(values[key])
     branch = values.get("branch_from")
     if branch is not None:
         if not (isinstance(branch, list) and len(branch) == 2 and all(isinstance(v, int) for v in branch)):
@@ -148,6 +152,22 @@ def request_from_json(data, job_id: int = 0):
         return GenerationRequest(**values)
     except TypeError as exc:
         raise InvalidRequest(f"the request's fields have the wrong types ({exc}).") from None
+
+
+def _stored_loras(loras) -> tuple:
+    from inference.remote.lora_store import stored_path
+
+    if not isinstance(loras, list) or len(loras) > 16:
+        raise InvalidRequest("'loras' must be a list of [name, weight] pairs (16 at most).")
+    found = []
+    for pair in loras:
+        if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], (int, float))):
+            raise InvalidRequest("each LoRA must be [name, weight].")
+        path = stored_path(pair[0] if isinstance(pair[0], str) else "")
+        if path is None:
+            raise InvalidRequest(f"the server does not have the LoRA {pair[0]}: send it first (PUT /loras/…).")
+        found.append((str(path), float(pair[1])))
+    return tuple(found)
 
 
 def _restoration_from_json(cls, data: dict, job_id: int):

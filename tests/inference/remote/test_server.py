@@ -242,3 +242,40 @@ def test_a_job_behind_another_is_told_how_many_are_ahead(kiln_server):
     first.join(60)
     assert notices and notices[0].startswith("The server is busy: 1 job ahead")
     assert isinstance(final, JobCancelled)
+
+
+def test_a_lora_travels_once_and_gives_the_local_pixels(kiln_server, tiny_model_dir, tmp_path):
+    import dataclasses
+
+    from inference.models.tiny_model import build_tiny_pipeline
+    from tiny_lora import save_unet_lora
+
+    lora = save_unet_lora(build_tiny_pipeline().unet, tmp_path)
+    client = ServerClient(kiln_server, TOKEN)
+    request = dataclasses.replace(_requests("tiny")["txt2img"], loras=((str(lora), 0.8),))
+    calls = []
+    real_call = client._call
+    client._call = lambda method, route, *a, **k: (calls.append(method), real_call(method, route, *a, **k))[1]
+    final, _ = _remote(client, request)
+    again, _ = _remote(client, dataclasses.replace(request, seed=12))
+    assert isinstance(final, JobFinished) and isinstance(again, JobFinished)
+    assert calls == ["HEAD", "PUT"]  # sent once, for both jobs
+    local = run_one_job(Engine(choose_device(precision="fp32")),
+                        dataclasses.replace(request, model_ref=str(tiny_model_dir)), lambda _e: None,
+                        threading.Event())
+    plain, _ = _remote(client, dataclasses.replace(request, loras=()))
+    assert np.array_equal(final.image, local.image) and not np.array_equal(final.image, plain.image)
+    other = ServerClient(kiln_server, TOKEN)  # another client: the server has it already
+    other_calls = []
+    other._call = lambda method, route, *a, **k: (other_calls.append(method), real_call(method, route, *a, **k))[1]
+    assert isinstance(_remote(other, request)[0], JobFinished) and other_calls == ["HEAD"]
+
+
+def test_a_copy_of_a_model_the_server_has_means_the_servers_own(tiny_model_dir, tmp_path):
+    from inference.core.errors import ModelError
+    from inference.remote.models_offered import ModelsOffered
+
+    offered = ModelsOffered([str(tiny_model_dir)])
+    assert offered.resolve("/home/someone/models/tiny") == str(tiny_model_dir)
+    with pytest.raises(ModelError, match="it has: tiny"):
+        offered.resolve(str(tmp_path / "other"))

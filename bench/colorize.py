@@ -2,9 +2,10 @@
 
     python bench/colorize.py [--model MODEL]    # default: the tiny test model, built on the fly
 
-Prints, per scan size, the whole job (the model's image-to-image at its pixel budget, then its
-colours put on the scan's full-resolution luminance) and the chroma transfer alone, with the
-24 MP ÷ 1 MP ratios measured in this run.
+Prints, per scan size, the whole job (the model's image-to-image at its pixel budget; a scan more
+than twice the budget across is then refined window by window over a working copy twice the
+budget, ``inference.engine.colour_windows``; then its colours go on the scan's full-resolution
+luminance) and the chroma transfer alone, with the 24 MP ÷ 1 MP ratios measured in this run.
 """
 
 from __future__ import annotations

@@ -126,3 +126,34 @@ def test_run_on_is_remembered_and_this_computer_is_the_default(qtbot, tmp_path):
     finally:
         ed.worker.shutdown()
         ed.autosave.close()
+
+
+def test_live_mode_runs_on_the_server_and_the_last_stroke_wins(editor, qtbot, kiln_server, tmp_path):
+    from PIL import Image
+
+    from painting import gradient, paint_stroke
+    from submissions import record_submissions
+
+    _connect(editor, qtbot, kiln_server)
+    Image.fromarray(gradient(64, 96)).save(tmp_path / "photo.png")
+    editor.files.open_path(str(tmp_path / "photo.png"), ask_about_parameters=False)
+    editor.panel.model_combo.setEditText("tiny")
+    editor.panel.prompt_edit.setPlainText("a bird on a branch")
+    editor.panel.steps_spin.setValue(30)
+    submitted, steps, cancelled = record_submissions(editor), [], []
+    editor.worker.step.connect(steps.append)
+    editor.worker.cancelled.connect(cancelled.append)
+    editor.live.set_enabled(True)
+    qtbot.waitUntil(lambda: bool(steps), timeout=60_000)  # the first live job denoises on the server
+    for i in range(3):
+        paint_stroke(editor.document, [(10 + 20 * i, 10), (10 + 20 * i, 50)], color=(60 * i, 200, 90), radius_px=4)
+        qtbot.wait(30)
+    final_state = editor.document.composite()
+    qtbot.waitUntil(lambda: not editor.controller.busy and not editor.live._dirty
+                    and not editor.live._timer.isActive() and editor.controller.shown_entry() is not None,
+                    timeout=120_000)
+    assert cancelled  # a stale job on the server was stopped for the newer stroke
+    assert not any(in_flight for _request, in_flight in submitted)  # never two jobs at once
+    last = submitted[-1][0]
+    assert np.array_equal(last.image, final_state) and editor.controller.shown_entry().job_id == last.job_id
+    editor.live.set_enabled(False)

@@ -37,7 +37,8 @@ from inference.core.errors import ProjectFileError
 from inference.files.image_save import write_atomically
 
 FORMAT = "kiln-project"
-VERSION = 1
+VERSION = 2  # the newest format this Kiln reads and writes
+FACE_BOXES_VERSION = 2  # face boxes (and their undo steps): a Kiln that reads only 1 says "update Kiln"
 SUFFIX = ".kiln"
 MANIFEST = "project.json"
 LAYERS = ("image", "mask", "paint")
@@ -222,10 +223,19 @@ def _edit_json(edit: Edit, writer: _Writer, counter: list[int]) -> dict:
     return entry
 
 
+def _version_needed(state: ProjectState) -> int:
+    """The oldest format that holds ``state``: 1 unless it has face boxes, so a project without
+    them still opens in a Kiln from before them; one with them tells such a Kiln to update."""
+    def boxes_in(edits) -> bool:
+        return any(edit.kind == "boxes" or boxes_in(getattr(edit, "children", ()) or ()) for edit in edits)
+
+    return FACE_BOXES_VERSION if state.face_boxes or boxes_in(state.edits) else 1
+
+
 def _state_json(state: ProjectState, writer: _Writer, with_layers: bool) -> dict:
     image = _array(state.base_image)
     manifest: dict = {
-        "format": FORMAT, "version": VERSION,
+        "format": FORMAT, "version": _version_needed(state),
         "width": int(image.shape[1]), "height": int(image.shape[0]),
         "original_path": state.original_path, "paint_visible": state.paint_visible,
         "params": state.params, "last_applied": state.last_applied,

@@ -92,7 +92,8 @@ class KilnServer:
             return _error(400, f"the request is not valid JSON ({exc}).")
         client_job = data.get("job_id") if isinstance(data, dict) and isinstance(data.get("job_id"), int) else 0
         try:
-            job = request_from_json(data, resolve=self._models.resolve)
+            # Decoding pictures takes a while for a big scan: off the event loop, so other streams flow
+            job = await asyncio.to_thread(request_from_json, data, 0, self._models.resolve)
         except InvalidRequest as exc:
             return _error(400, str(exc))
         except KilnError as exc:
@@ -132,7 +133,7 @@ class KilnServer:
         if declared.isdigit() and int(declared) > MAX_LORA_BYTES:
             return _error(413, f"the LoRA is over {MAX_LORA_BYTES >> 20} MB.")
         try:
-            store(digest, await request.body())
+            await asyncio.to_thread(store, digest, await request.body())
         except InvalidRequest as exc:
             return _error(400, str(exc))
         return {"stored": f"sha256:{digest}"}

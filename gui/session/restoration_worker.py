@@ -13,9 +13,14 @@ job at a time, the newest submission wins. A restoration request
 * They are delivered by the job's own id until its terminal event, even after a newer submission
   replaced it (the runner cancels it, and its ``JobCancelled`` still reaches its owner), so whoever
   started it always hears how it ended.
+
+When generation runs on a Kiln server, a restoration job runs there too if the server has a model
+file of the same name (its ``/health`` listing); otherwise here, on the chosen file.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from PySide6.QtCore import Signal, Slot
 
@@ -53,6 +58,10 @@ class RestorationWorker(WorkerClient):
 
     def _run(self, engine, request, emit, cancel) -> None:
         if isinstance(request, RESTORATION_REQUESTS):
+            server = self._server
+            if server is not None and Path(request.model_path).name in server.models:
+                self._run_on_server(server, request, emit, cancel)
+                return
             run_engine_job(engine, request, emit, cancel)  # loads its own model file
             return
         super()._run(engine, request, emit, cancel)

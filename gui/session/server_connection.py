@@ -70,8 +70,8 @@ class ServerConnection(QObject):
             return  # the choice changed meanwhile
         models = [str(m) for m in health.get("models", [])]
         listed = ", ".join(models) or "those in its Hugging Face cache"
-        self._say(f"Connected to the Kiln server at {url} — models: {listed}. Generation runs there; upscale, "
-                  "faces and teaching run here.", True)
+        self._say(f"Connected to the Kiln server at {url} — models: {listed}. Generation runs there, and so do "
+                  "Upscale, faces and Fill hole when it has their model file; teaching runs here.", True)
         self.models_found.emit(models)
 
     def _on_failed(self, url: str, message: str) -> None:

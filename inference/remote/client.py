@@ -39,6 +39,7 @@ class ServerClient:
         self.url = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
         self._parts, self.token = parts, (token or None)
         self.session = secrets.token_hex(8)  # the server keeps this client's last timeline under it
+        self.models: list[str] = []  # what the server offers, as its last /health said
         self._lora_names: dict[tuple, str] = {}  # (path, size, mtime) → sha256 name
         self._sent: set[str] = set()  # LoRAs the server has
 
@@ -68,6 +69,7 @@ class ServerClient:
         if response.status != 200 or not isinstance(data, dict) or "kiln" not in data:
             raise ServerError(f"{self.url} answers, but it is not a Kiln server (HTTP {response.status}). Check the "
                               "address and port.")
+        self.models = [str(m) for m in data.get("models", []) if isinstance(m, str)]
         return data
 
     def cancel_job(self, server_job: str) -> None:

@@ -157,3 +157,26 @@ def test_live_mode_runs_on_the_server_and_the_last_stroke_wins(editor, qtbot, ki
     last = submitted[-1][0]
     assert np.array_equal(last.image, final_state) and editor.controller.shown_entry().job_id == last.job_id
     editor.live.set_enabled(False)
+
+
+def test_upscale_runs_on_the_server_when_it_has_the_same_model_file(editor, qtbot, kiln_server, compact_upscaler,
+                                                                     monkeypatch):
+    import gui.session.restoration_worker as restoration_worker
+    from photos import scan
+
+    ran_here = []
+    real = restoration_worker.run_engine_job
+    monkeypatch.setattr(restoration_worker, "run_engine_job", lambda *a: (ran_here.append(a[1]), real(*a)))
+    _connect(editor, qtbot, kiln_server)
+    assert "and so do Upscale, faces and Fill hole" in editor.device_panel.server_status.text()
+    editor.settings.choose_restoration_model("upscale", str(compact_upscaler))  # the server has compact-x2 too
+    picture = scan(2, size=(80, 60), gray=False)
+    editor.document.load(picture)
+    assert editor.restoration.upscale(2)
+    qtbot.waitUntil(lambda: not editor.restoration.busy, timeout=60_000)
+    assert (editor.document.width_px, editor.document.height_px) == (160, 120) and not ran_here
+    editor.settings.choose_restoration_model("upscale", str(compact_upscaler.with_name("elsewhere.safetensors")))
+    compact_upscaler.with_name("elsewhere.safetensors").write_bytes(compact_upscaler.read_bytes())
+    assert editor.restoration.upscale(2)  # a file the server does not have: it runs here
+    qtbot.waitUntil(lambda: not editor.restoration.busy, timeout=60_000)
+    assert (editor.document.width_px, editor.document.height_px) == (320, 240) and ran_here

@@ -10,6 +10,11 @@
    --width 64 --height 64`, and checks out.png is a 64×64 PNG: a real diffusion run through torch.
 3. `kiln restore PHOTO --detect --out DIR`: damage detection and the classical repair (scipy.ndimage),
    no model; checks DIR/photo-restored.png is a PNG of the photo's size.
+4. A small Compact ×2 upscaler and a YuNet face detector with random weights, written by this
+   script's Python (the bundle leaves out the onnx package that writes detectors), then
+   `kiln upscale PHOTO --model compact.safetensors --scale 2` (spandrel and torchvision in the
+   bundle) and `kiln restore PHOTO --faces diffusion --find-faces yunet.onnx --model DIR` (onnxruntime
+   in the bundle): each output a PNG of the right size.
 
 With --chroot DIR every kiln command runs inside that root (chroot DIR ...; --kiln is then the path
 inside it) and the files are checked from here, so the chroot needs no Python. Needs root for chroot.
@@ -93,6 +98,27 @@ def check_png(p, out: Path, want: tuple[int, int], what: str, failures: list[str
         print(p.stderr[-3000:])
 
 
+def _restoration_models(r, photo: Path, failures: list[str]) -> None:
+    sys.path.insert(0, str(ROOT))
+    import inference  # noqa: F401 - torchvision on a CPU torch
+    from inference.restoration_models.random_models import make_restoration_test_model
+    from inference.restoration_models.yunet_architecture import write_face_finder_onnx
+
+    make_restoration_test_model(r.host / "compact.safetensors", "compact", "tiny", scale=2)
+    write_face_finder_onnx(r.host / "yunet.onnx")
+    width, height = jpeg_size(photo)
+    p, took = r.run("upscale", f"{r.inner}/photo.jpg", "--model", f"{r.inner}/compact.safetensors", "--scale", "2",
+                    "--out", f"{r.inner}/upscaled")
+    print(f"upscale (spandrel): exit {p.returncode} in {took:.1f} s  {p.stdout.strip()[-200:]}")
+    check_png(p, r.host / "upscaled" / "photo-x2.png", (width * 2, height * 2), "upscale output", failures)
+    if (r.host / "model" / "model_index.json").is_file():
+        p, took = r.run("restore", f"{r.inner}/photo.jpg", "--faces", "diffusion", "--find-faces",
+                        f"{r.inner}/yunet.onnx", "--model", f"{r.inner}/model", "--steps", "2",
+                        "--out", f"{r.inner}/faces")
+        print(f"restore --find-faces (onnxruntime): exit {p.returncode} in {took:.1f} s  {p.stderr.strip()[-200:]}")
+        check_png(p, r.host / "faces" / "photo-restored.png", (width, height), "find-faces output", failures)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kiln", default=str(ROOT / "dist" / "kiln" / "kiln"), help="the frozen binary")
@@ -138,6 +164,7 @@ def main() -> int:
     print(f"restore --detect: exit {p.returncode} in {took:.1f} s  {p.stdout.strip()[-200:]}")
     check_png(p, r.host / "restored" / "photo-restored.png", jpeg_size(photo), "restore output", failures)
 
+    _restoration_models(r, photo, failures)
     print("SMOKE TEST", "PASSED" if not failures else "FAILED: " + "; ".join(failures))
     return 0 if not failures else 1
 

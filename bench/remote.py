@@ -1,14 +1,17 @@
 """A Kiln server and a cluster batch on this machine: overheads, not a pass/fail test.
 
-    python bench/remote.py [--photos 60] [--steps 10] [--side 256]
+    python bench/remote.py [--photos 60] [--steps 10] [--side 256] [--gpu]
 
 1. remote ÷ local time of the same tiny-model text-to-image job, the server on a local Ray Serve
    over loopback (the median of 5 runs each, after one warm-up that loads the model);
 2. per-photo time of ``restore --detect --upscale`` (Compact ×2) on ``--photos`` small scans,
    locally and with ``--cluster`` on 2 workers (Ray's start and the workers' model loads are
    counted apart, as a real batch of thousands of photos amortises them).
+3. a live-mode stroke → image: image-to-image of a ``--side`` picture at 4 steps and strength 0.6,
+   remote ÷ local (what live mode runs after each stroke).
 Ratios come from this run; this machine's two cores are shared by the server, the workers and
 the client, so near 1 is the expectation, and the figures matter for planning real clusters.
+``--gpu``: the server's replica holds one GPU and the local engine uses it too (a CUDA machine).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=60)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--side", type=int, default=256)
+    parser.add_argument("--gpu", action="store_true", help="the replica and the local engine on the GPU")
     args = parser.parse_args()
 
     import inference  # noqa: F401
@@ -54,7 +58,7 @@ def main() -> None:
     model = make_test_model(folder / "tiny")
     upscaler = make_restoration_test_model(folder / "compact-x2.safetensors", "compact", "tiny", scale=2)
     started = time.perf_counter()
-    url = start_kiln_server([model])
+    url = start_kiln_server([model], gpus_per_replica=1.0 if args.gpu else 0.0)
     print(f"Ray and Serve started in {time.perf_counter() - started:.1f} s")
 
     # 1. One job, here and on the server
@@ -75,6 +79,17 @@ def main() -> None:
     t_local = statistics.median(timed(local) for _ in range(5))
     print(f"txt2img {args.side}×{args.side}, {args.steps} steps, tiny model: local {t_local:.2f} s, remote over "
           f"loopback {t_remote:.2f} s, remote ÷ local {t_remote / t_local:.2f}")
+    import numpy as np
+
+    stroke = GenerationRequest(job_id=0, mode=Mode.IMG2IMG, prompt="a harbour", model_ref="tiny", steps=4,
+                               strength=0.6, image=np.full((args.side, args.side, 3), 120, np.uint8),
+                               width_px=args.side, height_px=args.side, seed=2)
+    request, local_request = stroke, GenerationRequest(**{**stroke.__dict__, "model_ref": str(model)})
+    remote(), local()
+    t_remote = statistics.median(timed(remote) for _ in range(5))
+    t_local = statistics.median(timed(local) for _ in range(5))
+    print(f"live stroke → image (img2img {args.side}², 4 steps, strength 0.6): local {t_local:.2f} s, remote "
+          f"{t_remote:.2f} s, remote ÷ local {t_remote / t_local:.2f}")
 
     # 2. A batch, here and on the cluster
     import main

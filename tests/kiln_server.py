@@ -15,7 +15,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_kiln_server(models, token: str | None = TOKEN) -> str:
+def start_kiln_server(models, token: str | None = TOKEN, gpus_per_replica: float = 0.0) -> str:
     import ray
     from ray import serve
 
@@ -24,7 +24,8 @@ def start_kiln_server(models, token: str | None = TOKEN) -> str:
     ensure_ray()
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(build_app(token, [str(m) for m in models], "test"), name="kiln", route_prefix="/")
+    serve.run(build_app(token, [str(m) for m in models], "test", gpus_per_replica=gpus_per_replica), name="kiln",
+              route_prefix="/")
     return f"http://127.0.0.1:{port}"
 
 

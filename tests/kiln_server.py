@@ -16,7 +16,6 @@ def free_port() -> int:
 
 
 def start_kiln_server(models, token: str | None = TOKEN, gpus_per_replica: float = 0.0) -> str:
-    import ray
     from ray import serve
 
     from inference.remote.server import build_app

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtWidgets import QMessageBox
 
-from gui.app import build_editor
 from gui.session.server_connection import ServerConnection
 from gui.session.settings import Settings
 from kiln_server import TOKEN, free_port, replica_actors
@@ -17,17 +15,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
-def editor(qtbot, tmp_path, monkeypatch):
-    errors = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda _parent, _title, text, *a: errors.append(text))
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
-    ed = build_editor(Settings(str(tmp_path / "settings.ini")))
-    ed.errors = errors
-    qtbot.addWidget(ed.window)
-    ed.window.show()
-    yield ed
-    ed.worker.shutdown()
-    ed.autosave.close()
+def editor(make_editor):
+    return make_editor()
 
 
 def _connect(editor, qtbot, url, token=TOKEN):
@@ -111,21 +100,16 @@ def test_a_server_that_dies_mid_job_leaves_the_canvas_and_the_next_job_works(edi
     assert editor.history.count() == 1
 
 
-def test_run_on_is_remembered_and_this_computer_is_the_default(qtbot, tmp_path):
-    settings = Settings(str(tmp_path / "settings.ini"))
+def test_run_on_is_remembered_and_this_computer_is_the_default(make_editor, tmp_path):
+    settings = Settings(str(tmp_path / "settings.ini"))  # the file make_editor's editors use
     assert settings.server_choice() == (False, "", "")
     settings.save_server_choice(True, " http://gpu-box:7860 ", "secret-token-0123456789")
-    ed = build_editor(Settings(str(tmp_path / "settings.ini")))
-    qtbot.addWidget(ed.window)
-    try:
-        panel = ed.device_panel
-        assert panel.on_server and panel.url_edit.text() == "http://gpu-box:7860"
-        assert ed.worker.server_url == "http://gpu-box:7860"
-        panel.run_on_combo.setCurrentIndex(panel.run_on_combo.findData(False))
-        assert ed.worker.server_url == "" and Settings(str(tmp_path / "settings.ini")).server_choice()[0] is False
-    finally:
-        ed.worker.shutdown()
-        ed.autosave.close()
+    ed = make_editor()
+    panel = ed.device_panel
+    assert panel.on_server and panel.url_edit.text() == "http://gpu-box:7860"
+    assert ed.worker.server_url == "http://gpu-box:7860"
+    panel.run_on_combo.setCurrentIndex(panel.run_on_combo.findData(False))
+    assert ed.worker.server_url == "" and Settings(str(tmp_path / "settings.ini")).server_choice()[0] is False
 
 
 def test_live_mode_runs_on_the_server_and_the_last_stroke_wins(editor, qtbot, kiln_server, tmp_path):

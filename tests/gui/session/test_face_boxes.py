@@ -3,15 +3,13 @@ shown as numbered outlines, and kept in projects (older projects without boxes s
 
 from __future__ import annotations
 
-import json
-import zipfile
-
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF
 
 from gui.canvas.face_box_tool import BOX_RGB, SELECTED_RGB
 from inference.files.image_save import save_image
+from hostile_projects import rezip
 from photos import scan
 from pointer import drag, screen_rgb
 
@@ -147,14 +145,7 @@ def test_a_project_saved_before_face_boxes_still_opens(make_editor, photo, tmp_p
     project = tmp_path / "old.kiln"
     assert editor.projects.save_to(str(project))
     # As an older Kiln wrote it: no "face_boxes" in its description.
-    with zipfile.ZipFile(project) as archive:
-        entries = {name: archive.read(name) for name in archive.namelist()}
-    manifest = json.loads(entries["project.json"])
-    del manifest["face_boxes"]
-    entries["project.json"] = json.dumps(manifest).encode()
-    with zipfile.ZipFile(project, "w") as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
+    project.write_bytes(rezip(project.read_bytes(), lambda manifest, _entries: manifest.pop("face_boxes")))
 
     reopened = make_editor()
     assert reopened.files.open_path(str(project))
@@ -166,14 +157,8 @@ def test_damaged_face_boxes_in_a_project_are_left_out_with_a_note(editor, make_e
     _draw(editor.canvas, 40, 30, 100, 90)
     project = tmp_path / "family.kiln"
     assert editor.projects.save_to(str(project))
-    with zipfile.ZipFile(project) as archive:
-        entries = {name: archive.read(name) for name in archive.namelist()}
-    manifest = json.loads(entries["project.json"])
-    manifest["face_boxes"] = [[1, 2, "three", 4], {"x": 1}]
-    entries["project.json"] = json.dumps(manifest).encode()
-    with zipfile.ZipFile(project, "w") as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
+    project.write_bytes(rezip(project.read_bytes(), lambda manifest, _entries: manifest.update(
+        face_boxes=[[1, 2, "three", 4], {"x": 1}])))
 
     reopened = make_editor()
     assert reopened.files.open_path(str(project))

@@ -114,10 +114,8 @@ class FaceRestoration(QObject):
                             "Restoration.")
             return False
         doc = self._document
-        try:
-            boxes = check_face_boxes(self._boxes.boxes, doc.width_px, doc.height_px)
-        except InvalidRequest as exc:
-            self.error.emit(f"Cannot restore the faces: {exc}")
+        boxes = self._checked_boxes("restore the faces")
+        if boxes is None:
             return False
         request = FaceRequest(0, model, np.array(doc.image), tuple(boxes), float(self.fidelity))
         self._job, self._stopping = self._worker.submit(request), False
@@ -146,13 +144,19 @@ class FaceRestoration(QObject):
             self.message.emit(reason + "." if not ready else "Another job is running: wait for it, or stop it with Esc.")
             return False
         doc = self._document
-        try:
-            boxes = check_face_boxes(self._boxes.boxes, doc.width_px, doc.height_px)
-        except InvalidRequest as exc:
-            self.error.emit(f"Cannot run the face pass: {exc}")
+        boxes = self._checked_boxes("run the face pass")
+        if boxes is None:
             return False
         mask = face_pass_mask(boxes, (doc.height_px, doc.width_px))
         return self._controller.inpaint_area(mask, float(self.pass_strength))
+
+    def _checked_boxes(self, action: str):
+        """The boxes clipped to the picture, or None after saying why ``action`` cannot run."""
+        try:
+            return check_face_boxes(self._boxes.boxes, self._document.width_px, self._document.height_px)
+        except InvalidRequest as exc:
+            self.error.emit(f"Cannot {action}: {exc}")
+            return None
 
     # --- the job's events -------------------------------------------------------------------
 

@@ -24,9 +24,7 @@ class ServerConnection(QObject):
     def __init__(self, settings, worker, parent: QObject | None = None):
         super().__init__(parent)
         self._settings, self._worker = settings, worker
-        self._checker = BackgroundRunner("server-health", self)
-        self._checker.done.connect(self._on_checked)
-        self._checker.failed.connect(self._on_failed)
+        self._checker: BackgroundRunner | None = None  # made on the first check: no thread at start-up
         self.on, self.url, self.token = settings.server_choice()
         self.status = ""
 
@@ -54,16 +52,21 @@ class ServerConnection(QObject):
             return False
         self._worker.use_server(client)
         self._say(f"Checking the Kiln server at {client.url}…", True)
+        if self._checker is None:
+            self._checker = BackgroundRunner("server-health", self)
+            self._checker.done.connect(self._on_checked)
+            self._checker.failed.connect(self._on_failed)
         self._checker.submit(client.health, client.url)
         return True
 
     def wait(self, timeout_s: float = 30.0) -> bool:
         from gui.session.background import wait_with_events
 
-        return wait_with_events(lambda: not self._checker.busy, timeout_s)
+        return wait_with_events(lambda: self._checker is None or not self._checker.busy, timeout_s)
 
     def shutdown(self) -> None:
-        self._checker.stop(timeout_s=0.1)
+        if self._checker is not None:
+            self._checker.stop(timeout_s=0.1)
 
     def _on_checked(self, url: str, health: dict) -> None:
         if not self.on or url != self._worker.server_url:

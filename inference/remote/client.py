@@ -53,36 +53,23 @@ class ServerClient:
 
     def health(self) -> dict:
         """The server's /health answer; raises ServerError when it is not a reachable Kiln server."""
-        connection = self._connect()
-        try:
-            connection.request("GET", self._path("/health"))
-            response = connection.getresponse()
-            body = response.read(1_000_000)
-        except (OSError, http.client.HTTPException) as exc:
-            raise self._unreachable(exc) from None
-        finally:
-            connection.close()
+        status, body = self._request("GET", "/health", with_token=False)
         try:
             data = json.loads(body)
         except ValueError:
             data = None
-        if response.status != 200 or not isinstance(data, dict) or "kiln" not in data:
-            raise ServerError(f"{self.url} answers, but it is not a Kiln server (HTTP {response.status}). Check the "
+        if status != 200 or not isinstance(data, dict) or "kiln" not in data:
+            raise ServerError(f"{self.url} answers, but it is not a Kiln server (HTTP {status}). Check the "
                               "address and port.")
         self.models = [str(m) for m in data.get("models", []) if isinstance(m, str)]
         return data
 
     def cancel_job(self, server_job: str) -> None:
         """Ask the server to stop its job ``server_job`` (best effort: closing the stream stops it too)."""
-        connection = self._connect(2.0)
         try:
-            headers = {"Content-Length": "0", **({"Authorization": f"Bearer {self.token}"} if self.token else {})}
-            connection.request("POST", self._path(f"/jobs/{int(server_job)}/cancel"), headers=headers)
-            connection.getresponse().read(10_000)
-        except (OSError, http.client.HTTPException, ValueError):
+            self._request("POST", f"/jobs/{int(server_job)}/cancel", timeout=2.0)
+        except (ServerError, ValueError):
             pass
-        finally:
-            connection.close()
 
     # --- jobs ----------------------------------------------------------------------------------
 
@@ -168,23 +155,28 @@ class ServerClient:
 
     def _call(self, method: str, route: str, body: bytes | None = None, timeout: float = CONNECT_TIMEOUT_S):
         """One plain request → (status, the server's error message or "")."""
-        connection = self._connect(timeout)
-        headers = {"Content-Length": str(len(body or b""))}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        try:
-            connection.request(method, self._path(route), body=body, headers=headers)
-            response = connection.getresponse()
-            raw = response.read(1_000_000)
-        except (OSError, http.client.HTTPException) as exc:
-            raise self._unreachable(exc) from None
-        finally:
-            connection.close()
+        status, raw = self._request(method, route, body, timeout)
         try:
             message = json.loads(raw).get("error", "") if raw else ""
         except (ValueError, AttributeError):
             message = ""
-        return response.status, message
+        return status, message
+
+    def _request(self, method: str, route: str, body: bytes | None = None, timeout: float = CONNECT_TIMEOUT_S,
+                 with_token: bool = True) -> tuple[int, bytes]:
+        """One plain request → (status, up to 1 MB of the answer). Raises ServerError when unreachable."""
+        connection = self._connect(timeout)
+        headers = {"Content-Length": str(len(body or b""))}
+        if self.token and with_token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            connection.request(method, self._path(route), body=body, headers=headers)
+            response = connection.getresponse()
+            return response.status, response.read(1_000_000)
+        except (OSError, http.client.HTTPException) as exc:
+            raise self._unreachable(exc) from None
+        finally:
+            connection.close()
 
     # --- inside --------------------------------------------------------------------------------
 

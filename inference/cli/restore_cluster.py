@@ -94,10 +94,8 @@ def run_on_cluster(args, inputs: list[Path], problems: list[str], out_dir: Path,
     """Restore (or upscale) ``inputs`` on the cluster; writes the outputs and the report → the exit status."""
     from tqdm import tqdm
 
-    from inference.cli.restore import _gray_to_rgb, read_face_boxes
+    from inference.cli.restore import read_face_boxes
     from inference.files.image_io import load_mask, load_picture_with_notes
-    from inference.files.image_save import save_image
-    from inference.restore.changes import changed_pixels_map
 
     started = time.monotonic()
     ray = connect(args.cluster)
@@ -155,8 +153,7 @@ def run_on_cluster(args, inputs: list[Path], problems: list[str], out_dir: Path,
                         submit(path, (worker_index + 1) % count)
                         continue
                     answer = ("failed", f"its worker died {ATTEMPTS} times ({type(exc).__name__})")
-                _finish(path, answer, targets[path], sources.pop(path), report, args, save_image, _gray_to_rgb,
-                        changed_pixels_map)
+                _finish(path, answer, targets[path], sources.pop(path), report, args)
                 bar.update(1)
                 bar.set_postfix_str(f"{len(report['failed'])} failed" if report["failed"] else path.name)
                 if queue:
@@ -181,7 +178,12 @@ def run_on_cluster(args, inputs: list[Path], problems: list[str], out_dir: Path,
     return EXIT_OK
 
 
-def _finish(path, answer, group, kept, report, args, save_image, gray_to_rgb, changed_pixels_map) -> None:
+def _finish(path, answer, group, kept, report, args) -> None:
+    """Write one photo's outputs (the restored file last: it marks the photo done) and note it."""
+    from inference.cli.restore import _gray_to_rgb as gray_to_rgb
+    from inference.files.image_save import save_image
+    from inference.restore.changes import changed_pixels_map
+
     if answer[0] != "done":
         report["failed"].append({"photo": str(path), "reason": answer[1]})
         return
@@ -190,7 +192,7 @@ def _finish(path, answer, group, kept, report, args, save_image, gray_to_rgb, ch
     target, *extra_paths = group
     wanted = (("mask", getattr(args, "save_mask", False)), ("changes", getattr(args, "changes", False)))
     extra_path = dict(zip([kind for kind, asked in wanted if asked], extra_paths))
-    try:  # the extras first: the restored file, written last, marks the photo done
+    try:
         if "mask" in extra_path:
             save_image(extra_path["mask"], gray_to_rgb(mask))
         if "changes" in extra_path:
